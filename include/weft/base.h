@@ -1,0 +1,36 @@
+/* Version, error codes and the things every other part of weft.h uses. */
+#ifndef WEFT_BASE_H
+#define WEFT_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+
+/* Error codes of weft's own, below every errno value. All other errors are
+ * negative errno values (-EINVAL, -ECONNRESET, ...), also on Windows. */
+enum {
+    WEFT_EUNKNOWN_BACKEND = -4001, /* a backend name weft does not know */
+    WEFT_ENOT_COMPILED = -4002,    /* a backend weft was built without */
+    WEFT_EUNAVAILABLE = -4003,     /* compiled in, but the OS refuses it here */
+    WEFT_ECLOSED = -4004,          /* the generator or object was closed */
+};
+
+/* The version as "major.minor.patch"; a static string. */
+const char *weft_version(void);
+
+/* A static, human-readable explanation of an error code returned by any weft
+ * function (a negative errno or a WEFT_E* code). Never NULL; an unknown code
+ * gives "unknown error". */
+const char *weft_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
