@@ -22,6 +22,11 @@ enum {
     WEFT_ECLOSED = -4004,          /* the generator or object was closed */
 };
 
+/* Intrusive list links embedded in weft's caller-owned structs. Private. */
+typedef struct weft_link_ {
+    struct weft_link_ *next, *prev;
+} weft_link_;
+
 /* The version as "major.minor.patch"; a static string. */
 const char *weft_version(void);
 

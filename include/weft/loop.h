@@ -44,7 +44,7 @@ typedef struct weft_loop_opts {
  * idle again and may be rescheduled or freed, also from inside its own
  * callback. The fields are private. */
 typedef struct weft_handle {
-    struct weft_handle *next_, *prev_; /* ready list links */
+    weft_link_ link_; /* ready list, or the threadsafe queue */
     weft_callback cb_;
     void *arg_;
     uint64_t when_;       /* deadline (timers) */
@@ -54,7 +54,10 @@ typedef struct weft_handle {
     uint8_t pad_[3];
 } weft_handle;
 
-#define WEFT_HANDLE_INIT {0}
+#define WEFT_HANDLE_INIT                                                                           \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* How weft_loop_run() runs. */
 typedef enum weft_run_mode {
@@ -112,13 +115,11 @@ int weft_call_soon(weft_loop *loop, weft_handle *h, weft_callback cb, void *arg)
  * Timers with equal deadlines run in the order they were scheduled.
  * Errors: -EINVAL (NULL argument, negative delay), -EBUSY (h is scheduled),
  * -ENOMEM (the timer heap could not grow; reserve with timer_capacity). */
-int weft_call_later(weft_loop *loop, weft_handle *h, int64_t delay_ns, weft_callback cb,
-                    void *arg);
+int weft_call_later(weft_loop *loop, weft_handle *h, int64_t delay_ns, weft_callback cb, void *arg);
 
 /* Schedule cb(arg) at the absolute time when_ns of the loop's clock; a time
  * in the past runs on the next iteration. Errors as weft_call_later(). */
-int weft_call_at(weft_loop *loop, weft_handle *h, uint64_t when_ns, weft_callback cb,
-                 void *arg);
+int weft_call_at(weft_loop *loop, weft_handle *h, uint64_t when_ns, weft_callback cb, void *arg);
 
 /* Schedule cb(arg) on the loop from any thread, waking the loop if it is
  * blocked in the kernel. The callback runs on the loop's thread. h must

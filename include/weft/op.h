@@ -44,19 +44,20 @@ struct weft_op {
     /* Set by the caller (the prep helpers do it). */
     uint8_t opcode;
     int fd;
-    void *buf;        /* recv/send: data; accept: where the peer address goes (may be NULL); connect: the address */
-    size_t len;       /* recv/send: bytes; accept: room at buf; connect: address length */
-    int flags;        /* recv/send: MSG_* flags */
+    void *buf;  /* recv/send: data; accept: where the peer address goes (may be NULL); connect: the
+                   address */
+    size_t len; /* recv/send: bytes; accept: room at buf; connect: address length */
+    int flags;  /* recv/send: MSG_* flags */
     weft_op_cb cb;
-    void *data;       /* the caller's, untouched by weft */
+    void *data; /* the caller's, untouched by weft */
     /* Set by weft. */
     int64_t result;   /* >= 0 success (see the opcode), < 0 an error code */
     uint32_t addrlen; /* accept: the length of the peer address written to buf */
     /* Private to weft. */
     uint8_t state_;
-    uint8_t cancel_;
+    uint8_t flags_;
     uint16_t pad_;
-    struct weft_op *next_, *prev_;
+    weft_link_ link_; /* the loop's completion list or a backend's wait list */
     void *backend_;
 };
 
@@ -67,8 +68,8 @@ void weft_op_prep_accept(weft_op *op, int fd, void *addr, size_t addr_room, weft
                          void *data);
 void weft_op_prep_recv(weft_op *op, int fd, void *buf, size_t len, int flags, weft_op_cb cb,
                        void *data);
-void weft_op_prep_send(weft_op *op, int fd, const void *buf, size_t len, int flags,
-                       weft_op_cb cb, void *data);
+void weft_op_prep_send(weft_op *op, int fd, const void *buf, size_t len, int flags, weft_op_cb cb,
+                       void *data);
 void weft_op_prep_connect(weft_op *op, int fd, const void *addr, size_t addr_len, weft_op_cb cb,
                           void *data);
 void weft_op_prep_close(weft_op *op, int fd, weft_op_cb cb, void *data);

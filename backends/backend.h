@@ -1,0 +1,75 @@
+/* The backend contract: how the loop talks to an I/O backend.
+ *
+ * Completion-based. The loop hands a backend a caller-owned weft_op; the
+ * backend finishes it some time later by calling weft__op_done(), which
+ * queues the op's callback on the loop (never runs it inline). io_uring and
+ * IOCP map an op to one kernel request; readiness backends (epoll, kqueue,
+ * poll) try the system call first and park the op on its fd until the fd
+ * is ready (see readiness.h). Backends know nothing of coroutines, futures
+ * or tasks.
+ */
+#ifndef WEFT_BACKEND_H
+#define WEFT_BACKEND_H
+
+#include "weft/loop.h"
+#include "weft/op.h"
+
+typedef struct weft_backend weft_backend;
+
+typedef struct weft_backend_vtable {
+    const char *name;
+    weft_backend_kind kind;
+    size_t size; /* bytes of the backend's state, which starts with weft_backend */
+    /* Set up in memory the loop allocated (zeroed). 0 or a negative error;
+     * on error the backend has released what it took. */
+    int (*init)(weft_backend *be, const weft_loop_opts *opts);
+    /* Release everything; ops still in flight have been cancelled and reaped. */
+    void (*fini)(weft_backend *be);
+    /* Start op. 0, or a negative error (the op is then not in flight). */
+    int (*submit)(weft_backend *be, weft_op *op);
+    /* Ask op to stop; it still completes through weft__op_done(). 0 or
+     * -EALREADY. */
+    int (*cancel)(weft_backend *be, weft_op *op);
+    /* The caller is about to close fd: complete what is parked on it with
+     * -ECANCELED and forget it. 0 or a negative error. */
+    int (*forget_fd)(weft_backend *be, int fd);
+    /* Wait for completions up to timeout_ns (-1: no limit, 0: do not block)
+     * and hand them to weft__op_done(). Returns 0 or a negative error; a
+     * wake-up or a signal is not an error. */
+    int (*poll)(weft_backend *be, int64_t timeout_ns);
+    /* Make a poll() blocked in another thread return. Thread-safe. */
+    int (*wake)(weft_backend *be);
+    /* What the backend found at setup, for weft-info (may be NULL). */
+    int (*info)(const weft_backend *be, char *buf, size_t size);
+} weft_backend_vtable;
+
+struct weft_backend {
+    const weft_backend_vtable *vt;
+    weft_loop *loop;
+};
+
+/* Called by a backend: op finished with result. Queues its callback on the
+ * loop; the callback runs in the loop's next callback phase. */
+void weft__op_done(weft_loop *loop, weft_op *op, int64_t result);
+
+/* The vtable for a kind, or NULL when it is not compiled in. */
+const weft_backend_vtable *weft__backend_vtable(weft_backend_kind kind);
+
+/* AUTO's order of preference, ending with WEFT_BACKEND_AUTO. */
+extern const weft_backend_kind weft__auto_order[];
+
+/* Op states (weft_op.state_). */
+enum { WEFT_OPS_IDLE = 0, WEFT_OPS_INFLIGHT, WEFT_OPS_DONE };
+/* Op flags (weft_op.flags_), for the loop and backends. */
+enum {
+    WEFT_OPF_CANCEL = 1,     /* a cancel was asked for */
+    WEFT_OPF_STARTED = 2,    /* connect: the system call was made, wait for SO_ERROR */
+    WEFT_OPF_READ_WRITE = 4, /* fd is not a socket: use read/write */
+};
+
+extern const weft_backend_vtable weft__epoll_vtable;
+extern const weft_backend_vtable weft__poll_vtable;
+extern const weft_backend_vtable weft__uring_vtable;
+extern const weft_backend_vtable weft__kqueue_vtable;
+
+#endif

@@ -1,0 +1,255 @@
+/* Readiness backends' shared half: see readiness.h. */
+#include "readiness.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PARK (-(int64_t)EAGAIN)
+
+static int is_reader(const weft_op *op)
+{
+    return op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_ACCEPT ||
+           op->opcode == WEFT_OP_RECV;
+}
+
+static int grow_slots(weft_readiness *r, int fd)
+{
+    int n = r->nslots ? r->nslots : 64;
+    while (n <= fd)
+        n *= 2;
+    weft_fdslot *s = realloc(r->slots, (size_t)n * sizeof *s);
+    if (!s) return -ENOMEM;
+    memset(s + r->nslots, 0, (size_t)(n - r->nslots) * sizeof *s);
+    r->slots = s;
+    r->nslots = n;
+    return 0;
+}
+
+static int64_t poll_now(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int n;
+    do
+        n = poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    if (p.revents & POLLNVAL) return -EBADF;
+    return n > 0 ? 0 : PARK;
+}
+
+static int64_t sys_result(ssize_t n)
+{
+    if (n >= 0) return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return PARK;
+    return -errno;
+}
+
+static int64_t try_recv(weft_fdslot *slot, weft_op *op)
+{
+    ssize_t n;
+    if (!slot->not_socket) {
+        do
+            n = recv(op->fd, op->buf, op->len, op->flags);
+        while (n < 0 && errno == EINTR);
+        if (!(n < 0 && errno == ENOTSOCK && op->flags == 0)) return sys_result(n);
+        slot->not_socket = 1;
+    }
+    do
+        n = read(op->fd, op->buf, op->len);
+    while (n < 0 && errno == EINTR);
+    return sys_result(n);
+}
+
+static int64_t try_send(weft_fdslot *slot, weft_op *op)
+{
+    ssize_t n;
+    if (!slot->not_socket) {
+        do
+            n = send(op->fd, op->buf, op->len, op->flags | MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (!(n < 0 && errno == ENOTSOCK && op->flags == 0)) return sys_result(n);
+        slot->not_socket = 1;
+    }
+    do
+        n = write(op->fd, op->buf, op->len);
+    while (n < 0 && errno == EINTR);
+    return sys_result(n);
+}
+
+static int64_t try_accept(weft_op *op)
+{
+    socklen_t len = (socklen_t)op->len;
+    int fd;
+    do
+        fd = accept4(op->fd, op->buf, op->buf ? &len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd >= 0) op->addrlen = op->buf ? (uint32_t)len : 0;
+    return sys_result(fd);
+}
+
+static int64_t try_connect(weft_op *op)
+{
+    if (op->flags_ & WEFT_OPF_STARTED) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+        return err == EINPROGRESS ? PARK : -(int64_t)err;
+    }
+    int rc;
+    do
+        rc = connect(op->fd, op->buf, (socklen_t)op->len);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0) return 0;
+    if (errno == EINPROGRESS || errno == EAGAIN) {
+        op->flags_ |= WEFT_OPF_STARTED;
+        return PARK;
+    }
+    return -errno;
+}
+
+/* One attempt at op's system call; PARK when it would block. `ready` says
+ * the mechanism just reported the fd ready, which is all a poll op waits
+ * for. */
+static int64_t try_op(weft_fdslot *slot, weft_op *op, int ready)
+{
+    switch (op->opcode) {
+    case WEFT_OP_POLL_IN:
+        return ready ? 0 : poll_now(op->fd, POLLIN);
+    case WEFT_OP_POLL_OUT:
+        return ready ? 0 : poll_now(op->fd, POLLOUT);
+    case WEFT_OP_ACCEPT:
+        return try_accept(op);
+    case WEFT_OP_RECV:
+        return try_recv(slot, op);
+    case WEFT_OP_SEND:
+        return try_send(slot, op);
+    case WEFT_OP_CONNECT:
+        return try_connect(op);
+    }
+    return -EINVAL;
+}
+
+static uint8_t want_of(const weft_fdslot *slot)
+{
+    return (uint8_t)((weft_list_empty(&slot->readers) ? 0 : WEFT_WANT_IN) |
+                     (weft_list_empty(&slot->writers) ? 0 : WEFT_WANT_OUT));
+}
+
+/* Tell the mechanism when the wanted interest really changed. */
+static int sync_want(weft_readiness *r, int fd, weft_fdslot *slot)
+{
+    uint8_t old = slot->want, want = want_of(slot);
+    if (old == want) return 0;
+    slot->want = want;
+    return r->mech->update(r, fd, slot, old);
+}
+
+static void finish_all(weft_readiness *r, weft_list *list, int64_t result)
+{
+    weft_link_ *n;
+    while ((n = weft_list_pop(list)) != NULL)
+        weft__op_done(r->base.loop, weft_container_of(n, weft_op, link_), result);
+}
+
+static void close_op(weft_readiness *r, weft_op *op)
+{
+    weft__ready_forget_fd(&r->base, op->fd);
+    int rc = close(op->fd);
+    weft__op_done(r->base.loop, op, rc < 0 && errno != EINTR ? -errno : 0);
+}
+
+int weft__ready_submit(weft_backend *be, weft_op *op)
+{
+    weft_readiness *r = (weft_readiness *)be;
+    if (op->opcode == WEFT_OP_CLOSE) {
+        close_op(r, op);
+        return 0;
+    }
+    if (op->fd >= r->nslots && grow_slots(r, op->fd)) return -ENOMEM;
+    weft_fdslot *slot = &r->slots[op->fd];
+    weft_list *list = is_reader(op) ? &slot->readers : &slot->writers;
+    /* Ops already waiting go first: never overtake them. */
+    if (weft_list_empty(list)) {
+        int64_t res = try_op(slot, op, 0);
+        if (res != PARK) {
+            weft__op_done(be->loop, op, res);
+            return 0;
+        }
+    }
+    weft_list_push(list, &op->link_);
+    int rc = sync_want(r, op->fd, slot);
+    if (rc) {
+        /* Cannot watch the fd (EBADF, EPERM for regular files, ENOMEM):
+         * the op fails, the loop stays usable. */
+        weft_list_remove(list, &op->link_);
+        slot->want = want_of(slot);
+        weft__op_done(be->loop, op, rc);
+    }
+    return 0;
+}
+
+int weft__ready_cancel(weft_backend *be, weft_op *op)
+{
+    weft_readiness *r = (weft_readiness *)be;
+    weft_fdslot *slot = weft__ready_slot(r, op->fd);
+    if (!slot) return -EALREADY;
+    weft_list_remove(is_reader(op) ? &slot->readers : &slot->writers, &op->link_);
+    weft__op_done(be->loop, op, -ECANCELED);
+    sync_want(r, op->fd, slot);
+    return 0;
+}
+
+int weft__ready_forget_fd(weft_backend *be, int fd)
+{
+    weft_readiness *r = (weft_readiness *)be;
+    weft_fdslot *slot = weft__ready_slot(r, fd);
+    if (!slot) return 0;
+    finish_all(r, &slot->readers, -ECANCELED);
+    finish_all(r, &slot->writers, -ECANCELED);
+    if (slot->registered || slot->want) r->mech->drop(r, fd, slot);
+    memset(slot, 0, sizeof *slot);
+    return 0;
+}
+
+static void run_list(weft_readiness *r, weft_fdslot *slot, weft_list *list)
+{
+    weft_link_ *n;
+    while ((n = list->first) != NULL) {
+        weft_op *op = weft_container_of(n, weft_op, link_);
+        int64_t res = try_op(slot, op, 1);
+        if (res == PARK) break;
+        weft_list_remove(list, n);
+        weft__op_done(r->base.loop, op, res);
+    }
+}
+
+void weft__ready_event(weft_readiness *r, int fd, int readable, int writable)
+{
+    weft_fdslot *slot = weft__ready_slot(r, fd);
+    if (!slot) return;
+    if (readable) run_list(r, slot, &slot->readers);
+    if (writable) run_list(r, slot, &slot->writers);
+    sync_want(r, fd, slot);
+}
+
+static void drop_all(weft_list *list)
+{
+    weft_link_ *n;
+    while ((n = weft_list_pop(list)) != NULL)
+        weft_container_of(n, weft_op, link_)->state_ = WEFT_OPS_IDLE;
+}
+
+void weft__ready_fini(weft_readiness *r)
+{
+    for (int fd = 0; fd < r->nslots; fd++) {
+        drop_all(&r->slots[fd].readers);
+        drop_all(&r->slots[fd].writers);
+    }
+    free(r->slots);
+    r->slots = NULL;
+    r->nslots = 0;
+}

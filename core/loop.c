@@ -1,0 +1,233 @@
+/* The event loop: an iteration is poll the backend (blocking only when
+ * nothing is ready), move due timers and cross-thread callbacks to the
+ * ready list, then run op completions and the ready callbacks scheduled
+ * before this phase began (asyncio's _run_once). */
+#include "loop_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t weft__clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backend_kind kind)
+{
+    const weft_backend_vtable *vt = weft__backend_vtable(kind);
+    if (!vt) return WEFT_ENOT_COMPILED;
+    weft_loop *loop = calloc(1, sizeof *loop);
+    weft_backend *be = calloc(1, vt->size);
+    if (!loop || !be) {
+        free(loop);
+        free(be);
+        return -ENOMEM;
+    }
+    if (opts && opts->timer_capacity && weft_heap_reserve(&loop->timers, opts->timer_capacity)) {
+        free(loop);
+        free(be);
+        return -ENOMEM;
+    }
+    be->vt = vt;
+    be->loop = loop;
+    loop->backend = be;
+    int rc = vt->init(be, opts);
+    if (rc == 0 && (rc = -pthread_mutex_init(&loop->ts_lock, NULL)) != 0) vt->fini(be);
+    if (rc) {
+        weft_heap_free(&loop->timers);
+        free(be);
+        free(loop);
+        return rc;
+    }
+    loop->now = weft__clock_ns();
+    *out = loop;
+    return 0;
+}
+
+/* An explicit kind wins; AUTO may be overridden by the WEFT_BACKEND
+ * environment variable, else the first backend that starts is taken. */
+int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
+{
+    if (!out) return -EINVAL;
+    *out = NULL;
+    weft_backend_kind kind = opts ? opts->backend : WEFT_BACKEND_AUTO;
+    if ((unsigned)kind >= WEFT_BACKEND__COUNT) return -EINVAL;
+    if (kind == WEFT_BACKEND_AUTO) {
+        const char *env = getenv("WEFT_BACKEND");
+        if (env && *env && strcmp(env, "auto") != 0) {
+            int k = weft_backend_from_name(env);
+            if (k < 0) return k;
+            kind = (weft_backend_kind)k;
+        }
+    }
+    if (kind != WEFT_BACKEND_AUTO) return loop_new_kind(out, opts, kind);
+    int first_err = WEFT_EUNAVAILABLE;
+    for (const weft_backend_kind *k = weft__auto_order; *k != WEFT_BACKEND_AUTO; k++) {
+        int rc = loop_new_kind(out, opts, *k);
+        if (rc == 0) return 0;
+        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE) first_err = rc;
+    }
+    return first_err;
+}
+
+/* Run queued op completions. Ops completed by these callbacks wait for the
+ * next phase, like callbacks scheduled from callbacks. */
+static void run_completions(weft_loop *loop)
+{
+    weft_list batch = loop->done_ops;
+    loop->done_ops.first = loop->done_ops.last = NULL;
+    weft_link_ *n;
+    while ((n = weft_list_pop(&batch)) != NULL) {
+        weft_op *op = weft_container_of(n, weft_op, link_);
+        op->state_ = WEFT_OPS_IDLE;
+        loop->ops_inflight--;
+        op->cb(op);
+    }
+}
+
+int weft_loop_free(weft_loop *loop)
+{
+    if (!loop) return -EINVAL;
+    if (loop->running_flag) return -EBUSY;
+    weft_backend *be = loop->backend;
+    /* Cancel what is in flight and reap it, so no backend still points into
+     * caller memory; the callbacks do not run. */
+    be->vt->fini(be);
+    weft_link_ *n;
+    while ((n = weft_list_pop(&loop->done_ops)) != NULL)
+        weft_container_of(n, weft_op, link_)->state_ = WEFT_OPS_IDLE;
+    while ((n = weft_list_pop(&loop->ready)) != NULL)
+        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_IDLE;
+    for (uint32_t i = 0; i < loop->timers.len; i++)
+        loop->timers.v[i].h->state_ = WEFT_HS_IDLE;
+    pthread_mutex_lock(&loop->ts_lock);
+    while ((n = weft_list_pop(&loop->ts_queue)) != NULL)
+        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_IDLE;
+    pthread_mutex_unlock(&loop->ts_lock);
+    pthread_mutex_destroy(&loop->ts_lock);
+    weft_heap_free(&loop->timers);
+    free(be);
+    free(loop);
+    return 0;
+}
+
+uint64_t weft_loop_now(const weft_loop *loop)
+{
+    return loop ? loop->now : 0;
+}
+
+uint64_t weft_loop_update_time(weft_loop *loop)
+{
+    if (!loop) return 0;
+    loop->now = weft__clock_ns();
+    return loop->now;
+}
+
+const char *weft_loop_backend_name(const weft_loop *loop)
+{
+    return loop ? loop->backend->vt->name : NULL;
+}
+
+int weft_loop_backend_info(const weft_loop *loop, char *buf, size_t size)
+{
+    if (!loop || (!buf && size)) return -EINVAL;
+    const weft_backend *be = loop->backend;
+    if (be->vt->info) return be->vt->info(be, buf, size);
+    if (size) buf[0] = '\0';
+    return 0;
+}
+
+int weft_loop_stop(weft_loop *loop)
+{
+    if (!loop) return -EINVAL;
+    loop->stop_requested = 1;
+    return 0;
+}
+
+/* Move cross-thread callbacks to the ready list. The wake flag is cleared
+ * before the queue is taken, so a callback queued after this point sends a
+ * new wake-up. */
+static void drain_threadsafe(weft_loop *loop)
+{
+    atomic_store_explicit(&loop->wake_pending, 0, memory_order_seq_cst);
+    if (!atomic_load_explicit(&loop->ts_pending, memory_order_acquire)) return;
+    pthread_mutex_lock(&loop->ts_lock);
+    for (weft_link_ *n = loop->ts_queue.first; n; n = n->next)
+        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_READY;
+    weft_list_splice(&loop->ready, &loop->ts_queue);
+    atomic_store_explicit(&loop->ts_pending, 0, memory_order_release);
+    pthread_mutex_unlock(&loop->ts_lock);
+}
+
+static void move_due_timers(weft_loop *loop)
+{
+    weft_handle *h;
+    while ((h = weft_heap_min(&loop->timers)) != NULL && h->when_ <= loop->now) {
+        weft_heap_remove(&loop->timers, h);
+        h->state_ = WEFT_HS_READY;
+        weft_list_push(&loop->ready, &h->link_);
+    }
+}
+
+static int has_work(const weft_loop *loop)
+{
+    return !weft_list_empty(&loop->ready) || !weft_list_empty(&loop->done_ops) ||
+           loop->timers.len || loop->ops_inflight ||
+           atomic_load_explicit(&loop->ts_pending, memory_order_acquire);
+}
+
+static int64_t poll_timeout(const weft_loop *loop, int may_block)
+{
+    if (!may_block || loop->stop_requested || !weft_list_empty(&loop->ready) ||
+        !weft_list_empty(&loop->done_ops) ||
+        atomic_load_explicit(&loop->ts_pending, memory_order_acquire))
+        return 0;
+    weft_handle *next = weft_heap_min(&loop->timers);
+    if (!next) return -1;
+    return next->when_ > loop->now ? (int64_t)(next->when_ - loop->now) : 0;
+}
+
+static int run_once(weft_loop *loop, int may_block)
+{
+    weft_backend *be = loop->backend;
+    int rc = be->vt->poll(be, poll_timeout(loop, may_block));
+    if (rc < 0) return rc;
+    loop->now = weft__clock_ns();
+    move_due_timers(loop);
+    drain_threadsafe(loop);
+    run_completions(loop);
+
+    /* Only the callbacks ready now run; what they schedule waits. */
+    weft_list_splice(&loop->running, &loop->ready);
+    for (weft_link_ *n = loop->running.first; n; n = n->next)
+        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_RUNNING;
+    weft_link_ *n;
+    while ((n = weft_list_pop(&loop->running)) != NULL) {
+        weft_handle *h = weft_container_of(n, weft_handle, link_);
+        h->state_ = WEFT_HS_IDLE;
+        h->cb_(h->arg_);
+    }
+    return 0;
+}
+
+int weft_loop_run(weft_loop *loop, weft_run_mode mode)
+{
+    if (!loop || (unsigned)mode > WEFT_RUN_UNTIL_IDLE) return -EINVAL;
+    if (loop->running_flag) return -EBUSY;
+    loop->running_flag = 1;
+    loop->now = weft__clock_ns();
+    int rc = 0;
+    for (;;) {
+        if (mode == WEFT_RUN_UNTIL_IDLE && !has_work(loop)) break;
+        rc = run_once(loop, mode != WEFT_RUN_NOWAIT);
+        if (rc < 0 || mode == WEFT_RUN_ONCE || mode == WEFT_RUN_NOWAIT) break;
+        if (loop->stop_requested) break;
+    }
+    loop->stop_requested = 0;
+    loop->running_flag = 0;
+    return rc < 0 ? rc : has_work(loop);
+}

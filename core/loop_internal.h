@@ -1,0 +1,44 @@
+/* The loop's private state, shared by core/ files and backends. */
+#ifndef WEFT_LOOP_INTERNAL_H
+#define WEFT_LOOP_INTERNAL_H
+
+#include "weft.h"
+#include "backend.h"
+#include "list.h"
+#include "timer_heap.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* Handle states (weft_handle.state_). */
+enum {
+    WEFT_HS_IDLE = 0,
+    WEFT_HS_READY,      /* in loop->ready */
+    WEFT_HS_RUNNING,    /* in loop->running: this iteration's batch */
+    WEFT_HS_TIMER,      /* in the timer heap */
+    WEFT_HS_THREADSAFE, /* in the cross-thread queue */
+};
+
+struct weft_loop {
+    uint64_t now;       /* cached clock, ns */
+    uint64_t seq;       /* scheduling counter: FIFO among equal deadlines */
+    weft_list ready;    /* handles for the next callback phase */
+    weft_list running;  /* the batch being run now */
+    weft_list done_ops; /* completed ops whose callbacks have not run */
+    weft_timer_heap timers;
+    uint64_t ops_inflight; /* submitted, callback not yet started */
+    int running_flag;
+    int stop_requested;
+
+    /* Cross-thread queue: call_soon_threadsafe. */
+    pthread_mutex_t ts_lock;
+    weft_list ts_queue;
+    atomic_int ts_pending;   /* queue non-empty (read without the lock) */
+    atomic_int wake_pending; /* a wake-up was sent and not yet consumed */
+
+    weft_backend *backend;
+};
+
+uint64_t weft__clock_ns(void);
+
+#endif

@@ -1,0 +1,108 @@
+/* Operations: preparing, submitting and cancelling them, and queueing
+ * their completions. The backend does the I/O (backends/). */
+#include "loop_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void prep(weft_op *op, uint8_t opcode, int fd, void *buf, size_t len, int flags,
+                 weft_op_cb cb, void *data)
+{
+    memset(op, 0, sizeof *op);
+    op->opcode = opcode;
+    op->fd = fd;
+    op->buf = buf;
+    op->len = len;
+    op->flags = flags;
+    op->cb = cb;
+    op->data = data;
+}
+
+void weft_op_prep_poll_in(weft_op *op, int fd, weft_op_cb cb, void *data)
+{
+    prep(op, WEFT_OP_POLL_IN, fd, NULL, 0, 0, cb, data);
+}
+
+void weft_op_prep_poll_out(weft_op *op, int fd, weft_op_cb cb, void *data)
+{
+    prep(op, WEFT_OP_POLL_OUT, fd, NULL, 0, 0, cb, data);
+}
+
+void weft_op_prep_accept(weft_op *op, int fd, void *addr, size_t addr_room, weft_op_cb cb,
+                         void *data)
+{
+    prep(op, WEFT_OP_ACCEPT, fd, addr, addr ? addr_room : 0, 0, cb, data);
+}
+
+void weft_op_prep_recv(weft_op *op, int fd, void *buf, size_t len, int flags, weft_op_cb cb,
+                       void *data)
+{
+    prep(op, WEFT_OP_RECV, fd, buf, len, flags, cb, data);
+}
+
+void weft_op_prep_send(weft_op *op, int fd, const void *buf, size_t len, int flags, weft_op_cb cb,
+                       void *data)
+{
+    prep(op, WEFT_OP_SEND, fd, (void *)buf, len, flags, cb, data);
+}
+
+void weft_op_prep_connect(weft_op *op, int fd, const void *addr, size_t addr_len, weft_op_cb cb,
+                          void *data)
+{
+    prep(op, WEFT_OP_CONNECT, fd, (void *)addr, addr_len, 0, cb, data);
+}
+
+void weft_op_prep_close(weft_op *op, int fd, weft_op_cb cb, void *data)
+{
+    prep(op, WEFT_OP_CLOSE, fd, NULL, 0, 0, cb, data);
+}
+
+int weft_op_submit(weft_loop *loop, weft_op *op)
+{
+    if (!loop || !op || !op->cb || op->opcode == WEFT_OP_NONE || op->opcode >= WEFT_OP__COUNT)
+        return -EINVAL;
+    if (op->state_ != WEFT_OPS_IDLE) return -EBUSY;
+    if (op->fd < 0) return -EBADF;
+    if ((op->opcode == WEFT_OP_CONNECT && !op->buf) ||
+        ((op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND) && !op->buf && op->len))
+        return -EINVAL;
+    op->state_ = WEFT_OPS_INFLIGHT;
+    op->flags_ = 0;
+    op->result = 0;
+    op->addrlen = 0;
+    loop->ops_inflight++;
+    int rc = loop->backend->vt->submit(loop->backend, op);
+    if (rc) {
+        op->state_ = WEFT_OPS_IDLE;
+        loop->ops_inflight--;
+    }
+    return rc;
+}
+
+int weft_op_cancel(weft_loop *loop, weft_op *op)
+{
+    if (!loop || !op) return -EINVAL;
+    if (op->state_ == WEFT_OPS_DONE || (op->flags_ & WEFT_OPF_CANCEL)) return -EALREADY;
+    if (op->state_ != WEFT_OPS_INFLIGHT) return -EINVAL;
+    op->flags_ |= WEFT_OPF_CANCEL;
+    return loop->backend->vt->cancel(loop->backend, op);
+}
+
+int weft_op_pending(const weft_op *op)
+{
+    return op && op->state_ != WEFT_OPS_IDLE;
+}
+
+int weft_loop_forget_fd(weft_loop *loop, int fd)
+{
+    if (!loop) return -EINVAL;
+    if (fd < 0) return -EBADF;
+    return loop->backend->vt->forget_fd(loop->backend, fd);
+}
+
+void weft__op_done(weft_loop *loop, weft_op *op, int64_t result)
+{
+    op->result = result;
+    op->state_ = WEFT_OPS_DONE;
+    weft_list_push(&loop->done_ops, &op->link_);
+}

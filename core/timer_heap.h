@@ -1,0 +1,34 @@
+/* The loop's timers: an intrusive 4-ary min-heap ordered by (deadline,
+ * scheduling order). The entries keep the deadline next to the handle
+ * pointer so sifting compares without touching the handles; four siblings
+ * share one 64-byte cache line. Insert and cancel are O(log n); the array
+ * grows by doubling (amortised, never per timer once reserved). */
+#ifndef WEFT_TIMER_HEAP_H
+#define WEFT_TIMER_HEAP_H
+
+#include "weft/loop.h"
+
+typedef struct weft_heap_entry {
+    uint64_t when;
+    weft_handle *h;
+} weft_heap_entry;
+
+typedef struct weft_timer_heap {
+    weft_heap_entry *v;
+    uint32_t len, cap;
+} weft_timer_heap;
+
+/* Make room for cap entries. 0 or -ENOMEM. */
+int weft_heap_reserve(weft_timer_heap *heap, uint32_t cap);
+void weft_heap_free(weft_timer_heap *heap);
+/* Add h, whose when_ and seq_ are set. 0 or -ENOMEM. */
+int weft_heap_insert(weft_timer_heap *heap, weft_handle *h);
+/* Remove h, which must be in the heap. */
+void weft_heap_remove(weft_timer_heap *heap, weft_handle *h);
+
+static inline weft_handle *weft_heap_min(const weft_timer_heap *heap)
+{
+    return heap->len ? heap->v[0].h : NULL;
+}
+
+#endif
