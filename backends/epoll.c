@@ -22,10 +22,12 @@ typedef struct weft_epoll {
 static int ep_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
 {
     (void)old;
-    if (slot->registered) return 0;
+    if (slot->registered)
+        return 0;
     weft_epoll *ep = (weft_epoll *)r;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
-    if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) return -errno;
+    if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST)
+        return -errno;
     slot->registered = 1;
     return 0;
 }
@@ -33,7 +35,8 @@ static int ep_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
 static void ep_drop(weft_readiness *r, int fd, weft_fdslot *slot)
 {
     weft_epoll *ep = (weft_epoll *)r;
-    if (slot->registered) epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL);
+    if (slot->registered)
+        epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL);
     slot->registered = 0;
 }
 
@@ -45,12 +48,14 @@ static int ep_init(weft_backend *be, const weft_loop_opts *opts)
     weft_epoll *ep = (weft_epoll *)be;
     ep->r.mech = &ep_mech;
     ep->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (ep->epfd < 0) return -errno;
+    if (ep->epfd < 0)
+        return -errno;
     ep->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = ep->wakefd};
     if (ep->wakefd < 0 || epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ep->wakefd, &ev) < 0) {
         int err = -errno;
-        if (ep->wakefd >= 0) close(ep->wakefd);
+        if (ep->wakefd >= 0)
+            close(ep->wakefd);
         close(ep->epfd);
         return err;
     }
@@ -67,7 +72,8 @@ static void ep_fini(weft_backend *be)
 
 static int timeout_ms(int64_t ns)
 {
-    if (ns < 0) return -1;
+    if (ns < 0)
+        return -1;
     int64_t ms = (ns + 999999) / 1000000; /* round up: never wake before a timer is due */
     return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
@@ -76,7 +82,8 @@ static int ep_poll(weft_backend *be, int64_t timeout_ns)
 {
     weft_epoll *ep = (weft_epoll *)be;
     int n = epoll_wait(ep->epfd, ep->events, MAX_EVENTS, timeout_ms(timeout_ns));
-    if (n < 0) return errno == EINTR ? 0 : -errno;
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         struct epoll_event *e = &ep->events[i];
         if (e->data.fd == ep->wakefd) {
@@ -97,7 +104,8 @@ static int ep_wake(weft_backend *be)
 {
     weft_epoll *ep = (weft_epoll *)be;
     uint64_t one = 1;
-    if (write(ep->wakefd, &one, sizeof one) < 0 && errno != EAGAIN) return -errno;
+    if (write(ep->wakefd, &one, sizeof one) < 0 && errno != EAGAIN)
+        return -errno;
     return 0;
 }
 

@@ -39,14 +39,16 @@ static int pl_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
     (void)old;
     weft_pollbe *p = (weft_pollbe *)r;
     if (!slot->want) {
-        if (slot->mech_index) remove_entry(p, slot);
+        if (slot->mech_index)
+            remove_entry(p, slot);
         return 0;
     }
     if (!slot->mech_index) {
         if (p->nfds == p->cap) {
             uint32_t cap = p->cap * 2;
             struct pollfd *fds = realloc(p->fds, cap * sizeof *fds);
-            if (!fds) return -ENOMEM;
+            if (!fds)
+                return -ENOMEM;
             p->fds = fds;
             p->cap = cap;
         }
@@ -61,7 +63,8 @@ static int pl_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
 static void pl_drop(weft_readiness *r, int fd, weft_fdslot *slot)
 {
     (void)fd;
-    if (slot->mech_index) remove_entry((weft_pollbe *)r, slot);
+    if (slot->mech_index)
+        remove_entry((weft_pollbe *)r, slot);
 }
 
 static const weft_readiness_mech pl_mech = {pl_update, pl_drop};
@@ -72,7 +75,8 @@ static int pl_init(weft_backend *be, const weft_loop_opts *opts)
     weft_pollbe *p = (weft_pollbe *)be;
     int pfd[2];
     p->r.mech = &pl_mech;
-    if (pipe(pfd) < 0) return -errno;
+    if (pipe(pfd) < 0)
+        return -errno;
     for (int i = 0; i < 2; i++) {
         fcntl(pfd[i], F_SETFL, fcntl(pfd[i], F_GETFL) | O_NONBLOCK);
         fcntl(pfd[i], F_SETFD, FD_CLOEXEC);
@@ -109,8 +113,10 @@ static int pl_poll(weft_backend *be, int64_t timeout_ns)
         ms = t > 0x7fffffff ? 0x7fffffff : (int)t;
     }
     int n = poll(p->fds, p->nfds, ms);
-    if (n < 0) return errno == EINTR ? 0 : -errno;
-    if (n == 0) return 0;
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (n == 0)
+        return 0;
     if (p->fds[0].revents) {
         char drain[64];
         while (read(p->wake_rd, drain, sizeof drain) > 0) {
@@ -121,7 +127,8 @@ static int pl_poll(weft_backend *be, int64_t timeout_ns)
     for (uint32_t i = p->nfds - 1; i >= 1; i--) {
         struct pollfd *e = &p->fds[i];
         short ev = e->revents;
-        if (!ev) continue;
+        if (!ev)
+            continue;
         e->revents = 0;
         int err = (ev & (POLLERR | POLLHUP | POLLNVAL)) != 0;
         weft__ready_event(&p->r, e->fd, err || (ev & POLLIN), err || (ev & POLLOUT));
@@ -132,7 +139,8 @@ static int pl_poll(weft_backend *be, int64_t timeout_ns)
 static int pl_wake(weft_backend *be)
 {
     weft_pollbe *p = (weft_pollbe *)be;
-    if (write(p->wake_wr, "", 1) < 0 && errno != EAGAIN) return -errno;
+    if (write(p->wake_wr, "", 1) < 0 && errno != EAGAIN)
+        return -errno;
     return 0;
 }
 

@@ -22,7 +22,8 @@ static int grow_slots(weft_readiness *r, int fd)
     while (n <= fd)
         n *= 2;
     weft_fdslot *s = realloc(r->slots, (size_t)n * sizeof *s);
-    if (!s) return -ENOMEM;
+    if (!s)
+        return -ENOMEM;
     memset(s + r->nslots, 0, (size_t)(n - r->nslots) * sizeof *s);
     r->slots = s;
     r->nslots = n;
@@ -36,15 +37,19 @@ static int64_t poll_now(int fd, short events)
     do
         n = poll(&p, 1, 0);
     while (n < 0 && errno == EINTR);
-    if (n < 0) return -errno;
-    if (p.revents & POLLNVAL) return -EBADF;
+    if (n < 0)
+        return -errno;
+    if (p.revents & POLLNVAL)
+        return -EBADF;
     return n > 0 ? 0 : PARK;
 }
 
 static int64_t sys_result(ssize_t n)
 {
-    if (n >= 0) return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return PARK;
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return PARK;
     return -errno;
 }
 
@@ -55,7 +60,8 @@ static int64_t try_recv(weft_fdslot *slot, weft_op *op)
         do
             n = recv(op->fd, op->buf, op->len, op->flags);
         while (n < 0 && errno == EINTR);
-        if (!(n < 0 && errno == ENOTSOCK && op->flags == 0)) return sys_result(n);
+        if (!(n < 0 && errno == ENOTSOCK && op->flags == 0))
+            return sys_result(n);
         slot->not_socket = 1;
     }
     do
@@ -71,7 +77,8 @@ static int64_t try_send(weft_fdslot *slot, weft_op *op)
         do
             n = send(op->fd, op->buf, op->len, op->flags | MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
-        if (!(n < 0 && errno == ENOTSOCK && op->flags == 0)) return sys_result(n);
+        if (!(n < 0 && errno == ENOTSOCK && op->flags == 0))
+            return sys_result(n);
         slot->not_socket = 1;
     }
     do
@@ -87,7 +94,8 @@ static int64_t try_accept(weft_op *op)
     do
         fd = accept4(op->fd, op->buf, op->buf ? &len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     while (fd < 0 && errno == EINTR);
-    if (fd >= 0) op->addrlen = op->buf ? (uint32_t)len : 0;
+    if (fd >= 0)
+        op->addrlen = op->buf ? (uint32_t)len : 0;
     return sys_result(fd);
 }
 
@@ -96,14 +104,16 @@ static int64_t try_connect(weft_op *op)
     if (op->flags_ & WEFT_OPF_STARTED) {
         int err = 0;
         socklen_t len = sizeof err;
-        if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+        if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            return -errno;
         return err == EINPROGRESS ? PARK : -(int64_t)err;
     }
     int rc;
     do
         rc = connect(op->fd, op->buf, (socklen_t)op->len);
     while (rc < 0 && errno == EINTR);
-    if (rc == 0) return 0;
+    if (rc == 0)
+        return 0;
     if (errno == EINPROGRESS || errno == EAGAIN) {
         op->flags_ |= WEFT_OPF_STARTED;
         return PARK;
@@ -143,7 +153,8 @@ static uint8_t want_of(const weft_fdslot *slot)
 static int sync_want(weft_readiness *r, int fd, weft_fdslot *slot)
 {
     uint8_t old = slot->want, want = want_of(slot);
-    if (old == want) return 0;
+    if (old == want)
+        return 0;
     slot->want = want;
     return r->mech->update(r, fd, slot, old);
 }
@@ -169,7 +180,8 @@ int weft__ready_submit(weft_backend *be, weft_op *op)
         close_op(r, op);
         return 0;
     }
-    if (op->fd >= r->nslots && grow_slots(r, op->fd)) return -ENOMEM;
+    if (op->fd >= r->nslots && grow_slots(r, op->fd))
+        return -ENOMEM;
     weft_fdslot *slot = &r->slots[op->fd];
     weft_list *list = is_reader(op) ? &slot->readers : &slot->writers;
     /* Ops already waiting go first: never overtake them. */
@@ -196,7 +208,8 @@ int weft__ready_cancel(weft_backend *be, weft_op *op)
 {
     weft_readiness *r = (weft_readiness *)be;
     weft_fdslot *slot = weft__ready_slot(r, op->fd);
-    if (!slot) return -EALREADY;
+    if (!slot)
+        return -EALREADY;
     weft_list_remove(is_reader(op) ? &slot->readers : &slot->writers, &op->link_);
     weft__op_done(be->loop, op, -ECANCELED);
     sync_want(r, op->fd, slot);
@@ -207,10 +220,12 @@ int weft__ready_forget_fd(weft_backend *be, int fd)
 {
     weft_readiness *r = (weft_readiness *)be;
     weft_fdslot *slot = weft__ready_slot(r, fd);
-    if (!slot) return 0;
+    if (!slot)
+        return 0;
     finish_all(r, &slot->readers, -ECANCELED);
     finish_all(r, &slot->writers, -ECANCELED);
-    if (slot->registered || slot->want) r->mech->drop(r, fd, slot);
+    if (slot->registered || slot->want)
+        r->mech->drop(r, fd, slot);
     memset(slot, 0, sizeof *slot);
     return 0;
 }
@@ -221,7 +236,8 @@ static void run_list(weft_readiness *r, weft_fdslot *slot, weft_list *list)
     while ((n = list->first) != NULL) {
         weft_op *op = weft_container_of(n, weft_op, link_);
         int64_t res = try_op(slot, op, 1);
-        if (res == PARK) break;
+        if (res == PARK)
+            break;
         weft_list_remove(list, n);
         weft__op_done(r->base.loop, op, res);
     }
@@ -230,9 +246,12 @@ static void run_list(weft_readiness *r, weft_fdslot *slot, weft_list *list)
 void weft__ready_event(weft_readiness *r, int fd, int readable, int writable)
 {
     weft_fdslot *slot = weft__ready_slot(r, fd);
-    if (!slot) return;
-    if (readable) run_list(r, slot, &slot->readers);
-    if (writable) run_list(r, slot, &slot->writers);
+    if (!slot)
+        return;
+    if (readable)
+        run_list(r, slot, &slot->readers);
+    if (writable)
+        run_list(r, slot, &slot->writers);
     sync_want(r, fd, slot);
 }
 

@@ -50,7 +50,8 @@ int weft_backend_from_name(const char *name)
 {
     if (name)
         for (int k = 0; k < WEFT_BACKEND__COUNT; k++)
-            if (strcmp(name, names[k]) == 0) return k;
+            if (strcmp(name, names[k]) == 0)
+                return k;
     return WEFT_EUNKNOWN_BACKEND;
 }
 
@@ -61,12 +62,15 @@ int weft_backend_compiled(weft_backend_kind kind)
 
 int weft_backend_probe(weft_backend_kind kind)
 {
-    if ((unsigned)kind >= WEFT_BACKEND__COUNT || kind == WEFT_BACKEND_AUTO) return -EINVAL;
-    if (!weft__backend_vtable(kind)) return WEFT_ENOT_COMPILED;
+    if ((unsigned)kind >= WEFT_BACKEND__COUNT || kind == WEFT_BACKEND_AUTO)
+        return -EINVAL;
+    if (!weft__backend_vtable(kind))
+        return WEFT_ENOT_COMPILED;
     weft_loop *loop;
     weft_loop_opts opts = {.backend = kind, .ring_entries = 8};
     int rc = weft_loop_new(&loop, &opts);
-    if (rc == 0) weft_loop_free(loop);
+    if (rc == 0)
+        weft_loop_free(loop);
     return rc;
 }
 
@@ -75,8 +79,10 @@ int weft_backend_auto(void)
     int first_err = WEFT_EUNAVAILABLE;
     for (const weft_backend_kind *k = weft__auto_order; *k != WEFT_BACKEND_AUTO; k++) {
         int rc = weft_backend_probe(*k);
-        if (rc == 0) return (int)*k;
-        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE) first_err = rc;
+        if (rc == 0)
+            return (int)*k;
+        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE)
+            first_err = rc;
     }
     return first_err;
 }

@@ -27,7 +27,8 @@ const char *weft_strerror(int err)
         /* glibc, musl, mingw and the BSDs return static strings for known
          * codes; strerror is not reentrant only for unknown ones. */
         const char *s = strerror(-err);
-        if (s) return s;
+        if (s)
+            return s;
     }
     return "unknown error";
 }

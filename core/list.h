@@ -46,14 +46,16 @@ static inline void weft_list_remove(weft_list *l, weft_link_ *n)
 static inline weft_link_ *weft_list_pop(weft_list *l)
 {
     weft_link_ *n = l->first;
-    if (n) weft_list_remove(l, n);
+    if (n)
+        weft_list_remove(l, n);
     return n;
 }
 
 /* Move every node of src to the end of dst; src ends empty. */
 static inline void weft_list_splice(weft_list *dst, weft_list *src)
 {
-    if (!src->first) return;
+    if (!src->first)
+        return;
     if (dst->last) {
         dst->last->next = src->first;
         src->first->prev = dst->last;

@@ -19,7 +19,8 @@ uint64_t weft__clock_ns(void)
 static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backend_kind kind)
 {
     const weft_backend_vtable *vt = weft__backend_vtable(kind);
-    if (!vt) return WEFT_ENOT_COMPILED;
+    if (!vt)
+        return WEFT_ENOT_COMPILED;
     weft_loop *loop = calloc(1, sizeof *loop);
     weft_backend *be = calloc(1, vt->size);
     if (!loop || !be) {
@@ -36,7 +37,8 @@ static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backe
     be->loop = loop;
     loop->backend = be;
     int rc = vt->init(be, opts);
-    if (rc == 0 && (rc = -pthread_mutex_init(&loop->ts_lock, NULL)) != 0) vt->fini(be);
+    if (rc == 0 && (rc = -pthread_mutex_init(&loop->ts_lock, NULL)) != 0)
+        vt->fini(be);
     if (rc) {
         weft_heap_free(&loop->timers);
         free(be);
@@ -52,24 +54,30 @@ static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backe
  * environment variable, else the first backend that starts is taken. */
 int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
 {
-    if (!out) return -EINVAL;
+    if (!out)
+        return -EINVAL;
     *out = NULL;
     weft_backend_kind kind = opts ? opts->backend : WEFT_BACKEND_AUTO;
-    if ((unsigned)kind >= WEFT_BACKEND__COUNT) return -EINVAL;
+    if ((unsigned)kind >= WEFT_BACKEND__COUNT)
+        return -EINVAL;
     if (kind == WEFT_BACKEND_AUTO) {
         const char *env = getenv("WEFT_BACKEND");
         if (env && *env && strcmp(env, "auto") != 0) {
             int k = weft_backend_from_name(env);
-            if (k < 0) return k;
+            if (k < 0)
+                return k;
             kind = (weft_backend_kind)k;
         }
     }
-    if (kind != WEFT_BACKEND_AUTO) return loop_new_kind(out, opts, kind);
+    if (kind != WEFT_BACKEND_AUTO)
+        return loop_new_kind(out, opts, kind);
     int first_err = WEFT_EUNAVAILABLE;
     for (const weft_backend_kind *k = weft__auto_order; *k != WEFT_BACKEND_AUTO; k++) {
         int rc = loop_new_kind(out, opts, *k);
-        if (rc == 0) return 0;
-        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE) first_err = rc;
+        if (rc == 0)
+            return 0;
+        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE)
+            first_err = rc;
     }
     return first_err;
 }
@@ -91,8 +99,10 @@ static void run_completions(weft_loop *loop)
 
 int weft_loop_free(weft_loop *loop)
 {
-    if (!loop) return -EINVAL;
-    if (loop->running_flag) return -EBUSY;
+    if (!loop)
+        return -EINVAL;
+    if (loop->running_flag)
+        return -EBUSY;
     weft_backend *be = loop->backend;
     /* Cancel what is in flight and reap it, so no backend still points into
      * caller memory; the callbacks do not run. */
@@ -122,7 +132,8 @@ uint64_t weft_loop_now(const weft_loop *loop)
 
 uint64_t weft_loop_update_time(weft_loop *loop)
 {
-    if (!loop) return 0;
+    if (!loop)
+        return 0;
     loop->now = weft__clock_ns();
     return loop->now;
 }
@@ -134,16 +145,20 @@ const char *weft_loop_backend_name(const weft_loop *loop)
 
 int weft_loop_backend_info(const weft_loop *loop, char *buf, size_t size)
 {
-    if (!loop || (!buf && size)) return -EINVAL;
+    if (!loop || (!buf && size))
+        return -EINVAL;
     const weft_backend *be = loop->backend;
-    if (be->vt->info) return be->vt->info(be, buf, size);
-    if (size) buf[0] = '\0';
+    if (be->vt->info)
+        return be->vt->info(be, buf, size);
+    if (size)
+        buf[0] = '\0';
     return 0;
 }
 
 int weft_loop_stop(weft_loop *loop)
 {
-    if (!loop) return -EINVAL;
+    if (!loop)
+        return -EINVAL;
     loop->stop_requested = 1;
     return 0;
 }
@@ -154,7 +169,8 @@ int weft_loop_stop(weft_loop *loop)
 static void drain_threadsafe(weft_loop *loop)
 {
     atomic_store_explicit(&loop->wake_pending, 0, memory_order_seq_cst);
-    if (!atomic_load_explicit(&loop->ts_pending, memory_order_acquire)) return;
+    if (!atomic_load_explicit(&loop->ts_pending, memory_order_acquire))
+        return;
     pthread_mutex_lock(&loop->ts_lock);
     for (weft_link_ *n = loop->ts_queue.first; n; n = n->next)
         weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_READY;
@@ -187,7 +203,8 @@ static int64_t poll_timeout(const weft_loop *loop, int may_block)
         atomic_load_explicit(&loop->ts_pending, memory_order_acquire))
         return 0;
     weft_handle *next = weft_heap_min(&loop->timers);
-    if (!next) return -1;
+    if (!next)
+        return -1;
     return next->when_ > loop->now ? (int64_t)(next->when_ - loop->now) : 0;
 }
 
@@ -195,7 +212,8 @@ static int run_once(weft_loop *loop, int may_block)
 {
     weft_backend *be = loop->backend;
     int rc = be->vt->poll(be, poll_timeout(loop, may_block));
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     loop->now = weft__clock_ns();
     move_due_timers(loop);
     drain_threadsafe(loop);
@@ -216,16 +234,21 @@ static int run_once(weft_loop *loop, int may_block)
 
 int weft_loop_run(weft_loop *loop, weft_run_mode mode)
 {
-    if (!loop || (unsigned)mode > WEFT_RUN_UNTIL_IDLE) return -EINVAL;
-    if (loop->running_flag) return -EBUSY;
+    if (!loop || (unsigned)mode > WEFT_RUN_UNTIL_IDLE)
+        return -EINVAL;
+    if (loop->running_flag)
+        return -EBUSY;
     loop->running_flag = 1;
     loop->now = weft__clock_ns();
     int rc = 0;
     for (;;) {
-        if (mode == WEFT_RUN_UNTIL_IDLE && !has_work(loop)) break;
+        if (mode == WEFT_RUN_UNTIL_IDLE && !has_work(loop))
+            break;
         rc = run_once(loop, mode != WEFT_RUN_NOWAIT);
-        if (rc < 0 || mode == WEFT_RUN_ONCE || mode == WEFT_RUN_NOWAIT) break;
-        if (loop->stop_requested) break;
+        if (rc < 0 || mode == WEFT_RUN_ONCE || mode == WEFT_RUN_NOWAIT)
+            break;
+        if (loop->stop_requested)
+            break;
     }
     loop->stop_requested = 0;
     loop->running_flag = 0;

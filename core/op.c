@@ -61,8 +61,10 @@ int weft_op_submit(weft_loop *loop, weft_op *op)
 {
     if (!loop || !op || !op->cb || op->opcode == WEFT_OP_NONE || op->opcode >= WEFT_OP__COUNT)
         return -EINVAL;
-    if (op->state_ != WEFT_OPS_IDLE) return -EBUSY;
-    if (op->fd < 0) return -EBADF;
+    if (op->state_ != WEFT_OPS_IDLE)
+        return -EBUSY;
+    if (op->fd < 0)
+        return -EBADF;
     if ((op->opcode == WEFT_OP_CONNECT && !op->buf) ||
         ((op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND) && !op->buf && op->len))
         return -EINVAL;
@@ -81,9 +83,12 @@ int weft_op_submit(weft_loop *loop, weft_op *op)
 
 int weft_op_cancel(weft_loop *loop, weft_op *op)
 {
-    if (!loop || !op) return -EINVAL;
-    if (op->state_ == WEFT_OPS_DONE || (op->flags_ & WEFT_OPF_CANCEL)) return -EALREADY;
-    if (op->state_ != WEFT_OPS_INFLIGHT) return -EINVAL;
+    if (!loop || !op)
+        return -EINVAL;
+    if (op->state_ == WEFT_OPS_IDLE)
+        return -EINVAL;
+    if (op->state_ == WEFT_OPS_DONE || (op->flags_ & WEFT_OPF_CANCEL))
+        return -EALREADY;
     op->flags_ |= WEFT_OPF_CANCEL;
     return loop->backend->vt->cancel(loop->backend, op);
 }
@@ -95,8 +100,10 @@ int weft_op_pending(const weft_op *op)
 
 int weft_loop_forget_fd(weft_loop *loop, int fd)
 {
-    if (!loop) return -EINVAL;
-    if (fd < 0) return -EBADF;
+    if (!loop)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
     return loop->backend->vt->forget_fd(loop->backend, fd);
 }
 

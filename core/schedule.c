@@ -6,15 +6,18 @@
 
 static int check(weft_loop *loop, weft_handle *h, weft_callback cb)
 {
-    if (!loop || !h || !cb) return -EINVAL;
-    if (h->state_ != WEFT_HS_IDLE) return -EBUSY;
+    if (!loop || !h || !cb)
+        return -EINVAL;
+    if (h->state_ != WEFT_HS_IDLE)
+        return -EBUSY;
     return 0;
 }
 
 int weft_call_soon(weft_loop *loop, weft_handle *h, weft_callback cb, void *arg)
 {
     int rc = check(loop, h, cb);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     h->cb_ = cb;
     h->arg_ = arg;
     h->state_ = WEFT_HS_READY;
@@ -25,28 +28,33 @@ int weft_call_soon(weft_loop *loop, weft_handle *h, weft_callback cb, void *arg)
 int weft_call_at(weft_loop *loop, weft_handle *h, uint64_t when_ns, weft_callback cb, void *arg)
 {
     int rc = check(loop, h, cb);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     h->cb_ = cb;
     h->arg_ = arg;
     h->when_ = when_ns;
     h->seq_ = loop->seq++;
     rc = weft_heap_insert(&loop->timers, h);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     h->state_ = WEFT_HS_TIMER;
     return 0;
 }
 
 int weft_call_later(weft_loop *loop, weft_handle *h, int64_t delay_ns, weft_callback cb, void *arg)
 {
-    if (!loop || delay_ns < 0) return -EINVAL;
+    if (!loop || delay_ns < 0)
+        return -EINVAL;
     uint64_t when = loop->now + (uint64_t)delay_ns;
-    if (when < loop->now) when = UINT64_MAX; /* saturate: "never" rather than "now" */
+    if (when < loop->now)
+        when = UINT64_MAX; /* saturate: "never" rather than "now" */
     return weft_call_at(loop, h, when, cb, arg);
 }
 
 int weft_call_soon_threadsafe(weft_loop *loop, weft_handle *h, weft_callback cb, void *arg)
 {
-    if (!loop || !h || !cb) return -EINVAL;
+    if (!loop || !h || !cb)
+        return -EINVAL;
     pthread_mutex_lock(&loop->ts_lock);
     if (h->state_ != WEFT_HS_IDLE) {
         pthread_mutex_unlock(&loop->ts_lock);
@@ -66,7 +74,8 @@ int weft_call_soon_threadsafe(weft_loop *loop, weft_handle *h, weft_callback cb,
 
 int weft_handle_cancel(weft_loop *loop, weft_handle *h)
 {
-    if (!loop || !h) return -EINVAL;
+    if (!loop || !h)
+        return -EINVAL;
     switch (h->state_) {
     case WEFT_HS_READY:
         weft_list_remove(&loop->ready, &h->link_);

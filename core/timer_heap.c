@@ -8,7 +8,8 @@
 
 static inline int before(const weft_heap_entry *a, const weft_heap_entry *b)
 {
-    if (a->when != b->when) return a->when < b->when;
+    if (a->when != b->when)
+        return a->when < b->when;
     return a->h->seq_ < b->h->seq_; /* equal deadlines: scheduling order */
 }
 
@@ -22,7 +23,8 @@ static void sift_up(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
 {
     while (i > 0) {
         uint32_t parent = (i - 1) / ARITY;
-        if (!before(&e, &heap->v[parent])) break;
+        if (!before(&e, &heap->v[parent]))
+            break;
         place(heap, i, heap->v[parent]);
         i = parent;
     }
@@ -34,12 +36,15 @@ static void sift_down(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
     uint32_t len = heap->len;
     for (;;) {
         uint32_t first = i * ARITY + 1;
-        if (first >= len) break;
+        if (first >= len)
+            break;
         uint32_t end = first + ARITY < len ? first + ARITY : len;
         uint32_t best = first;
         for (uint32_t c = first + 1; c < end; c++)
-            if (before(&heap->v[c], &heap->v[best])) best = c;
-        if (!before(&heap->v[best], &e)) break;
+            if (before(&heap->v[c], &heap->v[best]))
+                best = c;
+        if (!before(&heap->v[best], &e))
+            break;
         place(heap, i, heap->v[best]);
         i = best;
     }
@@ -48,10 +53,13 @@ static void sift_down(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
 
 int weft_heap_reserve(weft_timer_heap *heap, uint32_t cap)
 {
-    if (cap <= heap->cap) return 0;
-    if (cap > UINT32_MAX / 2) return -ENOMEM;
+    if (cap <= heap->cap)
+        return 0;
+    if (cap > UINT32_MAX / 2)
+        return -ENOMEM;
     weft_heap_entry *v = realloc(heap->v, (size_t)cap * sizeof *v);
-    if (!v) return -ENOMEM;
+    if (!v)
+        return -ENOMEM;
     heap->v = v;
     heap->cap = cap;
     return 0;
@@ -68,7 +76,8 @@ int weft_heap_insert(weft_timer_heap *heap, weft_handle *h)
 {
     if (heap->len == heap->cap) {
         int rc = weft_heap_reserve(heap, heap->cap ? heap->cap * 2 : 64);
-        if (rc) return rc;
+        if (rc)
+            return rc;
     }
     weft_heap_entry e = {h->when_, h};
     sift_up(heap, heap->len++, e);
@@ -79,7 +88,8 @@ void weft_heap_remove(weft_timer_heap *heap, weft_handle *h)
 {
     uint32_t i = h->heap_index_;
     weft_heap_entry last = heap->v[--heap->len];
-    if (i == heap->len) return;
+    if (i == heap->len)
+        return;
     /* Put the last entry in the hole and restore order in whichever
      * direction it is out of place. */
     if (i > 0 && before(&last, &heap->v[(i - 1) / ARITY]))

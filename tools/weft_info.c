@@ -30,6 +30,7 @@ int main(void)
     printf("\nAUTO picks: %s\n",
            picked >= 0 ? weft_backend_name((weft_backend_kind)picked) : weft_strerror(picked));
     const char *env = getenv("WEFT_BACKEND");
-    if (env && *env) printf("WEFT_BACKEND=%s overrides AUTO for loops created with it\n", env);
+    if (env && *env)
+        printf("WEFT_BACKEND=%s overrides AUTO for loops created with it\n", env);
     return picked >= 0 ? 0 : 1;
 }

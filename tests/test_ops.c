@@ -1,0 +1,498 @@
+/* Loop-level suite: the backend ops against real loopback sockets and
+ * pipes: data, EOF, peer reset, refused connect, cancel and close of parked
+ * ops. Runs once per backend (WEFT_BACKEND). */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+TestSuite(ops, .timeout = 20);
+
+typedef struct {
+    int calls;
+    int64_t result;
+    int order;
+    int *clock;
+} done_rec;
+
+static void on_done(weft_op *op)
+{
+    done_rec *d = op->data;
+    d->calls++;
+    d->result = op->result;
+    if (d->clock)
+        d->order = ++*d->clock;
+}
+
+static void nonblock(int fd)
+{
+    cr_assert_geq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+}
+
+static void unix_pair(int sv[2])
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static int tcp_listener(struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
+    socklen_t len = sizeof *addr;
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+    cr_assert_eq(listen(fd, 128), 0);
+    return fd;
+}
+
+/* A connected loopback TCP pair made with the loop's own accept/connect. */
+static void tcp_pair(weft_loop *loop, int *client, int *server)
+{
+    struct sockaddr_in addr, peer;
+    int lfd = tcp_listener(&addr);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    weft_op acc, con;
+    done_rec da = {0}, dc = {0};
+    weft_op_prep_accept(&acc, lfd, &peer, sizeof peer, on_done, &da);
+    weft_op_prep_connect(&con, cfd, &addr, sizeof addr, on_done, &dc);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    cr_assert_eq(weft_op_submit(loop, &con), 0);
+    test_run(loop);
+    cr_assert_eq(da.calls, 1);
+    cr_assert_eq(dc.calls, 1);
+    cr_assert_eq(dc.result, 0, "connect: %s", weft_strerror((int)dc.result));
+    cr_assert_geq(da.result, 0, "accept: %s", weft_strerror((int)da.result));
+    cr_assert_eq(acc.addrlen, sizeof peer);
+    cr_assert_eq(peer.sin_family, AF_INET);
+    cr_assert_eq(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    close(lfd);
+    *client = cfd;
+    *server = (int)da.result;
+}
+
+Test(ops, recv_parks_until_data_arrives)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    char buf[16] = {0};
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert(weft_op_pending(&op));
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(d.calls, 0, "completed with no data");
+    cr_assert_eq(write(sv[1], "hello", 5), 5);
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.result, 5);
+    cr_assert_str_eq(buf, "hello");
+    cr_assert_not(weft_op_pending(&op));
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, callback_never_runs_inside_submit)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    cr_assert_eq(write(sv[1], "x", 1), 1);
+    char c;
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], &c, 1, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(d.calls, 0);
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.result, 1);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, recv_sees_end_of_stream)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    char buf[8];
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    close(sv[1]);
+    test_run(loop);
+    cr_assert_eq(d.result, 0);
+    close(sv[0]);
+    test_loop_free(loop);
+}
+
+Test(ops, tcp_accept_connect_send_recv)
+{
+    weft_loop *loop = test_loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    int one = 1;
+    int nodelay = 0;
+    socklen_t len = sizeof nodelay;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len);
+    cr_assert(nodelay);
+    char out[] = "ping over tcp", in[32] = {0};
+    weft_op snd, rcv;
+    done_rec ds = {0}, dr = {0};
+    weft_op_prep_recv(&rcv, s, in, sizeof in, 0, on_done, &dr);
+    weft_op_prep_send(&snd, c, out, sizeof out, 0, on_done, &ds);
+    cr_assert_eq(weft_op_submit(loop, &rcv), 0);
+    cr_assert_eq(weft_op_submit(loop, &snd), 0);
+    test_run(loop);
+    cr_assert_eq(ds.result, (int64_t)sizeof out);
+    cr_assert_eq(dr.result, (int64_t)sizeof out);
+    cr_assert_str_eq(in, out);
+    close(c);
+    close(s);
+    test_loop_free(loop);
+}
+
+Test(ops, peer_reset_fails_the_parked_recv)
+{
+    weft_loop *loop = test_loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    char buf[8];
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_recv(&op, s, buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    /* Unread data plus SO_LINGER 0 makes close send an RST. */
+    struct linger lg = {1, 0};
+    cr_assert_eq(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(c);
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.result, -ECONNRESET, "got %lld", (long long)d.result);
+    close(s);
+    test_loop_free(loop);
+}
+
+Test(ops, send_to_reset_peer_fails)
+{
+    weft_loop *loop = test_loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    struct linger lg = {1, 0};
+    setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(s);
+    usleep(10000);
+    static char big[1 << 16];
+    int64_t last = 0;
+    for (int i = 0; i < 4 && last >= 0; i++) {
+        weft_op op;
+        done_rec d = {0};
+        weft_op_prep_send(&op, c, big, sizeof big, 0, on_done, &d);
+        cr_assert_eq(weft_op_submit(loop, &op), 0);
+        test_run(loop);
+        last = d.result;
+    }
+    cr_assert(last == -ECONNRESET || last == -EPIPE, "got %lld", (long long)last);
+    close(c);
+    test_loop_free(loop);
+}
+
+Test(ops, connect_refused)
+{
+    weft_loop *loop = test_loop_new();
+    struct sockaddr_in addr;
+    int lfd = tcp_listener(&addr);
+    close(lfd); /* nobody listens on that port now */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_connect(&op, fd, &addr, sizeof addr, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.result, -ECONNREFUSED, "got %lld", (long long)d.result);
+    close(fd);
+    test_loop_free(loop);
+}
+
+Test(ops, send_parks_when_the_socket_buffer_is_full)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    static char chunk[65536];
+    /* Fill the socket until send would block. */
+    while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
+    }
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_send(&op, sv[0], chunk, sizeof chunk, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(d.calls, 0);
+    static char sink[1 << 20];
+    while (recv(sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0) {
+    }
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_gt(d.result, 0);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, pipes_work_with_recv_and_send)
+{
+    weft_loop *loop = test_loop_new();
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    nonblock(p[0]);
+    nonblock(p[1]);
+    char in[8] = {0};
+    weft_op rd, wr;
+    done_rec dr = {0}, dw = {0};
+    weft_op_prep_recv(&rd, p[0], in, sizeof in, 0, on_done, &dr);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    weft_op_prep_send(&wr, p[1], "pipe", 4, 0, on_done, &dw);
+    cr_assert_eq(weft_op_submit(loop, &wr), 0);
+    test_run(loop);
+    cr_assert_eq(dw.result, 4);
+    cr_assert_eq(dr.result, 4);
+    cr_assert_str_eq(in, "pipe");
+    /* EOF on the pipe. */
+    close(p[1]);
+    weft_op_prep_recv(&rd, p[0], in, sizeof in, 0, on_done, &dr);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    test_run(loop);
+    cr_assert_eq(dr.result, 0);
+    close(p[0]);
+    test_loop_free(loop);
+}
+
+Test(ops, poll_in_and_poll_out)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    weft_op pin, pout;
+    done_rec di = {0}, dout = {0};
+    weft_op_prep_poll_in(&pin, sv[0], on_done, &di);
+    weft_op_prep_poll_out(&pout, sv[0], on_done, &dout);
+    cr_assert_eq(weft_op_submit(loop, &pin), 0);
+    cr_assert_eq(weft_op_submit(loop, &pout), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(dout.calls, 1, "a fresh socket is writable");
+    cr_assert_geq(dout.result, 0);
+    cr_assert_eq(di.calls, 0, "not readable yet");
+    cr_assert_eq(write(sv[1], "r", 1), 1);
+    test_run(loop);
+    cr_assert_eq(di.calls, 1);
+    cr_assert_geq(di.result, 0);
+    /* Poll does not consume: the byte is still there. */
+    char c;
+    cr_assert_eq(read(sv[0], &c, 1), 1);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, parked_recvs_complete_in_submission_order)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    int clock = 0;
+    char a[2] = {0}, b[2] = {0};
+    weft_op oa, ob;
+    done_rec da = {.clock = &clock}, db = {.clock = &clock};
+    weft_op_prep_recv(&oa, sv[0], a, 1, 0, on_done, &da);
+    weft_op_prep_recv(&ob, sv[0], b, 1, 0, on_done, &db);
+    cr_assert_eq(weft_op_submit(loop, &oa), 0);
+    cr_assert_eq(weft_op_submit(loop, &ob), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(write(sv[1], "12", 2), 2);
+    test_run(loop);
+    cr_assert_str_eq(a, "1");
+    cr_assert_str_eq(b, "2");
+    cr_assert_lt(da.order, db.order);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, cancel_a_parked_op)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    char buf[4];
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_op_cancel(loop, &op), 0);
+    int again = weft_op_cancel(loop, &op);
+    cr_assert(again == -EALREADY, "second cancel: %d", again);
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.result, -ECANCELED);
+    /* The op is idle again and can be reused; data sent now still arrives. */
+    cr_assert_eq(weft_op_cancel(loop, &op), -EINVAL);
+    cr_assert_eq(write(sv[1], "ok", 2), 2);
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    test_run(loop);
+    cr_assert_eq(d.result, 2);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, cancel_after_completion_keeps_the_result)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    cr_assert_eq(write(sv[1], "abc", 3), 3);
+    char buf[4];
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    /* Let the backend finish it without running callbacks yet. */
+    int rc = weft_op_cancel(loop, &op);
+    cr_assert(rc == 0 || rc == -EALREADY);
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert(d.result == 3 || d.result == -ECANCELED, "result %lld", (long long)d.result);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, close_op_cancels_parked_ops)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    char buf[4];
+    weft_op rd, cl;
+    done_rec dr = {0}, dc = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &dr);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    weft_op_prep_close(&cl, sv[0], on_done, &dc);
+    cr_assert_eq(weft_op_submit(loop, &cl), 0);
+    test_run(loop);
+    cr_assert_eq(dr.calls, 1);
+    cr_assert_eq(dr.result, -ECANCELED);
+    cr_assert_eq(dc.calls, 1);
+    cr_assert_eq(dc.result, 0);
+    cr_assert_eq(fcntl(sv[0], F_GETFD), -1, "fd still open");
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, forget_fd_cancels_parked_ops)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    char buf[4];
+    weft_op rd;
+    done_rec dr = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &dr);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_loop_forget_fd(loop, sv[0]), 0);
+    test_run(loop);
+    cr_assert_eq(dr.result, -ECANCELED);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, ops_on_a_closed_fd_fail_with_ebadf)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    close(sv[0]);
+    close(sv[1]);
+    char buf[4];
+    weft_op rd, wr, cl;
+    done_rec dr = {0}, dw = {0}, dc = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &dr);
+    weft_op_prep_send(&wr, sv[1], "x", 1, 0, on_done, &dw);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_op_submit(loop, &wr), 0);
+    test_run(loop);
+    cr_assert_eq(dr.result, -EBADF);
+    cr_assert_eq(dw.result, -EBADF);
+    weft_op_prep_close(&cl, sv[0], on_done, &dc);
+    cr_assert_eq(weft_op_submit(loop, &cl), 0);
+    test_run(loop);
+    cr_assert_eq(dc.result, -EBADF);
+    test_loop_free(loop);
+}
+
+Test(ops, accept_many_connections)
+{
+    weft_loop *loop = test_loop_new();
+    struct sockaddr_in addr;
+    int lfd = tcp_listener(&addr);
+    enum { N = 64 };
+    int clients[N], accepted = 0;
+    weft_op acc;
+    done_rec d = {0};
+    for (int i = 0; i < N; i++) {
+        clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_eq(connect(clients[i], (struct sockaddr *)&addr, sizeof addr), 0);
+    }
+    while (accepted < N) {
+        weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &d);
+        cr_assert_eq(weft_op_submit(loop, &acc), 0);
+        test_run(loop);
+        cr_assert_geq(d.result, 0, "accept: %s", weft_strerror((int)d.result));
+        close((int)d.result);
+        accepted++;
+    }
+    for (int i = 0; i < N; i++)
+        close(clients[i]);
+    close(lfd);
+    test_loop_free(loop);
+}
+
+Test(ops, free_with_ops_in_flight)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    unix_pair(sv);
+    char buf[4];
+    weft_op rd;
+    done_rec d = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    test_loop_free(loop);
+    cr_assert_eq(d.calls, 0);
+    cr_assert_not(weft_op_pending(&rd));
+    close(sv[0]);
+    close(sv[1]);
+}
