@@ -283,7 +283,7 @@ Test(loop, stop_finishes_the_iteration_and_run_again_resumes)
     rec same = {.t = &t, .id = 1}, later = {.t = &t, .id = 2};
     cr_assert_eq(weft_call_soon(loop, &s, stop_loop, &t), 0);
     cr_assert_eq(weft_call_soon(loop, &same.h, record, &same), 0);
-    cr_assert_eq(weft_call_later(loop, &later.h, 2 * MS, record, &later), 0);
+    cr_assert_eq(weft_call_later(loop, &later.h, 300 * MS, record, &later), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_FOREVER), 1); /* the timer is still pending */
     expect_order(&t, (int[]){100, 1}, 2);
     test_run(loop);
