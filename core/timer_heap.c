@@ -10,7 +10,7 @@ static inline int before(const weft_heap_entry *a, const weft_heap_entry *b)
 {
     if (a->when != b->when)
         return a->when < b->when;
-    return a->h->seq_ < b->h->seq_; /* equal deadlines: scheduling order */
+    return a->seq < b->seq; /* equal deadlines: scheduling order */
 }
 
 static inline void place(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
@@ -79,7 +79,7 @@ int weft_heap_insert(weft_timer_heap *heap, weft_handle *h)
         if (rc)
             return rc;
     }
-    weft_heap_entry e = {h->when_, h};
+    weft_heap_entry e = {h->when_, h->seq_, h};
     sift_up(heap, heap->len++, e);
     return 0;
 }

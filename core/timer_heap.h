@@ -1,7 +1,6 @@
 /* The loop's timers: an intrusive 4-ary min-heap ordered by (deadline,
- * scheduling order). The entries keep the deadline next to the handle
- * pointer so sifting compares without touching the handles; four siblings
- * share one 64-byte cache line. Insert and cancel are O(log n); the array
+ * scheduling order). The entries keep the deadline and order next to the
+ * handle pointer, so sifting compares without touching the handles. Insert and cancel are O(log n); the array
  * grows by doubling (amortised, never per timer once reserved). */
 #ifndef WEFT_TIMER_HEAP_H
 #define WEFT_TIMER_HEAP_H
@@ -10,6 +9,7 @@
 
 typedef struct weft_heap_entry {
     uint64_t when;
+    uint64_t seq; /* a copy of h->seq_: ties are common and must not chase h */
     weft_handle *h;
 } weft_heap_entry;
 
