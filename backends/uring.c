@@ -1,0 +1,661 @@
+/* io_uring backend (liburing, Linux 5.19 or later).
+ *
+ * Every op is one SQE whose user_data is the op's address. The op belongs
+ * to the ring until its own CQE is reaped, so a CQE never points at memory
+ * the caller has reused, and no generation counter is needed. submit() and
+ * cancel() only queue SQEs; poll() hands them to the kernel and waits for
+ * completions in one io_uring_enter. When the SQ is full, what is queued is
+ * submitted early and queueing goes on: nothing is dropped.
+ *
+ * Ring setup tries SINGLE_ISSUER|DEFER_TASKRUN, then COOP_TASKRUN, then
+ * no flags, with a CQ much larger than the SQ; info() says what it got. A
+ * SINGLE_ISSUER ring is created disabled and enabled by the first thread
+ * that enters it, so a loop may be created on one thread and run on another.
+ *
+ * Order: io_uring wakes requests parked on one file in no useful order
+ * (the newest poll waiter first), so, as on the readiness backends, each fd
+ * has a FIFO of readers (poll-in, accept, recv) and one of writers (poll-out,
+ * send, connect), and only the head of each is with the kernel. Two sends
+ * on a socket therefore never overtake each other; one recv and one send
+ * per socket, the common case, never wait in a FIFO.
+ *
+ * Cross-thread wake-ups: an eventfd with a read SQE always armed on it.
+ *
+ * Closing: a WEFT_OP_CLOSE is an ASYNC_CANCEL of everything on the fd
+ * (IORING_ASYNC_CANCEL_FD|ALL) hard-linked to an IORING_OP_CLOSE, because
+ * close() alone does not cancel requests that hold the file. forget_fd()
+ * submits the same cancel at once, before the caller's close().
+ *
+ * Environment: WEFT_URING_DISABLE=1 makes init fail with WEFT_EUNAVAILABLE,
+ * as if io_uring_setup had been refused (ENOSYS, EPERM, io_uring_disabled,
+ * seccomp), so AUTO falls back to epoll. For tests and for users who want
+ * to rule io_uring out without rebuilding.
+ */
+#include "backend.h"
+#include "list.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef IORING_SETUP_COOP_TASKRUN
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#endif
+#ifndef IORING_SETUP_TASKRUN_FLAG
+#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+#ifndef IORING_SQ_TASKRUN
+#define IORING_SQ_TASKRUN (1U << 2)
+#endif
+#ifndef IORING_ASYNC_CANCEL_ANY
+#define IORING_ASYNC_CANCEL_ANY (1U << 2)
+#endif
+
+/* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
+enum { UD_IGNORE = 0, UD_WAKE = 1 };
+
+#define DEFAULT_ENTRIES 256
+#define MIN_CQ_ENTRIES 4096
+#define MAX_RW 0x7ffff000u /* the kernel's MAX_RW_COUNT: larger lengths are cut anyway */
+
+_Static_assert(sizeof(socklen_t) == sizeof(uint32_t), "accept writes its length into addrlen");
+_Static_assert(_Alignof(weft_op) >= 4, "user_data tags live in the low bits");
+
+typedef struct fdslot {
+    weft_list readers; /* the first is with the kernel, the rest wait their turn */
+    weft_list writers;
+    uint8_t not_socket; /* recv/send said ENOTSOCK: use read/write */
+} fdslot;
+
+typedef struct weft_uring {
+    weft_backend base;
+    struct io_uring ring;
+    unsigned flags;    /* setup flags the ring got */
+    unsigned sq_size;  /* entries the kernel gave */
+    unsigned cq_size;
+    int enabled;       /* the ring accepts submissions (R_DISABLED lifted) */
+    int entered;       /* the kernel has seen at least one SQE */
+    int closing;       /* fini(): no more re-arming or resubmitting */
+    uint64_t nops;     /* ops whose final CQE is not reaped yet */
+    int wakefd;
+    int wake_armed;
+    uint64_t wake_val; /* the armed read's buffer */
+    fdslot *slots; /* indexed by fd */
+    int nslots;
+} weft_uring;
+
+/* ---- per-fd FIFOs ---- */
+
+static int grow_slots(weft_uring *u, int fd)
+{
+    int n = u->nslots ? u->nslots : 64;
+    while (n <= fd)
+        n *= 2;
+    fdslot *v = realloc(u->slots, (size_t)n * sizeof *v);
+    if (!v) return -ENOMEM;
+    memset(v + u->nslots, 0, (size_t)(n - u->nslots) * sizeof *v);
+    u->slots = v;
+    u->nslots = n;
+    return 0;
+}
+
+static int is_reader(const weft_op *op)
+{
+    return op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_ACCEPT ||
+           op->opcode == WEFT_OP_RECV;
+}
+
+/* The FIFO of an op that went through submit(); CLOSE has none. */
+static weft_list *fifo_of(weft_uring *u, const weft_op *op)
+{
+    fdslot *s = &u->slots[op->fd];
+    return is_reader(op) ? &s->readers : &s->writers;
+}
+
+/* Whether op is the head of its FIFO, i.e. the one with the kernel. A head
+ * detached by a close (see detach_fd) is with the kernel too but no longer
+ * in the FIFO. */
+static int is_head(weft_uring *u, const weft_op *op)
+{
+    return fifo_of(u, op)->first == &op->link_;
+}
+
+/* ---- talking to the kernel ---- */
+
+/* A SINGLE_ISSUER ring belongs to the thread that enables it: do that at
+ * the first real use, not in init(), which may run on another thread. */
+static int ring_enable(weft_uring *u)
+{
+    if (u->enabled) return 0;
+    /* io_uring_enable_rings() is missing from liburing 2.3's shared library. */
+    int rc = io_uring_register(u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    if (rc < 0) return rc;
+    u->enabled = 1;
+    /* The ring is bound to this thread anyway: skip the fd lookup per enter. */
+    if (u->flags & IORING_SETUP_SINGLE_ISSUER) io_uring_register_ring_fd(&u->ring);
+    return 0;
+}
+
+static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags);
+
+/* Reap every CQE in the ring, flushing what the kernel kept back on
+ * overflow. One CQE is consumed before it is handled, so handling may
+ * queue SQEs, submit, and even reap again. */
+static void reap(weft_uring *u)
+{
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        unsigned head;
+        io_uring_for_each_cqe(&u->ring, head, cqe)
+        {
+            uint64_t ud = cqe->user_data;
+            int res = cqe->res;
+            unsigned fl = cqe->flags;
+            io_uring_cq_advance(&u->ring, 1);
+            handle_cqe(u, ud, res, fl);
+        }
+        /* FEAT_NODROP: the kernel holds overflowed CQEs until we enter. */
+        if (!io_uring_cq_has_overflow(&u->ring)) return;
+        int rc = io_uring_get_events(&u->ring);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return;
+    }
+}
+
+/* Hand the queued SQEs to the kernel now (SQ full, or an fd about to be
+ * closed). */
+static int flush(weft_uring *u)
+{
+    int rc = ring_enable(u);
+    if (rc) return rc;
+    u->entered = 1;
+    rc = io_uring_submit(&u->ring);
+    if (rc >= 0 || rc == -EINTR) return 0;
+    if (rc == -EBUSY || rc == -EAGAIN) {
+        /* Completions are backed up: reap them (that also makes room). */
+        reap(u);
+        return 0;
+    }
+    return rc;
+}
+
+static struct io_uring_sqe *get_sqe(weft_uring *u, int *err)
+{
+    struct io_uring_sqe *sqe;
+    int tries = 0;
+    while ((sqe = io_uring_get_sqe(&u->ring)) == NULL) {
+        int rc = flush(u);
+        if (rc == 0 && ++tries > 64) rc = -EAGAIN; /* the kernel takes nothing: give up */
+        if (rc) {
+            *err = rc;
+            return NULL;
+        }
+    }
+    return sqe;
+}
+
+/* ---- ops ---- */
+
+static unsigned rw_len(size_t len)
+{
+    return len > MAX_RW ? MAX_RW : (unsigned)len;
+}
+
+/* Queue op's SQE for its current stage (a connect in progress waits for
+ * POLLOUT; recv/send on a non-socket is read/write). */
+static int queue_op(weft_uring *u, weft_op *op)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    if (!sqe) return err;
+    switch (op->opcode) {
+    case WEFT_OP_POLL_IN:
+        io_uring_prep_poll_add(sqe, op->fd, POLLIN);
+        break;
+    case WEFT_OP_POLL_OUT:
+        io_uring_prep_poll_add(sqe, op->fd, POLLOUT);
+        break;
+    case WEFT_OP_ACCEPT:
+        /* The kernel writes the peer address length back into op->addrlen. */
+        op->addrlen = op->buf ? (uint32_t)(op->len > INT32_MAX ? INT32_MAX : op->len) : 0;
+        io_uring_prep_accept(sqe, op->fd, op->buf, op->buf ? (socklen_t *)&op->addrlen : NULL,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
+    case WEFT_OP_RECV:
+        if (op->flags_ & WEFT_OPF_READ_WRITE)
+            io_uring_prep_read(sqe, op->fd, op->buf, rw_len(op->len), (uint64_t)-1);
+        else
+            io_uring_prep_recv(sqe, op->fd, op->buf, rw_len(op->len), op->flags);
+        break;
+    case WEFT_OP_SEND:
+        if (op->flags_ & WEFT_OPF_READ_WRITE)
+            io_uring_prep_write(sqe, op->fd, op->buf, rw_len(op->len), (uint64_t)-1);
+        else
+            io_uring_prep_send(sqe, op->fd, op->buf, rw_len(op->len), op->flags | MSG_NOSIGNAL);
+        break;
+    case WEFT_OP_CONNECT:
+        if (op->flags_ & WEFT_OPF_STARTED)
+            io_uring_prep_poll_add(sqe, op->fd, POLLOUT);
+        else
+            io_uring_prep_connect(sqe, op->fd, op->buf,
+                                  (socklen_t)(op->len > INT32_MAX ? INT32_MAX : op->len));
+        break;
+    case WEFT_OP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
+        break;
+    default:
+        /* weft_op_submit() checked the opcode: give the slot back as a no-op. */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, UD_IGNORE);
+        return -EINVAL;
+    }
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
+    return 0;
+}
+
+/* Finish op: it leaves its FIFO (when it was the head, the next op there
+ * goes to the kernel) and its callback is queued on the loop. */
+static void finish(weft_uring *u, weft_op *op, int64_t res);
+
+/* Send the head of a FIFO to the kernel; an op that cannot be queued
+ * fails and the next one gets its turn. */
+static void start_head(weft_uring *u, weft_list *fifo)
+{
+    weft_link_ *n;
+    while ((n = fifo->first) != NULL) {
+        weft_op *op = weft_container_of(n, weft_op, link_);
+        int rc = u->closing ? -ECANCELED : queue_op(u, op);
+        if (rc == 0) return;
+        finish(u, op, rc);
+    }
+}
+
+static void finish(weft_uring *u, weft_op *op, int64_t res)
+{
+    if (op->opcode != WEFT_OP_CLOSE) {
+        weft_list *fifo = fifo_of(u, op);
+        if (fifo->first == &op->link_) {
+            weft_list_remove(fifo, &op->link_);
+            start_head(u, fifo);
+        } else if (op->link_.prev) {
+            weft_list_remove(fifo, &op->link_); /* waiting behind the head */
+        }
+    }
+    u->nops--;
+    weft__op_done(u->base.loop, op, res);
+}
+
+/* A result that only means "not yet" or "use read/write": queue the op
+ * again, unless a cancel was asked for meanwhile (its ASYNC_CANCEL may
+ * have found nothing to cancel) or its fd was closed. 1 when queued, else
+ * *res is final. */
+static int resubmit(weft_uring *u, weft_op *op, int *res)
+{
+    if ((op->flags_ & WEFT_OPF_CANCEL) || u->closing || !is_head(u, op)) {
+        *res = -ECANCELED;
+        return 0;
+    }
+    int rc = queue_op(u, op);
+    if (rc == 0) return 1;
+    *res = rc;
+    return 0;
+}
+
+static int so_error(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+    return -err;
+}
+
+static void op_cqe(weft_uring *u, weft_op *op, int res)
+{
+    switch (op->opcode) {
+    case WEFT_OP_POLL_IN:
+    case WEFT_OP_POLL_OUT:
+        if (res > 0) res = 0; /* the poll mask */
+        break;
+    case WEFT_OP_RECV:
+    case WEFT_OP_SEND:
+        if (res == -ENOTSOCK && op->flags == 0 && !(op->flags_ & WEFT_OPF_READ_WRITE)) {
+            /* A pipe or a tty: read/write, now and for the next ops on fd. */
+            op->flags_ |= WEFT_OPF_READ_WRITE;
+            if (is_head(u, op)) u->slots[op->fd].not_socket = 1;
+            if (resubmit(u, op, &res)) return;
+        } else if (res == -EAGAIN && resubmit(u, op, &res)) {
+            /* O_NONBLOCK sockets can still surface EAGAIN after a spurious wake-up */
+            return;
+        }
+        break;
+    case WEFT_OP_ACCEPT:
+        if (res == -EAGAIN && resubmit(u, op, &res)) return;
+        if (res >= 0 && res < u->nslots) u->slots[res].not_socket = 0; /* a reused number */
+        if (res < 0 || !op->buf) op->addrlen = 0;
+        break;
+    case WEFT_OP_CONNECT:
+        if (op->flags_ & WEFT_OPF_STARTED) {
+            if (res >= 0) res = so_error(op->fd);
+        } else if (res == -EINPROGRESS || res == -EALREADY || res == -EAGAIN) {
+            /* The kernel let a non-blocking connect through unfinished: wait for POLLOUT. */
+            op->flags_ |= WEFT_OPF_STARTED;
+            if (resubmit(u, op, &res)) return;
+        }
+        break;
+    }
+    finish(u, op, res);
+}
+
+static int arm_wake(weft_uring *u)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    if (!sqe) return err;
+    io_uring_prep_read(sqe, u->wakefd, &u->wake_val, sizeof u->wake_val, 0);
+    io_uring_sqe_set_data64(sqe, UD_WAKE);
+    u->wake_armed = 1;
+    return 0;
+}
+
+static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
+{
+    (void)flags;
+    if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT) return; /* cancels, liburing's own */
+    if (ud == UD_WAKE) {
+        u->wake_armed = 0;
+        /* A read error other than these would repeat at once: leave it
+         * disarmed (poll() re-arms it next time) rather than spin here. */
+        if (!u->closing && (res >= 0 || res == -EINTR || res == -EAGAIN || res == -ECANCELED))
+            arm_wake(u);
+        return;
+    }
+    op_cqe(u, (weft_op *)(uintptr_t)ud, res);
+}
+
+/* fd is being closed: the ops waiting behind a head complete with
+ * -ECANCELED now; the heads leave their FIFOs and are left to the cancel
+ * the caller sends. Returns how many heads are with the kernel. */
+static int detach_fd(weft_uring *u, int fd)
+{
+    if (fd >= u->nslots) return 0;
+    fdslot *s = &u->slots[fd];
+    int heads = 0;
+    weft_list *fifos[2] = {&s->readers, &s->writers};
+    for (int i = 0; i < 2; i++) {
+        weft_link_ *head = weft_list_pop(fifos[i]), *n;
+        if (!head) continue;
+        heads++;
+        while ((n = weft_list_pop(fifos[i])) != NULL) {
+            u->nops--;
+            weft__op_done(u->base.loop, weft_container_of(n, weft_op, link_), -ECANCELED);
+        }
+    }
+    s->not_socket = 0;
+    return heads;
+}
+
+static int queue_cancel_fd(weft_uring *u, int fd, int link)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    if (!sqe) return err;
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    if (link) sqe->flags |= IOSQE_IO_HARDLINK;
+    return 0;
+}
+
+/* ---- the vtable ---- */
+
+static int ur_submit(weft_backend *be, weft_op *op)
+{
+    weft_uring *u = (weft_uring *)be;
+    int rc;
+    if (op->opcode == WEFT_OP_CLOSE) {
+        /* close() does not cancel requests that hold the file: cancel them
+         * first. The close waits for the cancel (a hard link: it runs also
+         * when the cancel found nothing, -ENOENT). */
+        if (detach_fd(u, op->fd) && (rc = queue_cancel_fd(u, op->fd, 1)) != 0) return rc;
+        if ((rc = queue_op(u, op)) != 0) return rc;
+        u->nops++;
+        return 0;
+    }
+    if (op->fd >= u->nslots && (rc = grow_slots(u, op->fd)) != 0) return rc;
+    fdslot *s = &u->slots[op->fd];
+    if (s->not_socket && op->flags == 0 &&
+        (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND))
+        op->flags_ |= WEFT_OPF_READ_WRITE;
+    weft_list *fifo = is_reader(op) ? &s->readers : &s->writers;
+    if (weft_list_empty(fifo) && (rc = queue_op(u, op)) != 0) return rc;
+    weft_list_push(fifo, &op->link_);
+    u->nops++;
+    return 0;
+}
+
+static int ur_cancel(weft_backend *be, weft_op *op)
+{
+    weft_uring *u = (weft_uring *)be;
+    if (op->opcode != WEFT_OP_CLOSE && op->link_.prev) {
+        /* Waiting behind the head: the kernel never saw it. */
+        finish(u, op, -ECANCELED);
+        return 0;
+    }
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    if (!sqe) return err;
+    /* The cancel's own CQE is ignored: the op completes through its own
+     * CQE, with -ECANCELED or its real result (-EALREADY: it is running). */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    return 0;
+}
+
+static int ur_forget_fd(weft_backend *be, int fd)
+{
+    weft_uring *u = (weft_uring *)be;
+    if (!detach_fd(u, fd)) return 0;
+    int rc = queue_cancel_fd(u, fd, 0);
+    /* The kernel resolves the fd when the cancel is issued: that must
+     * happen before the caller closes it. The heads complete later. */
+    return rc ? rc : flush(u);
+}
+
+/* Whether the kernel holds completions we only get by entering it. */
+static int cq_needs_enter(const weft_uring *u)
+{
+    return IO_URING_READ_ONCE(*u->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
+}
+
+static int ur_poll(weft_backend *be, int64_t timeout_ns)
+{
+    weft_uring *u = (weft_uring *)be;
+    int rc = ring_enable(u);
+    if (rc) return rc;
+    if (!u->wake_armed) arm_wake(u); /* a failure is retried next time */
+    if (timeout_ns == 0) {
+        /* Do not block, and do not enter at all when there is nothing to
+         * submit and nothing waiting in the kernel. */
+        rc = 0;
+        if (io_uring_sq_ready(&u->ring) || cq_needs_enter(u)) {
+            u->entered = 1;
+            rc = io_uring_submit_and_get_events(&u->ring);
+        }
+    } else {
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (timeout_ns > 0) {
+            ts.tv_sec = timeout_ns / 1000000000;
+            ts.tv_nsec = timeout_ns % 1000000000;
+            tsp = &ts;
+        }
+        struct io_uring_cqe *cqe;
+        u->entered = 1;
+        rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+    reap(u);
+    return 0;
+}
+
+static int ur_wake(weft_backend *be)
+{
+    weft_uring *u = (weft_uring *)be;
+    uint64_t one = 1;
+    if (write(u->wakefd, &one, sizeof one) < 0 && errno != EAGAIN) return -errno;
+    return 0;
+}
+
+/* Cancel everything in flight and reap until nothing is: the kernel must
+ * not touch caller memory once the loop is freed. */
+static void drain(weft_uring *u)
+{
+    u->closing = 1;
+    for (int fd = 0; fd < u->nslots; fd++) {
+        fdslot *s = &u->slots[fd];
+        weft_list *fifos[2] = {&s->readers, &s->writers};
+        for (int i = 0; i < 2; i++)
+            while (fifos[i]->first && fifos[i]->first->next)
+                finish(u, weft_container_of(fifos[i]->first->next, weft_op, link_), -ECANCELED);
+    }
+    /* Nothing ever reached the kernel: no request can be in flight. */
+    if (!u->entered && u->nops == 0) return;
+    if (ring_enable(u)) return;
+    while (u->nops || u->wake_armed) {
+        int err = 0;
+        struct io_uring_sqe *sqe = get_sqe(u, &err);
+        if (!sqe) break;
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+        io_uring_sqe_set_data64(sqe, UD_IGNORE);
+        /* Cancel again now and then, in case a request slipped past this
+         * one (queued behind it by a completion, say). */
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
+        struct io_uring_cqe *cqe;
+        u->entered = 1;
+        int rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
+        reap(u);
+    }
+}
+
+static void ur_fini(weft_backend *be)
+{
+    weft_uring *u = (weft_uring *)be;
+    drain(u);
+    io_uring_queue_exit(&u->ring);
+    close(u->wakefd);
+    free(u->slots);
+    u->slots = NULL;
+    u->nslots = 0;
+}
+
+static int setup_ring(weft_uring *u, unsigned entries)
+{
+    /* Best first. TASKRUN_FLAG lets poll(0) skip the syscall when the
+     * kernel holds no completions for us. */
+    static const unsigned modes[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+            IORING_SETUP_R_DISABLED,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        0,
+    };
+    unsigned cq = entries * 4 < MIN_CQ_ENTRIES ? MIN_CQ_ENTRIES : entries * 4;
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        p.flags = modes[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        p.cq_entries = cq;
+        rc = io_uring_queue_init_params(entries, &u->ring, &p);
+        if (rc == 0) {
+            u->flags = modes[i];
+            u->sq_size = p.sq_entries;
+            u->cq_size = p.cq_entries;
+            u->enabled = !(modes[i] & IORING_SETUP_R_DISABLED);
+            if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_EXT_ARG)) break;
+            return 0;
+        }
+        if (rc != -EINVAL) return rc; /* EINVAL: an unknown flag, try fewer */
+    }
+    if (rc == 0) {
+        io_uring_queue_exit(&u->ring);
+        return WEFT_EUNAVAILABLE; /* older than 5.11 */
+    }
+    return rc;
+}
+
+/* Kernels before 5.19 lack cancel-by-fd, which CLOSE and forget_fd() need;
+ * IORING_OP_SOCKET came in the same release. */
+static int kernel_ok(weft_uring *u)
+{
+    if (u->flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN)) return 1; /* 5.19+ */
+    struct io_uring_probe *p = io_uring_get_probe_ring(&u->ring);
+    if (!p) return 0;
+    int ok = io_uring_opcode_supported(p, IORING_OP_SOCKET);
+    io_uring_free_probe(p);
+    return ok;
+}
+
+static int ur_init(weft_backend *be, const weft_loop_opts *opts)
+{
+    weft_uring *u = (weft_uring *)be;
+    u->wakefd = -1;
+    const char *off = getenv("WEFT_URING_DISABLE");
+    if (off && *off && strcmp(off, "0") != 0) return WEFT_EUNAVAILABLE;
+    unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
+    int rc = setup_ring(u, entries);
+    if (rc == -ENOSYS || rc == -EPERM || rc == -EACCES || rc == -EINVAL) return WEFT_EUNAVAILABLE;
+    if (rc) return rc;
+    if (!kernel_ok(u)) {
+        io_uring_queue_exit(&u->ring);
+        return WEFT_EUNAVAILABLE;
+    }
+    /* Blocking on purpose: the ring polls it, and a write never blocks in
+     * practice (the counter would have to reach 2^64 - 1). */
+    u->wakefd = eventfd(0, EFD_CLOEXEC);
+    if (u->wakefd < 0) {
+        rc = -errno;
+        io_uring_queue_exit(&u->ring);
+        return rc;
+    }
+    rc = arm_wake(u);
+    if (rc) {
+        close(u->wakefd);
+        io_uring_queue_exit(&u->ring);
+    }
+    return rc;
+}
+
+static int ur_info(const weft_backend *be, char *buf, size_t size)
+{
+    const weft_uring *u = (const weft_uring *)be;
+    const char *mode = (u->flags & IORING_SETUP_DEFER_TASKRUN)
+                           ? "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG"
+                       : (u->flags & IORING_SETUP_COOP_TASKRUN) ? "COOP_TASKRUN|TASKRUN_FLAG"
+                                                                : "no flags";
+    return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size,
+                    u->cq_size);
+}
+
+const weft_backend_vtable weft__uring_vtable = {
+    .name = "io_uring",
+    .kind = WEFT_BACKEND_IO_URING,
+    .size = sizeof(weft_uring),
+    .init = ur_init,
+    .fini = ur_fini,
+    .submit = ur_submit,
+    .cancel = ur_cancel,
+    .forget_fd = ur_forget_fd,
+    .poll = ur_poll,
+    .wake = ur_wake,
+    .info = ur_info,
+};
