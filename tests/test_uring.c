@@ -1,0 +1,776 @@
+/* io_uring backend: what the shared loop suites cannot see. Cancel races,
+ * close and forget with ops in flight, 10,000 ops in flight (CQ overflow),
+ * a full SQ, ring setup and info, the WEFT_URING_DISABLE fallback, pipes,
+ * wake-ups, a loop created on one thread and run on another, and that no
+ * request outlives weft_loop_free(). */
+#include "backend.h"
+#include "weft.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static void init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    unsetenv("WEFT_BACKEND");
+    unsetenv("WEFT_URING_DISABLE");
+}
+
+TestSuite(uring, .init = init, .timeout = 30);
+
+typedef struct {
+    int calls;
+    int64_t result;
+    int order;
+    int *clock;
+} rec;
+
+static void on_done(weft_op *op)
+{
+    rec *r = op->data;
+    r->calls++;
+    r->result = op->result;
+    if (r->clock) r->order = ++*r->clock;
+}
+
+static weft_loop *ring_loop(uint32_t entries)
+{
+    weft_loop *loop = NULL;
+    weft_loop_opts o = {.backend = WEFT_BACKEND_IO_URING, .ring_entries = entries};
+    int rc = weft_loop_new(&loop, &o);
+    if (rc == WEFT_EUNAVAILABLE) cr_skip_test("io_uring unavailable here");
+    cr_assert_eq(rc, 0, "weft_loop_new: %s", weft_strerror(rc));
+    cr_assert_str_eq(weft_loop_backend_name(loop), "io_uring");
+    return loop;
+}
+
+static void run(weft_loop *loop)
+{
+    int rc = weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    cr_assert_eq(rc, 0, "run: %s", weft_strerror(rc));
+}
+
+static void pair(int sv[2])
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static int listener(struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
+    socklen_t len = sizeof *addr;
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+    cr_assert_eq(listen(fd, 1024), 0);
+    return fd;
+}
+
+/* ---- setup, info, fallback ---- */
+
+Test(uring, info_reports_the_ring_setup)
+{
+    weft_loop *loop = ring_loop(0);
+    char info[256];
+    int n = weft_loop_backend_info(loop, info, sizeof info);
+    cr_assert_gt(n, 0);
+    cr_log_info("io_uring: %s", info);
+    cr_assert(strstr(info, "sq 256"), "%s", info);
+    cr_assert(strstr(info, "TASKRUN") || strstr(info, "no flags"), "%s", info);
+    weft_loop_free(loop);
+
+    loop = ring_loop(8);
+    weft_loop_backend_info(loop, info, sizeof info);
+    cr_assert(strstr(info, "sq 8,"), "%s", info);
+    weft_loop_free(loop);
+}
+
+Test(uring, disable_switch_falls_back_to_epoll)
+{
+    if (weft_backend_probe(WEFT_BACKEND_IO_URING) != 0) cr_skip_test("io_uring unavailable here");
+    setenv("WEFT_URING_DISABLE", "1", 1);
+    weft_loop *loop = NULL;
+    cr_assert_eq(weft_loop_new(&loop, NULL), 0);
+    cr_assert_str_eq(weft_loop_backend_name(loop), "epoll");
+    weft_loop_free(loop);
+    cr_assert_eq(weft_backend_auto(), WEFT_BACKEND_EPOLL);
+
+    weft_loop_opts o = {.backend = WEFT_BACKEND_IO_URING};
+    loop = (weft_loop *)1;
+    cr_assert_eq(weft_loop_new(&loop, &o), WEFT_EUNAVAILABLE);
+    cr_assert_null(loop);
+    cr_assert_eq(weft_backend_probe(WEFT_BACKEND_IO_URING), WEFT_EUNAVAILABLE);
+
+    /* WEFT_BACKEND=io_uring asks for it explicitly: refused too. */
+    setenv("WEFT_BACKEND", "io_uring", 1);
+    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_EUNAVAILABLE);
+
+    setenv("WEFT_URING_DISABLE", "0", 1);
+    unsetenv("WEFT_BACKEND");
+    cr_assert_eq(weft_loop_new(&loop, NULL), 0);
+    cr_assert_str_eq(weft_loop_backend_name(loop), "io_uring");
+    weft_loop_free(loop);
+}
+
+/* ---- cancel races ---- */
+
+Test(uring, cancel_right_after_submit)
+{
+    weft_loop *loop = ring_loop(0);
+    int sv[2];
+    pair(sv);
+    char buf[8];
+    weft_op op;
+    rec r = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    /* Both SQEs go to the kernel in one batch, the recv first. */
+    cr_assert_eq(weft_op_cancel(loop, &op), 0);
+    cr_assert_eq(weft_op_cancel(loop, &op), -EALREADY);
+    run(loop);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.result, -ECANCELED);
+    /* The socket is intact: the next recv gets the data. */
+    cr_assert_eq(write(sv[1], "abc", 3), 3);
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    run(loop);
+    cr_assert_eq(r.result, 3);
+    close(sv[0]);
+    close(sv[1]);
+    weft_loop_free(loop);
+}
+
+Test(uring, cancel_loses_to_data_already_there)
+{
+    weft_loop *loop = ring_loop(0);
+    int sv[2];
+    pair(sv);
+    cr_assert_eq(write(sv[1], "abc", 3), 3);
+    char buf[8];
+    weft_op op;
+    rec r = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(weft_op_cancel(loop, &op), 0);
+    run(loop);
+    /* The recv completed inline at submission; the cancel found nothing. */
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.result, 3);
+    close(sv[0]);
+    close(sv[1]);
+    weft_loop_free(loop);
+}
+
+typedef struct {
+    weft_loop *loop;
+    weft_op *other;
+    int cancel_rc;
+    rec r;
+} canceller;
+
+static void cancel_other(weft_op *op)
+{
+    canceller *c = op->data;
+    c->r.calls++;
+    c->r.result = op->result;
+    c->cancel_rc = weft_op_cancel(c->loop, c->other);
+}
+
+Test(uring, cancel_after_completion_is_ealready_and_keeps_the_result)
+{
+    weft_loop *loop = ring_loop(0);
+    int a[2], b[2];
+    pair(a);
+    pair(b);
+    cr_assert_eq(write(a[1], "1", 1), 1);
+    cr_assert_eq(write(b[1], "22", 2), 2);
+    char ba[4], bb[4];
+    weft_op oa, ob;
+    rec rb = {0};
+    canceller c = {.loop = loop, .other = &ob};
+    weft_op_prep_recv(&oa, a[0], ba, sizeof ba, 0, cancel_other, &c);
+    weft_op_prep_recv(&ob, b[0], bb, sizeof bb, 0, on_done, &rb);
+    cr_assert_eq(weft_op_submit(loop, &oa), 0);
+    cr_assert_eq(weft_op_submit(loop, &ob), 0);
+    run(loop);
+    /* Both CQEs were reaped in one batch: ob was done when oa's callback ran. */
+    cr_assert_eq(c.r.result, 1);
+    cr_assert_eq(c.cancel_rc, -EALREADY);
+    cr_assert_eq(rb.calls, 1);
+    cr_assert_eq(rb.result, 2);
+    cr_assert_eq(weft_op_cancel(loop, &ob), -EINVAL, "idle op");
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+    weft_loop_free(loop);
+}
+
+Test(uring, cancel_an_op_waiting_behind_the_head)
+{
+    weft_loop *loop = ring_loop(0);
+    int sv[2];
+    pair(sv);
+    char b1[4] = {0}, b2[4] = {0}, b3[4] = {0};
+    weft_op o1, o2, o3;
+    int clock = 0;
+    rec r1 = {.clock = &clock}, r2 = {.clock = &clock}, r3 = {.clock = &clock};
+    weft_op_prep_recv(&o1, sv[0], b1, 1, 0, on_done, &r1);
+    weft_op_prep_recv(&o2, sv[0], b2, 1, 0, on_done, &r2);
+    weft_op_prep_recv(&o3, sv[0], b3, 1, 0, on_done, &r3);
+    cr_assert_eq(weft_op_submit(loop, &o1), 0);
+    cr_assert_eq(weft_op_submit(loop, &o2), 0);
+    cr_assert_eq(weft_op_submit(loop, &o3), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_op_cancel(loop, &o2), 0);
+    cr_assert_eq(write(sv[1], "xy", 2), 2);
+    run(loop);
+    cr_assert_eq(r2.result, -ECANCELED);
+    cr_assert_str_eq(b1, "x");
+    cr_assert_str_eq(b3, "y");
+    cr_assert_lt(r1.order, r3.order);
+    close(sv[0]);
+    close(sv[1]);
+    weft_loop_free(loop);
+}
+
+/* ---- close and forget with ops in flight ---- */
+
+Test(uring, close_completes_every_op_on_the_fd_first)
+{
+    weft_loop *loop = ring_loop(0);
+    int sv[2];
+    pair(sv);
+    /* Fill the send buffer so a send parks. */
+    static char big[1 << 16];
+    while (send(sv[0], big, sizeof big, MSG_DONTWAIT) > 0) {
+    }
+    char buf[4];
+    weft_op rd, pin, wr, pout, cl;
+    int clock = 0;
+    rec rr = {.clock = &clock}, rp = {.clock = &clock}, rw = {.clock = &clock},
+        ro = {.clock = &clock}, rc = {.clock = &clock};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_poll_in(&pin, sv[0], on_done, &rp);
+    weft_op_prep_send(&wr, sv[0], big, sizeof big, 0, on_done, &rw);
+    weft_op_prep_poll_out(&pout, sv[0], on_done, &ro);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_op_submit(loop, &pin), 0);
+    cr_assert_eq(weft_op_submit(loop, &wr), 0);
+    cr_assert_eq(weft_op_submit(loop, &pout), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    weft_op_prep_close(&cl, sv[0], on_done, &rc);
+    cr_assert_eq(weft_op_submit(loop, &cl), 0);
+    run(loop);
+    cr_assert_eq(rr.result, -ECANCELED);
+    cr_assert_eq(rp.result, -ECANCELED);
+    cr_assert_eq(rw.result, -ECANCELED);
+    cr_assert_eq(ro.result, -ECANCELED);
+    cr_assert_eq(rc.result, 0);
+    cr_assert_eq(rc.order, 5, "the close completes last");
+    cr_assert_eq(fcntl(sv[0], F_GETFD), -1);
+    close(sv[1]);
+    weft_loop_free(loop);
+}
+
+Test(uring, close_in_the_same_batch_as_the_ops)
+{
+    weft_loop *loop = ring_loop(0);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    char buf[4];
+    weft_op rd, cl;
+    rec rr = {0}, rc = {0};
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_close(&cl, p[0], on_done, &rc);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_op_submit(loop, &cl), 0);
+    run(loop);
+    cr_assert_eq(rr.result, -ECANCELED);
+    cr_assert_eq(rc.result, 0);
+    close(p[1]);
+    weft_loop_free(loop);
+}
+
+Test(uring, forget_fd_then_plain_close)
+{
+    weft_loop *loop = ring_loop(0);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    char buf[4];
+    weft_op rd, pin;
+    rec rr = {0}, rp = {0};
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_poll_in(&pin, p[0], on_done, &rp);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_op_submit(loop, &pin), 0);
+    /* Not even submitted to the kernel yet: forget_fd must do it before the
+     * close, or the cancel could not find the file. */
+    cr_assert_eq(weft_loop_forget_fd(loop, p[0]), 0);
+    close(p[0]);
+    run(loop); /* would hang if the recv were still armed on the pipe */
+    cr_assert_eq(rr.result, -ECANCELED);
+    cr_assert_eq(rp.result, -ECANCELED);
+    close(p[1]);
+    weft_loop_free(loop);
+}
+
+/* ---- failure paths ---- */
+
+Test(uring, closed_fd_reset_peer_refused_connect)
+{
+    weft_loop *loop = ring_loop(0);
+    char buf[8];
+    weft_op op;
+    rec r = {0};
+
+    int sv[2];
+    pair(sv);
+    close(sv[0]);
+    close(sv[1]);
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    run(loop);
+    cr_assert_eq(r.result, -EBADF);
+
+    /* Peer reset: an abortive close (linger 0) sends RST. */
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&addr, sizeof addr), 0);
+    weft_op_prep_accept(&op, lfd, NULL, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    run(loop);
+    cr_assert_geq(r.result, 0);
+    int s = (int)r.result;
+    weft_op_prep_recv(&op, s, buf, sizeof buf, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    cr_assert_eq(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(c);
+    run(loop);
+    cr_assert_eq(r.result, -ECONNRESET, "%s", weft_strerror((int)r.result));
+    weft_op_prep_send(&op, s, "x", 1, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    run(loop);
+    cr_assert(r.result == -EPIPE || r.result == -ECONNRESET, "%s", weft_strerror((int)r.result));
+    close(s);
+
+    /* Refused: nobody listens any more. */
+    close(lfd);
+    c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    weft_op_prep_connect(&op, c, &addr, sizeof addr, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    run(loop);
+    cr_assert_eq(r.result, -ECONNREFUSED, "%s", weft_strerror((int)r.result));
+    close(c);
+    weft_loop_free(loop);
+}
+
+Test(uring, accept_reports_the_address_and_a_nonblocking_cloexec_fd)
+{
+    weft_loop *loop = ring_loop(0);
+    struct sockaddr_in addr, peer;
+    int lfd = listener(&addr);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    weft_op acc, con;
+    rec ra = {0}, rc = {0};
+    weft_op_prep_accept(&acc, lfd, &peer, sizeof peer, on_done, &ra);
+    weft_op_prep_connect(&con, c, &addr, sizeof addr, on_done, &rc);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    cr_assert_eq(weft_op_submit(loop, &con), 0);
+    run(loop);
+    cr_assert_eq(rc.result, 0, "%s", weft_strerror((int)rc.result));
+    cr_assert_geq(ra.result, 0);
+    cr_assert_eq(acc.addrlen, sizeof peer);
+    cr_assert_eq(peer.sin_family, AF_INET);
+    int s = (int)ra.result;
+    cr_assert(fcntl(s, F_GETFL) & O_NONBLOCK);
+    cr_assert(fcntl(s, F_GETFD) & FD_CLOEXEC);
+    close(s);
+    close(c);
+    close(lfd);
+    weft_loop_free(loop);
+}
+
+/* ---- pipes: recv/send fall back to read/write, remembered per fd ---- */
+
+Test(uring, pipes_use_read_write_and_remember_it)
+{
+    weft_loop *loop = ring_loop(0);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    char buf[8] = {0};
+    weft_op rd, wr;
+    rec rr = {0}, rw = {0};
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_send(&wr, p[1], "pipe", 4, 0, on_done, &rw);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_op_submit(loop, &wr), 0);
+    run(loop);
+    cr_assert_eq(rw.result, 4);
+    cr_assert_eq(rr.result, 4);
+    cr_assert_str_eq(buf, "pipe");
+    /* The second ops on these fds go straight to read/write. */
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_send(&wr, p[1], "more", 4, 0, on_done, &rw);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_eq(weft_op_submit(loop, &wr), 0);
+    cr_assert(rd.flags_ & WEFT_OPF_READ_WRITE);
+    cr_assert(wr.flags_ & WEFT_OPF_READ_WRITE);
+    run(loop);
+    cr_assert_eq(rr.result, 4);
+    /* MSG_* flags on a pipe stay an error, as on the readiness backends. */
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, MSG_PEEK, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    run(loop);
+    cr_assert_eq(rr.result, -ENOTSOCK);
+    /* After a CLOSE the number is forgotten: a socket may get it next. */
+    weft_op cl;
+    weft_op_prep_close(&cl, p[0], on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &cl), 0);
+    run(loop);
+    int sv[2];
+    pair(sv);
+    cr_assert_eq(sv[0], p[0], "fd number reused");
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &rd), 0);
+    cr_assert_not(rd.flags_ & WEFT_OPF_READ_WRITE);
+    cr_assert_eq(weft_op_cancel(loop, &rd), 0);
+    run(loop);
+    close(sv[0]);
+    close(sv[1]);
+    close(p[1]);
+    weft_loop_free(loop);
+}
+
+/* ---- scale: a full SQ, 10,000 ops in flight, CQ overflow ---- */
+
+Test(uring, sq_full_submits_early_and_drops_nothing)
+{
+    weft_loop *loop = ring_loop(8);
+    enum { PAIRS = 500 };
+    static int sv[PAIRS][2];
+    static char bufs[PAIRS][2][4];
+    static weft_op ops[PAIRS][2];
+    static rec recs[PAIRS][2];
+    for (int i = 0; i < PAIRS; i++) {
+        pair(sv[i]);
+        if (i % 2) cr_assert_eq(write(sv[i][1], "a", 1), 1); /* half complete at once */
+    }
+    for (int i = 0; i < PAIRS; i++)
+        for (int j = 0; j < 2; j++) {
+            memset(&recs[i][j], 0, sizeof recs[i][j]);
+            weft_op_prep_recv(&ops[i][j], sv[i][j], bufs[i][j], sizeof bufs[i][j], 0, on_done,
+                              &recs[i][j]);
+            cr_assert_eq(weft_op_submit(loop, &ops[i][j]), 0);
+        }
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    for (int i = 0; i < PAIRS; i++) {
+        if (!(i % 2)) cr_assert_eq(write(sv[i][1], "b", 1), 1);
+        cr_assert_eq(write(sv[i][0], "c", 1), 1);
+    }
+    run(loop);
+    for (int i = 0; i < PAIRS; i++) {
+        cr_assert_eq(recs[i][0].calls, 1);
+        cr_assert_eq(recs[i][1].calls, 1);
+        cr_assert_eq(recs[i][0].result, 1);
+        cr_assert_eq(recs[i][1].result, 1);
+        cr_assert_eq(bufs[i][0][0], i % 2 ? 'a' : 'b');
+        cr_assert_eq(bufs[i][1][0], 'c');
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    weft_loop_free(loop);
+}
+
+static int raise_nofile(int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return 0;
+    if (rl.rlim_cur < (rlim_t)want) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)want ? rl.rlim_max : (rlim_t)want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return (int)rl.rlim_cur;
+}
+
+static int counted;
+static void count_done(weft_op *op)
+{
+    counted++;
+    cr_assert_geq(op->result, 0, "%s", weft_strerror((int)op->result));
+}
+
+static void submit_all(weft_loop *loop, weft_op *ops, const int *fds, int n, uint8_t opcode,
+                       char *bufs)
+{
+    for (int i = 0; i < n; i++) {
+        if (opcode == WEFT_OP_POLL_IN)
+            weft_op_prep_poll_in(&ops[i], fds[i], count_done, NULL);
+        else
+            weft_op_prep_recv(&ops[i], fds[i], &bufs[i], 1, 0, count_done, NULL);
+        cr_assert_eq(weft_op_submit(loop, &ops[i]), 0);
+    }
+}
+
+Test(uring, ten_thousand_ops_in_flight_overflow_the_cq)
+{
+    enum { OPS = 10000 };
+    int limit = raise_nofile(OPS + 100);
+    if (limit < OPS + 64) cr_skip_test("RLIMIT_NOFILE %d too low", limit);
+    weft_loop *loop = ring_loop(0); /* sq 256, cq 4096 */
+    static int fds[OPS];
+    static weft_op ops[OPS];
+    static char bufs[OPS];
+    for (int i = 0; i < OPS; i += 2)
+        pair(&fds[i]);
+
+    /* Ready before submission: the polls complete inline while the full SQ
+     * is flushed again and again, 10,000 CQEs before the first reap, more
+     * than the CQ holds. None may be lost. */
+    for (int i = 0; i < OPS; i++)
+        cr_assert_eq(write(fds[i], "x", 1), 1);
+    counted = 0;
+    submit_all(loop, ops, fds, OPS, WEFT_OP_POLL_IN, bufs);
+    run(loop);
+    cr_assert_eq(counted, OPS);
+
+    /* The same with recvs that consume the bytes. */
+    counted = 0;
+    submit_all(loop, ops, fds, OPS, WEFT_OP_RECV, bufs);
+    run(loop);
+    cr_assert_eq(counted, OPS);
+    for (int i = 0; i < OPS; i++)
+        cr_assert_eq(bufs[i], 'x');
+
+    /* Parked: 10,000 recvs in flight, then all made ready at once. */
+    counted = 0;
+    submit_all(loop, ops, fds, OPS, WEFT_OP_RECV, bufs);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(counted, 0);
+    for (int i = 0; i < OPS; i++)
+        cr_assert_eq(write(fds[i], "y", 1), 1);
+    run(loop);
+    cr_assert_eq(counted, OPS);
+    for (int i = 0; i < OPS; i++) {
+        cr_assert_eq(bufs[i], 'y');
+        close(fds[i]);
+    }
+    weft_loop_free(loop);
+}
+
+Test(uring, ten_thousand_recvs_over_few_fds_keep_fifo_order)
+{
+    enum { FDS = 16, PER = 625 }; /* 10,000 recvs */
+    weft_loop *loop = ring_loop(0);
+    static int sv[FDS][2];
+    static weft_op ops[FDS][PER];
+    static unsigned char bufs[FDS][PER];
+    static rec recs[FDS][PER];
+    int clock = 0;
+    for (int f = 0; f < FDS; f++) {
+        pair(sv[f]);
+        for (int i = 0; i < PER; i++) {
+            recs[f][i] = (rec){.clock = &clock};
+            weft_op_prep_recv(&ops[f][i], sv[f][0], &bufs[f][i], 1, 0, on_done, &recs[f][i]);
+            cr_assert_eq(weft_op_submit(loop, &ops[f][i]), 0);
+        }
+    }
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    for (int f = 0; f < FDS; f++) {
+        unsigned char data[PER];
+        for (int i = 0; i < PER; i++)
+            data[i] = (unsigned char)i;
+        cr_assert_eq(write(sv[f][1], data, PER), PER);
+    }
+    run(loop);
+    for (int f = 0; f < FDS; f++) {
+        for (int i = 0; i < PER; i++) {
+            cr_assert_eq(recs[f][i].result, 1);
+            cr_assert_eq(bufs[f][i], (unsigned char)i);
+            if (i) cr_assert_lt(recs[f][i - 1].order, recs[f][i].order);
+        }
+        close(sv[f][0]);
+        close(sv[f][1]);
+    }
+    weft_loop_free(loop);
+}
+
+/* ---- polling without blocking, wake-ups, threads ---- */
+
+Test(uring, nowait_iterations_see_completions)
+{
+    weft_loop *loop = ring_loop(0);
+    int sv[2];
+    pair(sv);
+    weft_op op;
+    rec r = {0};
+    weft_op_prep_poll_in(&op, sv[0], on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(write(sv[1], "x", 1), 1);
+    /* With DEFER_TASKRUN the completion waits in the kernel until we enter:
+     * a non-blocking iteration must notice (IORING_SQ_TASKRUN) and enter. */
+    for (int i = 0; i < 1000 && !r.calls; i++) {
+        weft_loop_run(loop, WEFT_RUN_NOWAIT);
+        if (!r.calls) usleep(1000);
+    }
+    cr_assert_eq(r.calls, 1);
+    close(sv[0]);
+    close(sv[1]);
+    weft_loop_free(loop);
+}
+
+typedef struct {
+    weft_loop *loop;
+    weft_handle h;
+    int ran;
+} waker;
+
+static void woke(void *arg)
+{
+    waker *w = arg;
+    w->ran = 1;
+    weft_loop_stop(w->loop);
+}
+
+static void *wake_later(void *arg)
+{
+    waker *w = arg;
+    usleep(50 * 1000);
+    weft_call_soon_threadsafe(w->loop, &w->h, woke, w);
+    return NULL;
+}
+
+Test(uring, another_thread_wakes_a_blocked_loop)
+{
+    weft_loop *loop = ring_loop(0);
+    /* Something in flight, so the loop blocks in the kernel. */
+    int sv[2];
+    pair(sv);
+    weft_op op;
+    rec r = {0};
+    weft_op_prep_poll_in(&op, sv[0], on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    for (int round = 0; round < 3; round++) {
+        waker w = {.loop = loop};
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, wake_later, &w), 0);
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_FOREVER), 0);
+        pthread_join(t, NULL);
+        cr_assert_eq(w.ran, 1);
+    }
+    cr_assert_eq(r.calls, 0);
+    close(sv[0]);
+    close(sv[1]);
+    weft_loop_free(loop);
+}
+
+typedef struct {
+    weft_loop *loop;
+    int sv[2];
+    rec r;
+    int rc;
+} thread_job;
+
+static void *run_elsewhere(void *arg)
+{
+    thread_job *j = arg;
+    char buf[4];
+    weft_op op;
+    weft_op_prep_recv(&op, j->sv[0], buf, sizeof buf, 0, on_done, &j->r);
+    weft_op_submit(j->loop, &op);
+    j->rc = weft_loop_run(j->loop, WEFT_RUN_UNTIL_IDLE);
+    weft_loop_free(j->loop);
+    return NULL;
+}
+
+Test(uring, loop_created_on_one_thread_runs_on_another)
+{
+    thread_job j = {.loop = ring_loop(0)};
+    pair(j.sv);
+    cr_assert_eq(write(j.sv[1], "hi", 2), 2);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, run_elsewhere, &j), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(j.rc, 0, "%s", weft_strerror(j.rc));
+    cr_assert_eq(j.r.result, 2);
+    close(j.sv[0]);
+    close(j.sv[1]);
+}
+
+/* ---- lifetime ---- */
+
+Test(uring, nothing_touches_caller_memory_after_free)
+{
+    weft_loop *loop = ring_loop(0);
+    int sv[2], p[2];
+    pair(sv);
+    cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    char *buf = calloc(1, 16), *pbuf = calloc(1, 16);
+    struct sockaddr_in *peer = calloc(1, sizeof *peer);
+    weft_op *ops = calloc(4, sizeof *ops);
+    rec r = {0};
+    weft_op_prep_recv(&ops[0], sv[0], buf, 16, 0, on_done, &r);
+    weft_op_prep_recv(&ops[1], p[0], pbuf, 16, 0, on_done, &r);
+    weft_op_prep_accept(&ops[2], lfd, peer, sizeof *peer, on_done, &r);
+    weft_op_prep_poll_in(&ops[3], sv[0], on_done, &r);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(weft_op_submit(loop, &ops[i]), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_loop_free(loop), 0);
+    cr_assert_eq(r.calls, 0, "callbacks do not run on free");
+    for (int i = 0; i < 4; i++)
+        cr_assert_not(weft_op_pending(&ops[i]));
+    /* Had any request survived, these would land in the buffers. */
+    cr_assert_eq(write(sv[1], "late", 4), 4);
+    cr_assert_eq(write(p[1], "late", 4), 4);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&addr, sizeof addr), 0);
+    usleep(20 * 1000);
+    cr_assert_eq(buf[0], 0);
+    cr_assert_eq(pbuf[0], 0);
+    cr_assert_eq(peer->sin_family, 0);
+    char got[8];
+    cr_assert_eq(read(sv[0], got, sizeof got), 4);
+    cr_assert_eq(read(p[0], got, sizeof got), 4);
+    int s = accept(lfd, NULL, NULL);
+    cr_assert_geq(s, 0, "the connection is still in the backlog");
+    close(s);
+    close(c);
+    close(lfd);
+    close(sv[0]);
+    close(sv[1]);
+    close(p[0]);
+    close(p[1]);
+    free(ops);
+    free(buf);
+    free(pbuf);
+    free(peer);
+}
+
+Test(uring, probe_and_free_without_running)
+{
+    for (int i = 0; i < 100; i++) {
+        weft_loop *loop = ring_loop(8);
+        cr_assert_eq(weft_loop_free(loop), 0);
+    }
+    cr_assert_eq(weft_backend_probe(WEFT_BACKEND_IO_URING), 0);
+}
