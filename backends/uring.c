@@ -82,17 +82,17 @@ typedef struct fdslot {
 typedef struct weft_uring {
     weft_backend base;
     struct io_uring ring;
-    unsigned flags;    /* setup flags the ring got */
-    unsigned sq_size;  /* entries the kernel gave */
+    unsigned flags;   /* setup flags the ring got */
+    unsigned sq_size; /* entries the kernel gave */
     unsigned cq_size;
-    int enabled;       /* the ring accepts submissions (R_DISABLED lifted) */
-    int entered;       /* the kernel has seen at least one SQE */
-    int closing;       /* fini(): no more re-arming or resubmitting */
-    uint64_t nops;     /* ops whose final CQE is not reaped yet */
+    int enabled;   /* the ring accepts submissions (R_DISABLED lifted) */
+    int entered;   /* the kernel has seen at least one SQE */
+    int closing;   /* fini(): no more re-arming or resubmitting */
+    uint64_t nops; /* ops whose final CQE is not reaped yet */
     int wakefd;
     int wake_armed;
     uint64_t wake_val; /* the armed read's buffer */
-    fdslot *slots; /* indexed by fd */
+    fdslot *slots;     /* indexed by fd */
     int nslots;
 } weft_uring;
 
@@ -104,7 +104,8 @@ static int grow_slots(weft_uring *u, int fd)
     while (n <= fd)
         n *= 2;
     fdslot *v = realloc(u->slots, (size_t)n * sizeof *v);
-    if (!v) return -ENOMEM;
+    if (!v)
+        return -ENOMEM;
     memset(v + u->nslots, 0, (size_t)(n - u->nslots) * sizeof *v);
     u->slots = v;
     u->nslots = n;
@@ -138,13 +139,16 @@ static int is_head(weft_uring *u, const weft_op *op)
  * the first real use, not in init(), which may run on another thread. */
 static int ring_enable(weft_uring *u)
 {
-    if (u->enabled) return 0;
+    if (u->enabled)
+        return 0;
     /* io_uring_enable_rings() is missing from liburing 2.3's shared library. */
     int rc = io_uring_register(u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     u->enabled = 1;
     /* The ring is bound to this thread anyway: skip the fd lookup per enter. */
-    if (u->flags & IORING_SETUP_SINGLE_ISSUER) io_uring_register_ring_fd(&u->ring);
+    if (u->flags & IORING_SETUP_SINGLE_ISSUER)
+        io_uring_register_ring_fd(&u->ring);
     return 0;
 }
 
@@ -167,9 +171,11 @@ static void reap(weft_uring *u)
             handle_cqe(u, ud, res, fl);
         }
         /* FEAT_NODROP: the kernel holds overflowed CQEs until we enter. */
-        if (!io_uring_cq_has_overflow(&u->ring)) return;
+        if (!io_uring_cq_has_overflow(&u->ring))
+            return;
         int rc = io_uring_get_events(&u->ring);
-        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return;
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            return;
     }
 }
 
@@ -178,10 +184,12 @@ static void reap(weft_uring *u)
 static int flush(weft_uring *u)
 {
     int rc = ring_enable(u);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     u->entered = 1;
     rc = io_uring_submit(&u->ring);
-    if (rc >= 0 || rc == -EINTR) return 0;
+    if (rc >= 0 || rc == -EINTR)
+        return 0;
     if (rc == -EBUSY || rc == -EAGAIN) {
         /* Completions are backed up: reap them (that also makes room). */
         reap(u);
@@ -196,7 +204,8 @@ static struct io_uring_sqe *get_sqe(weft_uring *u, int *err)
     int tries = 0;
     while ((sqe = io_uring_get_sqe(&u->ring)) == NULL) {
         int rc = flush(u);
-        if (rc == 0 && ++tries > 64) rc = -EAGAIN; /* the kernel takes nothing: give up */
+        if (rc == 0 && ++tries > 64)
+            rc = -EAGAIN; /* the kernel takes nothing: give up */
         if (rc) {
             *err = rc;
             return NULL;
@@ -218,7 +227,8 @@ static int queue_op(weft_uring *u, weft_op *op)
 {
     int err = 0;
     struct io_uring_sqe *sqe = get_sqe(u, &err);
-    if (!sqe) return err;
+    if (!sqe)
+        return err;
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
         io_uring_prep_poll_add(sqe, op->fd, POLLIN);
@@ -276,7 +286,8 @@ static void start_head(weft_uring *u, weft_list *fifo)
     while ((n = fifo->first) != NULL) {
         weft_op *op = weft_container_of(n, weft_op, link_);
         int rc = u->closing ? -ECANCELED : queue_op(u, op);
-        if (rc == 0) return;
+        if (rc == 0)
+            return;
         finish(u, op, rc);
     }
 }
@@ -307,7 +318,8 @@ static int resubmit(weft_uring *u, weft_op *op, int *res)
         return 0;
     }
     int rc = queue_op(u, op);
-    if (rc == 0) return 1;
+    if (rc == 0)
+        return 1;
     *res = rc;
     return 0;
 }
@@ -316,7 +328,8 @@ static int so_error(int fd)
 {
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
     return -err;
 }
 
@@ -325,32 +338,40 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
     case WEFT_OP_POLL_OUT:
-        if (res > 0) res = 0; /* the poll mask */
+        if (res > 0)
+            res = 0; /* the poll mask */
         break;
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
         if (res == -ENOTSOCK && op->flags == 0 && !(op->flags_ & WEFT_OPF_READ_WRITE)) {
             /* A pipe or a tty: read/write, now and for the next ops on fd. */
             op->flags_ |= WEFT_OPF_READ_WRITE;
-            if (is_head(u, op)) u->slots[op->fd].not_socket = 1;
-            if (resubmit(u, op, &res)) return;
+            if (is_head(u, op))
+                u->slots[op->fd].not_socket = 1;
+            if (resubmit(u, op, &res))
+                return;
         } else if (res == -EAGAIN && resubmit(u, op, &res)) {
             /* O_NONBLOCK sockets can still surface EAGAIN after a spurious wake-up */
             return;
         }
         break;
     case WEFT_OP_ACCEPT:
-        if (res == -EAGAIN && resubmit(u, op, &res)) return;
-        if (res >= 0 && res < u->nslots) u->slots[res].not_socket = 0; /* a reused number */
-        if (res < 0 || !op->buf) op->addrlen = 0;
+        if (res == -EAGAIN && resubmit(u, op, &res))
+            return;
+        if (res >= 0 && res < u->nslots)
+            u->slots[res].not_socket = 0; /* a reused number */
+        if (res < 0 || !op->buf)
+            op->addrlen = 0;
         break;
     case WEFT_OP_CONNECT:
         if (op->flags_ & WEFT_OPF_STARTED) {
-            if (res >= 0) res = so_error(op->fd);
+            if (res >= 0)
+                res = so_error(op->fd);
         } else if (res == -EINPROGRESS || res == -EALREADY || res == -EAGAIN) {
             /* The kernel let a non-blocking connect through unfinished: wait for POLLOUT. */
             op->flags_ |= WEFT_OPF_STARTED;
-            if (resubmit(u, op, &res)) return;
+            if (resubmit(u, op, &res))
+                return;
         }
         break;
     }
@@ -361,7 +382,8 @@ static int arm_wake(weft_uring *u)
 {
     int err = 0;
     struct io_uring_sqe *sqe = get_sqe(u, &err);
-    if (!sqe) return err;
+    if (!sqe)
+        return err;
     io_uring_prep_read(sqe, u->wakefd, &u->wake_val, sizeof u->wake_val, 0);
     io_uring_sqe_set_data64(sqe, UD_WAKE);
     u->wake_armed = 1;
@@ -371,7 +393,8 @@ static int arm_wake(weft_uring *u)
 static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
 {
     (void)flags;
-    if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT) return; /* cancels, liburing's own */
+    if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT)
+        return; /* cancels, liburing's own */
     if (ud == UD_WAKE) {
         u->wake_armed = 0;
         /* A read error other than these would repeat at once: leave it
@@ -388,13 +411,15 @@ static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
  * the caller sends. Returns how many heads are with the kernel. */
 static int detach_fd(weft_uring *u, int fd)
 {
-    if (fd >= u->nslots) return 0;
+    if (fd >= u->nslots)
+        return 0;
     fdslot *s = &u->slots[fd];
     int heads = 0;
     weft_list *fifos[2] = {&s->readers, &s->writers};
     for (int i = 0; i < 2; i++) {
         weft_link_ *head = weft_list_pop(fifos[i]), *n;
-        if (!head) continue;
+        if (!head)
+            continue;
         heads++;
         while ((n = weft_list_pop(fifos[i])) != NULL) {
             u->nops--;
@@ -409,10 +434,12 @@ static int queue_cancel_fd(weft_uring *u, int fd, int link)
 {
     int err = 0;
     struct io_uring_sqe *sqe = get_sqe(u, &err);
-    if (!sqe) return err;
+    if (!sqe)
+        return err;
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, UD_IGNORE);
-    if (link) sqe->flags |= IOSQE_IO_HARDLINK;
+    if (link)
+        sqe->flags |= IOSQE_IO_HARDLINK;
     return 0;
 }
 
@@ -426,18 +453,22 @@ static int ur_submit(weft_backend *be, weft_op *op)
         /* close() does not cancel requests that hold the file: cancel them
          * first. The close waits for the cancel (a hard link: it runs also
          * when the cancel found nothing, -ENOENT). */
-        if (detach_fd(u, op->fd) && (rc = queue_cancel_fd(u, op->fd, 1)) != 0) return rc;
-        if ((rc = queue_op(u, op)) != 0) return rc;
+        if (detach_fd(u, op->fd) && (rc = queue_cancel_fd(u, op->fd, 1)) != 0)
+            return rc;
+        if ((rc = queue_op(u, op)) != 0)
+            return rc;
         u->nops++;
         return 0;
     }
-    if (op->fd >= u->nslots && (rc = grow_slots(u, op->fd)) != 0) return rc;
+    if (op->fd >= u->nslots && (rc = grow_slots(u, op->fd)) != 0)
+        return rc;
     fdslot *s = &u->slots[op->fd];
     if (s->not_socket && op->flags == 0 &&
         (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND))
         op->flags_ |= WEFT_OPF_READ_WRITE;
     weft_list *fifo = is_reader(op) ? &s->readers : &s->writers;
-    if (weft_list_empty(fifo) && (rc = queue_op(u, op)) != 0) return rc;
+    if (weft_list_empty(fifo) && (rc = queue_op(u, op)) != 0)
+        return rc;
     weft_list_push(fifo, &op->link_);
     u->nops++;
     return 0;
@@ -453,7 +484,8 @@ static int ur_cancel(weft_backend *be, weft_op *op)
     }
     int err = 0;
     struct io_uring_sqe *sqe = get_sqe(u, &err);
-    if (!sqe) return err;
+    if (!sqe)
+        return err;
     /* The cancel's own CQE is ignored: the op completes through its own
      * CQE, with -ECANCELED or its real result (-EALREADY: it is running). */
     io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
@@ -464,7 +496,8 @@ static int ur_cancel(weft_backend *be, weft_op *op)
 static int ur_forget_fd(weft_backend *be, int fd)
 {
     weft_uring *u = (weft_uring *)be;
-    if (!detach_fd(u, fd)) return 0;
+    if (!detach_fd(u, fd))
+        return 0;
     int rc = queue_cancel_fd(u, fd, 0);
     /* The kernel resolves the fd when the cancel is issued: that must
      * happen before the caller closes it. The heads complete later. */
@@ -481,8 +514,10 @@ static int ur_poll(weft_backend *be, int64_t timeout_ns)
 {
     weft_uring *u = (weft_uring *)be;
     int rc = ring_enable(u);
-    if (rc) return rc;
-    if (!u->wake_armed) arm_wake(u); /* a failure is retried next time */
+    if (rc)
+        return rc;
+    if (!u->wake_armed)
+        arm_wake(u); /* a failure is retried next time */
     if (timeout_ns == 0) {
         /* Do not block, and do not enter at all when there is nothing to
          * submit and nothing waiting in the kernel. */
@@ -502,7 +537,8 @@ static int ur_poll(weft_backend *be, int64_t timeout_ns)
         u->entered = 1;
         rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     }
-    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+        return rc;
     reap(u);
     return 0;
 }
@@ -511,7 +547,8 @@ static int ur_wake(weft_backend *be)
 {
     weft_uring *u = (weft_uring *)be;
     uint64_t one = 1;
-    if (write(u->wakefd, &one, sizeof one) < 0 && errno != EAGAIN) return -errno;
+    if (write(u->wakefd, &one, sizeof one) < 0 && errno != EAGAIN)
+        return -errno;
     return 0;
 }
 
@@ -528,12 +565,15 @@ static void drain(weft_uring *u)
                 finish(u, weft_container_of(fifos[i]->first->next, weft_op, link_), -ECANCELED);
     }
     /* Nothing ever reached the kernel: no request can be in flight. */
-    if (!u->entered && u->nops == 0) return;
-    if (ring_enable(u)) return;
+    if (!u->entered && u->nops == 0)
+        return;
+    if (ring_enable(u))
+        return;
     while (u->nops || u->wake_armed) {
         int err = 0;
         struct io_uring_sqe *sqe = get_sqe(u, &err);
-        if (!sqe) break;
+        if (!sqe)
+            break;
         io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
         io_uring_sqe_set_data64(sqe, UD_IGNORE);
         /* Cancel again now and then, in case a request slipped past this
@@ -542,7 +582,8 @@ static void drain(weft_uring *u)
         struct io_uring_cqe *cqe;
         u->entered = 1;
         int rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            break;
         reap(u);
     }
 }
@@ -581,10 +622,12 @@ static int setup_ring(weft_uring *u, unsigned entries)
             u->sq_size = p.sq_entries;
             u->cq_size = p.cq_entries;
             u->enabled = !(modes[i] & IORING_SETUP_R_DISABLED);
-            if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_EXT_ARG)) break;
+            if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_EXT_ARG))
+                break;
             return 0;
         }
-        if (rc != -EINVAL) return rc; /* EINVAL: an unknown flag, try fewer */
+        if (rc != -EINVAL)
+            return rc; /* EINVAL: an unknown flag, try fewer */
     }
     if (rc == 0) {
         io_uring_queue_exit(&u->ring);
@@ -597,9 +640,11 @@ static int setup_ring(weft_uring *u, unsigned entries)
  * IORING_OP_SOCKET came in the same release. */
 static int kernel_ok(weft_uring *u)
 {
-    if (u->flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN)) return 1; /* 5.19+ */
+    if (u->flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN))
+        return 1; /* 5.19+ */
     struct io_uring_probe *p = io_uring_get_probe_ring(&u->ring);
-    if (!p) return 0;
+    if (!p)
+        return 0;
     int ok = io_uring_opcode_supported(p, IORING_OP_SOCKET);
     io_uring_free_probe(p);
     return ok;
@@ -610,11 +655,14 @@ static int ur_init(weft_backend *be, const weft_loop_opts *opts)
     weft_uring *u = (weft_uring *)be;
     u->wakefd = -1;
     const char *off = getenv("WEFT_URING_DISABLE");
-    if (off && *off && strcmp(off, "0") != 0) return WEFT_EUNAVAILABLE;
+    if (off && *off && strcmp(off, "0") != 0)
+        return WEFT_EUNAVAILABLE;
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
     int rc = setup_ring(u, entries);
-    if (rc == -ENOSYS || rc == -EPERM || rc == -EACCES || rc == -EINVAL) return WEFT_EUNAVAILABLE;
-    if (rc) return rc;
+    if (rc == -ENOSYS || rc == -EPERM || rc == -EACCES || rc == -EINVAL)
+        return WEFT_EUNAVAILABLE;
+    if (rc)
+        return rc;
     if (!kernel_ok(u)) {
         io_uring_queue_exit(&u->ring);
         return WEFT_EUNAVAILABLE;
@@ -642,8 +690,7 @@ static int ur_info(const weft_backend *be, char *buf, size_t size)
                            ? "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG"
                        : (u->flags & IORING_SETUP_COOP_TASKRUN) ? "COOP_TASKRUN|TASKRUN_FLAG"
                                                                 : "no flags";
-    return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size,
-                    u->cq_size);
+    return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size, u->cq_size);
 }
 
 const weft_backend_vtable weft__uring_vtable = {

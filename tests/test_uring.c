@@ -41,7 +41,8 @@ static void on_done(weft_op *op)
     rec *r = op->data;
     r->calls++;
     r->result = op->result;
-    if (r->clock) r->order = ++*r->clock;
+    if (r->clock)
+        r->order = ++*r->clock;
 }
 
 static weft_loop *ring_loop(uint32_t entries)
@@ -49,7 +50,8 @@ static weft_loop *ring_loop(uint32_t entries)
     weft_loop *loop = NULL;
     weft_loop_opts o = {.backend = WEFT_BACKEND_IO_URING, .ring_entries = entries};
     int rc = weft_loop_new(&loop, &o);
-    if (rc == WEFT_EUNAVAILABLE) cr_skip_test("io_uring unavailable here");
+    if (rc == WEFT_EUNAVAILABLE)
+        cr_skip_test("io_uring unavailable here");
     cr_assert_eq(rc, 0, "weft_loop_new: %s", weft_strerror(rc));
     cr_assert_str_eq(weft_loop_backend_name(loop), "io_uring");
     return loop;
@@ -99,7 +101,8 @@ Test(uring, info_reports_the_ring_setup)
 
 Test(uring, disable_switch_falls_back_to_epoll)
 {
-    if (weft_backend_probe(WEFT_BACKEND_IO_URING) != 0) cr_skip_test("io_uring unavailable here");
+    if (weft_backend_probe(WEFT_BACKEND_IO_URING) != 0)
+        cr_skip_test("io_uring unavailable here");
     setenv("WEFT_URING_DISABLE", "1", 1);
     weft_loop *loop = NULL;
     cr_assert_eq(weft_loop_new(&loop, NULL), 0);
@@ -470,7 +473,8 @@ Test(uring, sq_full_submits_early_and_drops_nothing)
     static rec recs[PAIRS][2];
     for (int i = 0; i < PAIRS; i++) {
         pair(sv[i]);
-        if (i % 2) cr_assert_eq(write(sv[i][1], "a", 1), 1); /* half complete at once */
+        if (i % 2)
+            cr_assert_eq(write(sv[i][1], "a", 1), 1); /* half complete at once */
     }
     for (int i = 0; i < PAIRS; i++)
         for (int j = 0; j < 2; j++) {
@@ -481,7 +485,8 @@ Test(uring, sq_full_submits_early_and_drops_nothing)
         }
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     for (int i = 0; i < PAIRS; i++) {
-        if (!(i % 2)) cr_assert_eq(write(sv[i][1], "b", 1), 1);
+        if (!(i % 2))
+            cr_assert_eq(write(sv[i][1], "b", 1), 1);
         cr_assert_eq(write(sv[i][0], "c", 1), 1);
     }
     run(loop);
@@ -501,7 +506,8 @@ Test(uring, sq_full_submits_early_and_drops_nothing)
 static int raise_nofile(int want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
     if (rl.rlim_cur < (rlim_t)want) {
         rl.rlim_cur = rl.rlim_max < (rlim_t)want ? rl.rlim_max : (rlim_t)want;
         setrlimit(RLIMIT_NOFILE, &rl);
@@ -532,7 +538,8 @@ Test(uring, ten_thousand_ops_in_flight_overflow_the_cq)
 {
     enum { OPS = 10000 };
     int limit = raise_nofile(OPS + 100);
-    if (limit < OPS + 64) cr_skip_test("RLIMIT_NOFILE %d too low", limit);
+    if (limit < OPS + 64)
+        cr_skip_test("RLIMIT_NOFILE %d too low", limit);
     weft_loop *loop = ring_loop(0); /* sq 256, cq 4096 */
     static int fds[OPS];
     static weft_op ops[OPS];
@@ -603,7 +610,8 @@ Test(uring, ten_thousand_recvs_over_few_fds_keep_fifo_order)
         for (int i = 0; i < PER; i++) {
             cr_assert_eq(recs[f][i].result, 1);
             cr_assert_eq(bufs[f][i], (unsigned char)i);
-            if (i) cr_assert_lt(recs[f][i - 1].order, recs[f][i].order);
+            if (i)
+                cr_assert_lt(recs[f][i - 1].order, recs[f][i].order);
         }
         close(sv[f][0]);
         close(sv[f][1]);
@@ -628,7 +636,8 @@ Test(uring, nowait_iterations_see_completions)
      * a non-blocking iteration must notice (IORING_SQ_TASKRUN) and enter. */
     for (int i = 0; i < 1000 && !r.calls; i++) {
         weft_loop_run(loop, WEFT_RUN_NOWAIT);
-        if (!r.calls) usleep(1000);
+        if (!r.calls)
+            usleep(1000);
     }
     cr_assert_eq(r.calls, 1);
     close(sv[0]);
