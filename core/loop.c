@@ -119,6 +119,8 @@ int weft_loop_free(weft_loop *loop)
         weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_IDLE;
     pthread_mutex_unlock(&loop->ts_lock);
     pthread_mutex_destroy(&loop->ts_lock);
+    if (loop->ext_free)
+        loop->ext_free(loop, loop->ext); /* task stacks go last: ops lived on them */
     weft_heap_free(&loop->timers);
     free(be);
     free(loop);

@@ -37,6 +37,11 @@ struct weft_loop {
     atomic_int wake_pending; /* a wake-up was sent and not yet consumed */
 
     weft_backend *backend;
+
+    /* The futures/tasks layer keeps its per-loop state here (the loop does
+     * not know what it is); freed last in weft_loop_free(). */
+    void *ext;
+    void (*ext_free)(weft_loop *loop, void *ext);
 };
 
 uint64_t weft__clock_ns(void);

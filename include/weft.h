@@ -17,5 +17,6 @@
 #include "weft/loop.h"
 #include "weft/op.h"
 #include "weft/coro.h"
+#include "weft/task.h"
 
 #endif

@@ -1,0 +1,255 @@
+/* Futures: states, results, done-callbacks, reference counts, and the
+ * per-loop free lists that futures, tasks and waiters come from. */
+#include "loop_internal.h"
+#include "task_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void default_error_handler(weft_loop *loop, weft_future *f, int err, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    const char *name = f->is_task && ((weft_task *)f)->name ? ((weft_task *)f)->name : "";
+    fprintf(stderr, "weft: %s %s%serror was never retrieved: %s (%d)\n",
+            f->is_task ? "task" : "future", name, *name ? " " : "", weft_strerror(err), err);
+}
+
+static void free_list(weft_list *l, size_t link_offset)
+{
+    weft_link_ *n;
+    while ((n = weft_list_pop(l)) != NULL)
+        free((char *)n - link_offset);
+}
+
+static void report_unretrieved(weft_tasks *ts, weft_future *f)
+{
+    if (f->state == WEFT_FUTURE_DONE && f->err && !f->retrieved) {
+        f->retrieved = 1;
+        ts->on_error(f->loop, f, f->err, ts->on_error_arg);
+    }
+}
+
+/* At loop close: report what nobody retrieved, then free everything this
+ * layer holds, suspended tasks included (their stacks are dropped). */
+static void tasks_free(weft_loop *loop, void *ext)
+{
+    (void)loop;
+    weft_tasks *ts = ext;
+    weft_link_ *n;
+    for (n = ts->live.first; n; n = n->next)
+        report_unretrieved(ts, weft_container_of(n, weft_future, live));
+    while ((n = weft_list_pop(&ts->live)) != NULL) {
+        weft_future *f = weft_container_of(n, weft_future, live);
+        if (f->is_task)
+            weft__task_destroy((weft_task *)f);
+        free(f);
+    }
+    free_list(&ts->free_futures, offsetof(weft_future, live));
+    free_list(&ts->free_tasks, offsetof(weft_task, fut.live));
+    free_list(&ts->free_waiters, offsetof(weft_waiter, link));
+    if (ts->stacks)
+        weft_stack_pool_free(ts->stacks);
+    free(ts);
+}
+
+weft_tasks *weft__tasks(weft_loop *loop)
+{
+    if (loop->ext)
+        return loop->ext;
+    weft_tasks *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    ts->on_error = default_error_handler;
+    loop->ext = ts;
+    loop->ext_free = tasks_free;
+    return ts;
+}
+
+int weft_loop_set_error_handler(weft_loop *loop, weft_error_handler h, void *arg)
+{
+    weft_tasks *ts = loop ? weft__tasks(loop) : NULL;
+    if (!ts)
+        return -EINVAL;
+    ts->on_error = h ? h : default_error_handler;
+    ts->on_error_arg = arg;
+    return 0;
+}
+
+void weft__future_init(weft_future *f, weft_loop *loop, uint32_t refs)
+{
+    *f = (weft_future){.loop = loop, .refs = refs};
+    weft_list_push(&((weft_tasks *)loop->ext)->live, &f->live);
+}
+
+int weft_future_new(weft_loop *loop, weft_future **out)
+{
+    if (!loop || !out)
+        return -EINVAL;
+    weft_tasks *ts = weft__tasks(loop);
+    if (!ts)
+        return -ENOMEM;
+    weft_link_ *n = weft_list_pop(&ts->free_futures);
+    weft_future *f = n ? weft_container_of(n, weft_future, live) : malloc(sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    weft__future_init(f, loop, 1);
+    *out = f;
+    return 0;
+}
+
+int weft_future_ref(weft_future *f)
+{
+    if (!f || !f->refs)
+        return -EINVAL;
+    f->refs++;
+    return 0;
+}
+
+void weft__future_free_memory(weft_tasks *ts, weft_future *f)
+{
+    weft_list_remove(&ts->live, &f->live);
+    weft_list_push(f->is_task ? &ts->free_tasks : &ts->free_futures, &f->live);
+}
+
+int weft_future_unref(weft_future *f)
+{
+    if (!f || !f->refs)
+        return -EINVAL;
+    if (--f->refs)
+        return 0;
+    weft_tasks *ts = f->loop->ext;
+    report_unretrieved(ts, f);
+    if (f->is_task)
+        weft__task_destroy((weft_task *)f);
+    weft__future_free_memory(ts, f);
+    return 0;
+}
+
+static void run_waiter(void *arg)
+{
+    weft_waiter *w = arg;
+    weft_future *f = w->f;
+    w->cb(f, w->arg);
+    if (w->pooled) {
+        weft_list_push(&((weft_tasks *)f->loop->ext)->free_waiters, &w->link);
+        weft_future_unref(f); /* the callback's own reference */
+    }
+}
+
+void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err)
+{
+    f->state = state;
+    f->result = result;
+    f->err = err;
+    weft_link_ *n;
+    while ((n = weft_list_pop(&f->waiters)) != NULL) {
+        weft_waiter *w = weft_container_of(n, weft_waiter, link);
+        weft_call_soon(f->loop, &w->h, run_waiter, w);
+    }
+}
+
+int weft_future_set_result(weft_future *f, intptr_t result)
+{
+    if (!f || !f->refs)
+        return -EINVAL;
+    if (f->state != WEFT_FUTURE_PENDING)
+        return -EALREADY;
+    weft__future_finish(f, WEFT_FUTURE_DONE, result, 0);
+    return 0;
+}
+
+int weft_future_set_error(weft_future *f, int err)
+{
+    if (!f || !f->refs || err >= 0)
+        return -EINVAL;
+    if (f->state != WEFT_FUTURE_PENDING)
+        return -EALREADY;
+    weft__future_finish(f, WEFT_FUTURE_DONE, 0, err);
+    return 0;
+}
+
+int weft_future_cancel(weft_future *f)
+{
+    if (!f || !f->refs)
+        return -EINVAL;
+    if (f->state != WEFT_FUTURE_PENDING)
+        return -EALREADY;
+    if (f->is_task) {
+        weft__task_cancel((weft_task *)f);
+        return 0;
+    }
+    weft__future_finish(f, WEFT_FUTURE_CANCELLED, 0, -ECANCELED);
+    return 0;
+}
+
+int weft_future_state(const weft_future *f)
+{
+    return f ? f->state : -EINVAL;
+}
+
+int weft_future_result(weft_future *f, intptr_t *result)
+{
+    if (!f)
+        return -EINVAL;
+    if (f->state == WEFT_FUTURE_PENDING)
+        return -EAGAIN;
+    if (f->state == WEFT_FUTURE_CANCELLED)
+        return -ECANCELED;
+    if (f->err) {
+        f->retrieved = 1;
+        return f->err;
+    }
+    if (result)
+        *result = f->result;
+    return 0;
+}
+
+int weft_future_add_done_callback(weft_future *f, weft_future_cb cb, void *arg)
+{
+    if (!f || !cb || !f->refs)
+        return -EINVAL;
+    weft_tasks *ts = f->loop->ext;
+    weft_link_ *n = weft_list_pop(&ts->free_waiters);
+    weft_waiter *w = n ? weft_container_of(n, weft_waiter, link) : malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    *w = (weft_waiter){.cb = cb, .arg = arg, .f = f, .pooled = 1};
+    f->refs++;
+    if (f->state == WEFT_FUTURE_PENDING)
+        weft_list_push(&f->waiters, &w->link);
+    else
+        weft_call_soon(f->loop, &w->h, run_waiter, w);
+    return 0;
+}
+
+int weft_future_remove_done_callback(weft_future *f, weft_future_cb cb, void *arg)
+{
+    if (!f || !cb)
+        return -EINVAL;
+    int removed = 0;
+    weft_link_ *n = f->waiters.first;
+    while (n) {
+        weft_link_ *next = n->next;
+        weft_waiter *w = weft_container_of(n, weft_waiter, link);
+        if (w->pooled && w->cb == cb && w->arg == arg) {
+            weft_list_remove(&f->waiters, n);
+            weft_list_push(&((weft_tasks *)f->loop->ext)->free_waiters, &w->link);
+            f->refs--; /* the caller still holds one */
+            removed++;
+        }
+        n = next;
+    }
+    return removed;
+}
+
+weft_loop *weft_future_loop(const weft_future *f)
+{
+    return f ? f->loop : NULL;
+}
+
+int weft_future_is_task(const weft_future *f)
+{
+    return f && f->is_task;
+}

@@ -1,0 +1,72 @@
+/* Futures and tasks: private layout, shared by future.c, task.c and the
+ * primitives built on them (sync, executor, composition). */
+#ifndef WEFT_TASK_INTERNAL_H
+#define WEFT_TASK_INTERNAL_H
+
+#include "weft.h"
+#include "list.h"
+
+/* Someone waiting for a future: a done-callback, or a task suspended in
+ * weft_await (then the node lives on the task's stack). When the future
+ * finishes, the node is scheduled with call_soon and runs cb(f, arg). */
+typedef struct weft_waiter {
+    weft_link_ link;
+    weft_handle h;
+    weft_future_cb cb;
+    void *arg;
+    weft_future *f;
+    uint8_t pooled; /* from the loop's free list: recycle after running */
+} weft_waiter;
+
+struct weft_future {
+    weft_loop *loop;
+    weft_link_ live; /* the loop's live futures; the free list when unused */
+    weft_list waiters;
+    intptr_t result;
+    int err;
+    uint32_t refs;
+    uint8_t state; /* enum weft_future_state */
+    uint8_t is_task;
+    uint8_t retrieved; /* an error was handed to someone */
+};
+
+/* Where a suspended task waits, so a cancel knows how to interrupt it. */
+enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_OP, WAIT_SLEEP, WAIT_YIELD };
+
+typedef struct weft_task {
+    weft_future fut; /* first: a task is a future */
+    weft_coro co;
+    weft_task_fn fn;
+    void *arg;
+    weft_handle step;  /* resumes the coroutine */
+    weft_handle timer; /* weft_sleep */
+    const char *name;
+    int wait;                 /* WAIT_* while suspended */
+    weft_future *awaiting;    /* WAIT_FUTURE */
+    weft_op *op;              /* WAIT_OP */
+    uint8_t cancel_pending;   /* deliver -ECANCELED at the next suspension */
+    uint8_t cancel_delivery;  /* the current suspension ends with -ECANCELED */
+    uint8_t cancel_requested; /* a body returning -ECANCELED ends CANCELLED */
+    uint8_t started;
+    uint8_t coro_live; /* co holds a stack */
+} weft_task;
+
+/* Per-loop state of this layer, hung on the loop's extension slot. */
+typedef struct weft_tasks {
+    weft_list free_futures, free_tasks, free_waiters;
+    weft_list live;
+    weft_task *current;
+    weft_stack_pool *stacks;
+    weft_error_handler on_error;
+    void *on_error_arg;
+} weft_tasks;
+
+weft_tasks *weft__tasks(weft_loop *loop); /* creates it on first use; NULL on ENOMEM */
+void weft__future_init(weft_future *f, weft_loop *loop, uint32_t refs);
+/* Finish f (state DONE or CANCELLED) and schedule its waiters. */
+void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err);
+void weft__future_free_memory(weft_tasks *ts, weft_future *f);
+void weft__task_cancel(weft_task *t);
+void weft__task_destroy(weft_task *t);
+
+#endif
