@@ -1,0 +1,306 @@
+/* Stackful coroutines: creation, resume / yield, and the tool annotations
+ * (ASan fibers, TSan fibers) around each switch. The switch itself is in
+ * core/arch/switch_*.S; this file builds the first frame each of those
+ * expects (arch_init_frame) and holds the per-thread "current coroutine".
+ *
+ * Life of a coroutine: resume() switches to it with the value as fn's arg;
+ * it runs coro_main() -> fn(); yield() switches back; when fn returns,
+ * coro_main() marks it dead and switches back for the last time, never to
+ * be entered again. Its stack goes back to the pool in destroy(), on another
+ * stack, since a coroutine cannot unmap the stack it runs on. */
+#include "coro_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+WEFT_TLS weft_coro *weft__current;
+
+enum { CORO_ON_STACK = 1 }; /* made by weft_coro_create: the struct is on its stack */
+
+static void coro_main(weft_coro *co, void *arg);
+
+/* --- first frame per ABI (must match core/arch/switch_*.S) --- */
+
+#if defined(__x86_64__) && WEFT_FP_CONTROL
+/* The MXCSR control bits (status flags cleared) and the x87 control word
+ * of the creating thread, in the slot layout of the switch. */
+static uint64_t fp_control_word(void)
+{
+    uint32_t mxcsr;
+    uint16_t cw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return (uint64_t)(mxcsr & 0xffc0) | ((uint64_t)cw << 32);
+}
+#endif
+
+static void *arch_init_frame(weft_coro *co, char *top)
+{
+    uintptr_t *sp = (uintptr_t *)((uintptr_t)top & ~(uintptr_t)15);
+#if defined(__x86_64__) && !defined(_WIN32)
+    *--sp = 0;                                /* the trampoline's null return address */
+    *--sp = (uintptr_t)weft__coro_trampoline; /* where the switch jumps */
+    *--sp = 0;                                /* rbp */
+    *--sp = (uintptr_t)coro_main;             /* rbx: the C entry */
+    *--sp = (uintptr_t)co;                    /* r12: its argument */
+    *--sp = 0;                                /* r13 */
+    *--sp = 0;                                /* r14 */
+    *--sp = 0;                                /* r15 */
+#if WEFT_FP_CONTROL
+    *--sp = fp_control_word();
+#endif
+#elif defined(__x86_64__) && defined(_WIN32)
+    char *lo = co->stack_.lo_;
+    *--sp = 0;                                  /* the trampoline's null return address */
+    *--sp = (uintptr_t)weft__coro_trampoline;   /* where the switch jumps */
+    *--sp = 0;                                  /* rbp */
+    *--sp = (uintptr_t)coro_main;               /* rbx: the C entry */
+    *--sp = 0;                                  /* rdi */
+    *--sp = 0;                                  /* rsi */
+    *--sp = (uintptr_t)co;                      /* r12: its argument */
+    *--sp = 0;                                  /* r13 */
+    *--sp = 0;                                  /* r14 */
+    *--sp = 0;                                  /* r15 */
+    *--sp = (uintptr_t)(lo + co->stack_.size_); /* TEB StackBase */
+    *--sp = (uintptr_t)lo;                      /* TEB StackLimit */
+    *--sp = (uintptr_t)(lo - weft__stack_guard(co->stack_.pool_)); /* DeallocationStack */
+    *--sp = 0;                                                     /* FiberData */
+#if WEFT_FP_CONTROL
+    *--sp = fp_control_word();
+#else
+    *--sp = 0;
+#endif
+    sp -= 20; /* xmm6-xmm15 */
+    memset(sp, 0, 20 * sizeof *sp);
+#elif defined(__aarch64__)
+    sp -= 22; /* x19-x28, x29, x30, d8-d15, fpcr, pad: 176 bytes */
+    memset(sp, 0, 22 * sizeof *sp);
+    sp[0] = (uintptr_t)coro_main;              /* x19: the C entry */
+    sp[1] = (uintptr_t)co;                     /* x20: its argument */
+    sp[11] = (uintptr_t)weft__coro_trampoline; /* x30: where the switch returns */
+#if WEFT_FP_CONTROL
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    sp[20] = fpcr;
+#endif
+#else
+#error "weft: no context switch for this CPU / ABI"
+#endif
+    return sp;
+}
+
+/* --- tool annotations --- */
+
+/* Called by the resumer right before switching into co; *fake keeps the
+ * resumer's ASan fake stack across the switch. */
+static inline void tool_enter(weft_coro *co, void **fake)
+{
+    (void)co;
+    (void)fake;
+#if WEFT_ASAN
+    __sanitizer_start_switch_fiber(fake, co->stack_.lo_, co->stack_.size_);
+#endif
+#if WEFT_TSAN
+    co->tsan_from_ = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(co->tsan_fiber_, 0);
+#endif
+}
+
+/* Called by the resumer when co switched back to it. */
+static inline void tool_entered_back(void *fake)
+{
+    (void)fake;
+#if WEFT_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
+/* Called inside co before it switches back to its resumer; dying: for good. */
+static inline void tool_leave(weft_coro *co, int dying)
+{
+    (void)co;
+    (void)dying;
+#if WEFT_ASAN
+    __sanitizer_start_switch_fiber(dying ? NULL : &co->asan_fake_, co->asan_from_lo_,
+                                   co->asan_from_size_);
+#endif
+#if WEFT_TSAN
+    __tsan_switch_to_fiber(co->tsan_from_, 0);
+#endif
+}
+
+/* Called inside co once it runs again (first: on its first entry). */
+static inline void tool_resumed(weft_coro *co, int first)
+{
+    (void)co;
+    (void)first;
+#if WEFT_ASAN
+    __sanitizer_finish_switch_fiber(first ? NULL : co->asan_fake_, &co->asan_from_lo_,
+                                    &co->asan_from_size_);
+#endif
+}
+
+/* --- life cycle --- */
+
+static void coro_main(weft_coro *co, void *arg)
+{
+    tool_resumed(co, 1);
+    void *ret = co->fn_(co, arg);
+    co->state_ = WEFT_CORO_DEAD;
+    tool_leave(co, 1);
+    weft__switch(&co->sp_, co->ret_sp_, ret);
+    abort(); /* unreachable: nobody resumes a dead coroutine */
+}
+
+static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)
+{
+    co->fn_ = fn;
+    co->state_ = WEFT_CORO_CREATED;
+    co->resumer_ = NULL;
+    co->ret_sp_ = NULL;
+    co->name_ = NULL;
+    co->user_ = NULL;
+    co->asan_fake_ = NULL;
+    co->asan_from_lo_ = NULL;
+    co->asan_from_size_ = 0;
+    co->tsan_fiber_ = NULL;
+    co->tsan_from_ = NULL;
+#if WEFT_TSAN
+    co->tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+    co->sp_ = arch_init_frame(co, top);
+}
+
+static char *stack_top(const weft_stack_ *st)
+{
+    return (char *)st->lo_ + st->size_ - WEFT_STACK_HEADER;
+}
+
+int weft_coro_init(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn)
+{
+    if (!co || !fn)
+        return -EINVAL;
+    int rc = weft__stack_get(pool, &co->stack_);
+    if (rc < 0)
+        return rc;
+    co->flags_ = 0;
+    coro_setup(co, fn, stack_top(&co->stack_));
+    return 0;
+}
+
+int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_coro_fn fn,
+                     void **obj)
+{
+    weft_stack_ st;
+    int rc = weft__stack_get(pool, &st);
+    if (rc < 0)
+        return rc;
+    uintptr_t at = ((uintptr_t)stack_top(&st) - size) & ~(uintptr_t)63;
+    weft_coro *co = (weft_coro *)(at + co_offset);
+    co->stack_ = st;
+    co->flags_ = CORO_ON_STACK;
+    coro_setup(co, fn, (char *)at);
+    *obj = (void *)at;
+    return 0;
+}
+
+int weft_coro_create(weft_coro **out, weft_stack_pool *pool, weft_coro_fn fn)
+{
+    if (!out || !fn)
+        return -EINVAL;
+    void *obj;
+    int rc = weft__coro_place(pool, sizeof(weft_coro), 0, fn, &obj);
+    if (rc == 0)
+        *out = obj;
+    return rc;
+}
+
+int weft_coro_destroy(weft_coro *co)
+{
+    if (!co || !co->stack_.pool_)
+        return -EINVAL; /* NULL, or an embedded coroutine destroyed already */
+    if (co->state_ == WEFT_CORO_RUNNING || co->state_ == WEFT_CORO_NORMAL)
+        return -EBUSY;
+#if WEFT_TSAN
+    __tsan_destroy_fiber(co->tsan_fiber_);
+#endif
+    co->state_ = WEFT_CORO_DEAD;
+    if (co->flags_ & CORO_ON_STACK) {
+        weft_stack_ st = co->stack_;
+        weft__stack_put(&st); /* co goes with it */
+    } else {
+        weft__stack_put(&co->stack_);
+    }
+    return 0;
+}
+
+/* --- switching --- */
+
+int weft_coro_resume(weft_coro *co, void *value, void **out)
+{
+    if (!co)
+        return -EINVAL;
+    if (co->state_ > WEFT_CORO_SUSPENDED)
+        return co->state_ == WEFT_CORO_DEAD ? WEFT_ECLOSED : -EBUSY;
+    weft_coro *prev = weft__current;
+    if (prev)
+        prev->state_ = WEFT_CORO_NORMAL;
+    co->resumer_ = prev;
+    co->state_ = WEFT_CORO_RUNNING;
+    weft__current = co;
+    void *fake = NULL;
+    tool_enter(co, &fake);
+    void *v = weft__switch(&co->ret_sp_, co->sp_, value);
+    tool_entered_back(fake);
+    weft__current = prev;
+    if (prev)
+        prev->state_ = WEFT_CORO_RUNNING;
+    if (out)
+        *out = v;
+    return co->state_ == WEFT_CORO_DEAD ? WEFT_CORO_DONE : 0;
+}
+
+int weft_coro_yield(weft_coro *self, void *value, void **in)
+{
+    if (!self || self->state_ != WEFT_CORO_RUNNING)
+        return -EINVAL;
+    self->state_ = WEFT_CORO_SUSPENDED;
+    tool_leave(self, 0);
+    void *v = weft__switch(&self->sp_, self->ret_sp_, value);
+    tool_resumed(self, 0);
+    if (in)
+        *in = v;
+    return 0;
+}
+
+weft_coro *weft_coro_current(void)
+{
+    return weft__current;
+}
+
+int weft_coro_state(const weft_coro *co)
+{
+    return co ? co->state_ : -EINVAL;
+}
+
+int weft_coro_set_name(weft_coro *co, const char *name)
+{
+    if (!co)
+        return -EINVAL;
+    co->name_ = name;
+    return 0;
+}
+
+int weft_coro_set_user(weft_coro *co, void *user)
+{
+    if (!co)
+        return -EINVAL;
+    co->user_ = user;
+    return 0;
+}
+
+void *weft_coro_user(const weft_coro *co)
+{
+    return co ? co->user_ : NULL;
+}

@@ -1,0 +1,85 @@
+/* Private parts of the coroutine layer: the assembly entry points, the
+ * stack pool's internal interface and tool (sanitizer, valgrind) switches. */
+#ifndef WEFT_CORO_INTERNAL_H
+#define WEFT_CORO_INTERNAL_H
+
+#include "weft/coro.h"
+#include "weft_config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* --- tools --- */
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#ifndef WEFT_ASAN
+#define WEFT_ASAN 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+#ifndef WEFT_TSAN
+#define WEFT_TSAN 0
+#endif
+
+#if WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* Thread-local storage. On ELF the initial-exec model makes an access one
+ * %fs-relative load even from the shared library (no __tls_get_addr). */
+#if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
+#define WEFT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define WEFT_TLS _Thread_local
+#endif
+
+/* --- core/arch/switch_*.S --- */
+
+/* Saves the callee-saved registers of the running context on its stack,
+ * stores its stack pointer in *save_sp, loads to_sp and restores the context
+ * saved there. Returns (in the other context) value. */
+void *weft__switch(void **save_sp, void *to_sp, void *value);
+/* The first frame of a fresh coroutine (see the .S files). */
+void weft__coro_trampoline(void);
+
+/* --- core/coro.c --- */
+
+/* The coroutine running on this thread (NULL: the thread's own stack). */
+extern WEFT_TLS weft_coro *weft__current;
+
+/* Takes a stack from pool and places an object of size bytes at its top
+ * (64-byte aligned), with a weft_coro at co_offset inside it set up to run
+ * fn below it: *obj = the object. It lives until weft_coro_destroy() of that
+ * coroutine. Returns 0 or -ENOMEM. */
+int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_coro_fn fn,
+                     void **obj);
+
+/* --- core/stack.c --- */
+
+/* Bytes reserved at the top of every stack for the pool's bookkeeping. */
+#define WEFT_STACK_HEADER 32
+
+/* Takes a stack from pool (NULL: the thread's default pool): a cached one or
+ * a freshly mapped one. Returns 0 or -ENOMEM. */
+int weft__stack_get(weft_stack_pool *pool, weft_stack_ *out);
+/* Gives a stack back to its pool (cached or unmapped). */
+void weft__stack_put(weft_stack_ *st);
+/* The guard size of the stacks of a pool. */
+size_t weft__stack_guard(const weft_stack_pool *pool);
+
+#endif

@@ -1,0 +1,566 @@
+/* Coroutines and stacks: switching, values, states, nesting, many live
+ * coroutines, deep recursion, callee-saved registers across the raw switch,
+ * the FP control word, pools, bad input, and the stack-overflow message.
+ * Runs under Criterion natively and under check.h's own runner elsewhere. */
+#include "check.h"
+#include "coro_internal.h"
+
+#include <errno.h>
+#include <fenv.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(_WIN32)
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
+/* --- basics --- */
+
+static void *echo_body(weft_coro *self, void *arg)
+{
+    intptr_t v = (intptr_t)arg;
+    for (int i = 0; i < 3; i++) {
+        void *in = NULL;
+        CHECK_EQ(weft_coro_state(self), WEFT_CORO_RUNNING);
+        CHECK_PTR_EQ(weft_coro_current(), self);
+        int rc = weft_coro_yield(self, (void *)(v * 10), &in);
+        CHECK_EQ(rc, 0);
+        v = (intptr_t)in;
+    }
+    return (void *)(v + 1000);
+}
+
+TEST(coro, values_each_way)
+{
+    weft_coro co;
+    CHECK_EQ(weft_coro_init(&co, NULL, echo_body), 0);
+    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_CREATED);
+    CHECK_PTR_EQ(weft_coro_current(), NULL);
+    void *out = NULL;
+    CHECK_EQ(weft_coro_resume(&co, (void *)1, &out), 0);
+    CHECK_EQ((intptr_t)out, 10);
+    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_SUSPENDED);
+    CHECK_EQ(weft_coro_resume(&co, (void *)2, &out), 0);
+    CHECK_EQ((intptr_t)out, 20);
+    CHECK_EQ(weft_coro_resume(&co, (void *)3, &out), 0);
+    CHECK_EQ((intptr_t)out, 30);
+    CHECK_EQ(weft_coro_resume(&co, (void *)4, &out), WEFT_CORO_DONE);
+    CHECK_EQ((intptr_t)out, 1004);
+    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_DEAD);
+    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_ECLOSED);
+    CHECK_PTR_EQ(weft_coro_current(), NULL);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+    CHECK_EQ(weft_coro_destroy(&co), -EINVAL);
+}
+
+static void *noop_body(weft_coro *self, void *arg)
+{
+    (void)self;
+    return arg;
+}
+
+TEST(coro, create_on_stack)
+{
+    weft_coro *co = NULL;
+    CHECK_EQ(weft_coro_create(&co, NULL, noop_body), 0);
+    CHECK(co != NULL);
+    CHECK_EQ(weft_coro_set_name(co, "noop"), 0);
+    CHECK_EQ(weft_coro_set_user(co, &co), 0);
+    CHECK_PTR_EQ(weft_coro_user(co), &co);
+    /* The struct sits inside its own stack, at the top. */
+    CHECK((char *)co > (char *)co->stack_.lo_);
+    CHECK((char *)co < (char *)co->stack_.lo_ + co->stack_.size_);
+    void *out = NULL;
+    CHECK_EQ(weft_coro_resume(co, (void *)77, &out), WEFT_CORO_DONE);
+    CHECK_EQ((intptr_t)out, 77);
+    CHECK_EQ(weft_coro_destroy(co), 0);
+}
+
+/* --- bad input --- */
+
+static void *self_abuse_body(weft_coro *self, void *arg)
+{
+    (void)arg;
+    CHECK_EQ(weft_coro_resume(self, NULL, NULL), -EBUSY);
+    CHECK_EQ(weft_coro_destroy(self), -EBUSY);
+    return NULL;
+}
+
+TEST(coro, bad_input)
+{
+    weft_coro co, *cp = NULL;
+    CHECK_EQ(weft_coro_init(NULL, NULL, noop_body), -EINVAL);
+    CHECK_EQ(weft_coro_init(&co, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_coro_create(NULL, NULL, noop_body), -EINVAL);
+    CHECK_EQ(weft_coro_create(&cp, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_coro_resume(NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_coro_yield(NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_coro_destroy(NULL), -EINVAL);
+    CHECK_EQ(weft_coro_state(NULL), -EINVAL);
+    CHECK_EQ(weft_coro_set_name(NULL, "x"), -EINVAL);
+    CHECK_EQ(weft_coro_set_user(NULL, NULL), -EINVAL);
+    CHECK_PTR_EQ(weft_coro_user(NULL), NULL);
+
+    /* Yield from outside the coroutine: refused. */
+    CHECK_EQ(weft_coro_init(&co, NULL, self_abuse_body), 0);
+    CHECK_EQ(weft_coro_yield(&co, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_coro_resume(&co, NULL, NULL), WEFT_CORO_DONE);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+
+    weft_stack_pool *pool = NULL;
+    weft_stack_pool_options small = {.stack_size = 1024, .max_cached = 0};
+    CHECK_EQ(weft_stack_pool_new(NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_stack_pool_new(&pool, &small), -EINVAL);
+    CHECK_EQ(weft_stack_pool_free(NULL), -EINVAL);
+    CHECK_EQ(weft_stack_pool_free(weft_stack_pool_default()), -EINVAL);
+}
+
+/* --- nesting: coroutines resuming coroutines, yields from nested calls --- */
+
+struct nest {
+    weft_coro a, b;
+    int trace[16];
+    int n;
+};
+
+static void *nest_b(weft_coro *self, void *arg)
+{
+    struct nest *t = arg;
+    t->trace[t->n++] = 2;
+    CHECK_EQ(weft_coro_state(&t->a), WEFT_CORO_NORMAL);
+    CHECK_PTR_EQ(weft_coro_current(), self);
+    CHECK_PTR_EQ(self->resumer_, &t->a);
+    CHECK_EQ(weft_coro_yield(self, (void *)22, NULL), 0);
+    t->trace[t->n++] = 4;
+    return (void *)44;
+}
+
+static void *nest_a(weft_coro *self, void *arg)
+{
+    struct nest *t = arg;
+    void *out = NULL;
+    t->trace[t->n++] = 1;
+    CHECK_EQ(weft_coro_resume(&t->b, t, &out), 0);
+    CHECK_EQ((intptr_t)out, 22);
+    CHECK_PTR_EQ(weft_coro_current(), self);
+    CHECK_EQ(weft_coro_state(self), WEFT_CORO_RUNNING);
+    t->trace[t->n++] = 3;
+    CHECK_EQ(weft_coro_yield(self, (void *)33, NULL), 0);
+    CHECK_EQ(weft_coro_resume(&t->b, NULL, &out), WEFT_CORO_DONE);
+    CHECK_EQ((intptr_t)out, 44);
+    t->trace[t->n++] = 5;
+    return NULL;
+}
+
+TEST(coro, nested_resume)
+{
+    struct nest t;
+    memset(&t, 0, sizeof t);
+    CHECK_EQ(weft_coro_init(&t.a, NULL, nest_a), 0);
+    CHECK_EQ(weft_coro_init(&t.b, NULL, nest_b), 0);
+    void *out = NULL;
+    CHECK_EQ(weft_coro_resume(&t.a, &t, &out), 0);
+    CHECK_EQ((intptr_t)out, 33);
+    CHECK_EQ(weft_coro_state(&t.b), WEFT_CORO_SUSPENDED);
+    CHECK_EQ(weft_coro_resume(&t.a, NULL, &out), WEFT_CORO_DONE);
+    CHECK_EQ(t.n, 5);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(t.trace[i], i + 1);
+    CHECK_EQ(weft_coro_destroy(&t.a), 0);
+    CHECK_EQ(weft_coro_destroy(&t.b), 0);
+}
+
+/* Yield from the bottom of a chain of calls, with values live in each
+ * frame, and check them on the way back up. */
+static long nested_calls(weft_coro *self, int depth)
+{
+    volatile long local = depth * 7 + 3;
+    if (depth == 0) {
+        void *in = NULL;
+        CHECK_EQ(weft_coro_yield(self, (void *)(intptr_t)local, &in), 0);
+        return (long)(intptr_t)in;
+    }
+    long below = nested_calls(self, depth - 1);
+    if (depth % 10 == 0) {
+        CHECK_EQ(weft_coro_yield(self, (void *)(intptr_t)depth, NULL), 0);
+    }
+    CHECK_EQ(local, depth * 7 + 3);
+    return below + local;
+}
+
+static void *nested_calls_body(weft_coro *self, void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)nested_calls(self, 100);
+}
+
+TEST(coro, yield_from_nested_calls)
+{
+    weft_coro co;
+    CHECK_EQ(weft_coro_init(&co, NULL, nested_calls_body), 0);
+    void *out = NULL;
+    CHECK_EQ(weft_coro_resume(&co, NULL, &out), 0);
+    CHECK_EQ((intptr_t)out, 3);
+    int depth = 10;
+    long sum = 0;
+    for (int d = 1; d <= 100; d++)
+        sum += d * 7 + 3;
+    int rc;
+    while ((rc = weft_coro_resume(&co, (void *)5, &out)) == 0) {
+        CHECK_EQ((intptr_t)out, depth);
+        depth += 10;
+    }
+    CHECK_EQ(rc, WEFT_CORO_DONE);
+    CHECK_EQ(depth, 110);
+    CHECK_EQ((intptr_t)out, sum + 5);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+}
+
+/* --- many --- */
+
+static void *counter_body(weft_coro *self, void *arg)
+{
+    intptr_t id = (intptr_t)arg;
+    for (int round = 0;; round++) {
+        void *in = NULL;
+        CHECK_EQ(weft_coro_yield(self, (void *)(id * 100 + round), &in), 0);
+        if (in)
+            return (void *)-id;
+    }
+}
+
+TEST(coro, thousands_live)
+{
+    enum { N = 5000, ROUNDS = 3 };
+    weft_coro **cos = calloc(N, sizeof *cos);
+    CHECK(cos != NULL);
+    for (intptr_t i = 0; i < N; i++)
+        CHECK_EQ(weft_coro_create(&cos[i], NULL, counter_body), 0);
+    for (int round = 0; round < ROUNDS; round++) {
+        for (intptr_t i = 0; i < N; i++) {
+            void *out = NULL;
+            /* The first resume hands over the id; later ones NULL ("go on"). */
+            CHECK_EQ(weft_coro_resume(cos[i], round ? NULL : (void *)i, &out), 0);
+            CHECK_EQ((intptr_t)out, i * 100 + round);
+        }
+    }
+    for (intptr_t i = 0; i < N; i++) {
+        void *out = NULL;
+        if (i % 2) /* finish half; abandon the other half while suspended */
+            CHECK_EQ(weft_coro_resume(cos[i], (void *)1, &out), WEFT_CORO_DONE);
+        CHECK_EQ(weft_coro_destroy(cos[i]), 0);
+    }
+    free(cos);
+}
+
+/* --- stack use --- */
+
+static unsigned long deep(int n)
+{
+    volatile unsigned char buf[256];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(n + i);
+    unsigned long s = n > 0 ? deep(n - 1) : 0;
+    for (size_t i = 0; i < sizeof buf; i++)
+        s += buf[i];
+    return s;
+}
+
+static void *deep_body(weft_coro *self, void *arg)
+{
+    (void)self;
+    int levels = (int)(intptr_t)arg;
+    return (void *)(uintptr_t)deep(levels);
+}
+
+static size_t stack_left(weft_coro *co)
+{
+    /* The frame address, not a local's: ASan may move locals to the heap. */
+    return (size_t)((char *)__builtin_frame_address(0) - (char *)co->stack_.lo_);
+}
+
+static void *measure_body(weft_coro *self, void *arg)
+{
+    (void)arg;
+    return (void *)stack_left(self);
+}
+
+TEST(coro, deep_recursion_near_end)
+{
+    weft_stack_pool *pool = NULL;
+    weft_stack_pool_options opt = {.stack_size = 32 * 1024, .max_cached = 4};
+    CHECK_EQ(weft_stack_pool_new(&pool, &opt), 0);
+    CHECK_EQ(weft_stack_pool_stack_size(pool), 32 * 1024);
+    weft_coro co;
+    void *out = NULL;
+    CHECK_EQ(weft_coro_init(&co, pool, measure_body), 0);
+    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
+    size_t avail = (size_t)out;
+    CHECK(avail > 30 * 1024);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+    /* Each level takes at least 256 bytes and (at -O0..-O2) under 400 with
+     * sanitizers off; aim at 3 KiB short of the guard. Under ASan frames
+     * grow, so use fewer levels there. */
+    int per = WEFT_ASAN ? 1024 : 400;
+    int levels = (int)((avail - 3 * 1024) / per);
+    unsigned long want = 0;
+    for (int n = 0; n <= levels; n++)
+        for (int i = 0; i < 256; i++)
+            want += (unsigned char)(n + i);
+    CHECK_EQ(weft_coro_init(&co, pool, deep_body), 0);
+    CHECK_EQ(weft_coro_resume(&co, (void *)(intptr_t)levels, &out), WEFT_CORO_DONE);
+    CHECK_EQ((unsigned long)(uintptr_t)out, want);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+    CHECK_EQ(weft_stack_pool_free(pool), 0);
+}
+
+/* The ABI's stack alignment holds inside a coroutine (a misaligned stack
+ * crashes printf of a double on glibc, among others). */
+static void *align_body(weft_coro *self, void *arg)
+{
+    (void)self;
+    (void)arg;
+    _Alignas(16) volatile char probe[16];
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.3f %Lf", 3.25, (long double)1.5);
+    CHECK(strcmp(buf, "3.250 1.500000") == 0);
+    return (void *)((uintptr_t)probe % 16);
+}
+
+TEST(coro, stack_alignment)
+{
+    weft_coro co;
+    void *out = (void *)1;
+    CHECK_EQ(weft_coro_init(&co, NULL, align_body), 0);
+    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
+    CHECK_EQ((uintptr_t)out, 0);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+}
+
+/* --- pools --- */
+
+TEST(coro, pool_recycles)
+{
+    weft_stack_pool *pool = NULL;
+    weft_stack_pool_options opt = {.stack_size = 20000, .max_cached = 2};
+    CHECK_EQ(weft_stack_pool_new(&pool, &opt), 0);
+    size_t sz = weft_stack_pool_stack_size(pool);
+    CHECK(sz >= 20000 && sz % 4096 == 0);
+    weft_coro a, b, c;
+    CHECK_EQ(weft_coro_init(&a, pool, noop_body), 0);
+    void *lo = a.stack_.lo_;
+    CHECK_EQ(weft_coro_destroy(&a), 0);
+    CHECK_EQ(weft_coro_init(&b, pool, noop_body), 0);
+    CHECK_PTR_EQ(b.stack_.lo_, lo); /* the same stack came back */
+    CHECK_EQ(weft_coro_init(&c, pool, noop_body), 0);
+    CHECK(c.stack_.lo_ != lo);
+    CHECK_EQ(weft_stack_pool_free(pool), -EBUSY);
+    CHECK_EQ(weft_coro_resume(&b, NULL, NULL), WEFT_CORO_DONE);
+    CHECK_EQ(weft_coro_destroy(&b), 0);
+    CHECK_EQ(weft_coro_destroy(&c), 0);
+    CHECK_EQ(weft_stack_pool_free(pool), 0);
+    CHECK_EQ(weft_stack_pool_stack_size(NULL), WEFT_STACK_DEFAULT_SIZE);
+}
+
+/* --- callee-saved registers across the raw switch, set in assembly --- */
+
+#if defined(__x86_64__) && !defined(_WIN32)
+#define NREGS 6
+#elif defined(__x86_64__) && defined(_WIN32)
+#define NREGS (8 + 20)
+#elif defined(__aarch64__)
+#define NREGS (11 + 8)
+#endif
+
+uintptr_t weft_test_regs_switch(void **save_sp, void *to_sp, void *value, const uint64_t *in,
+                                uint64_t *out);
+
+#if !WEFT_ASAN
+struct regs_test {
+    uint64_t in_a[NREGS], out_a[NREGS], in_b[NREGS], out_b[NREGS];
+    int b_ok;
+};
+
+static void fill(uint64_t *r, uint64_t seed)
+{
+    for (int i = 0; i < NREGS; i++)
+        r[i] = (seed * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(i + 1) << 40) ^ (uint64_t)i;
+}
+
+static void *regs_body(weft_coro *self, void *arg)
+{
+    struct regs_test *t = arg;
+    for (int round = 0; round < 3; round++) {
+        fill(t->in_b, 0xB000 + (uint64_t)round);
+        memset(t->out_b, 0, sizeof t->out_b);
+        /* Switch to the test body with our patterns live in every
+         * callee-saved register; it switches back with its own. */
+        weft_test_regs_switch(&self->sp_, self->ret_sp_, NULL, t->in_b, t->out_b);
+        if (memcmp(t->in_b, t->out_b, sizeof t->in_b) == 0)
+            t->b_ok++;
+    }
+    return NULL;
+}
+#endif
+
+TEST(coro, callee_saved_registers)
+{
+#if WEFT_ASAN
+    SKIP("raw switches bypass the ASan fiber annotations");
+#else
+    static struct regs_test t;
+    weft_coro co;
+    CHECK_EQ(weft_coro_init(&co, NULL, regs_body), 0);
+    /* The first switch in goes through resume; the body's raw switch out
+     * lands back here. From then on both sides use the raw helper. */
+    CHECK_EQ(weft_coro_resume(&co, &t, NULL), 0);
+    for (int round = 0; round < 3; round++) {
+        fill(t.in_a, 0xA000 + (uint64_t)round);
+        memset(t.out_a, 0, sizeof t.out_a);
+        weft_test_regs_switch(&co.ret_sp_, co.sp_, NULL, t.in_a, t.out_a);
+        for (int i = 0; i < NREGS; i++)
+            CHECK_EQ(t.out_a[i], t.in_a[i]);
+    }
+    CHECK_EQ(t.b_ok, 3);
+    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_DEAD);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+#endif
+}
+
+/* --- FP control word / FPCR --- */
+
+static void *fp_body(weft_coro *self, void *arg)
+{
+    (void)arg;
+    int start = fegetround();
+    fesetround(FE_UPWARD);
+    CHECK_EQ(weft_coro_yield(self, (void *)(intptr_t)start, NULL), 0);
+    /* Our mode survived the resumer's activity. */
+    return (void *)(intptr_t)fegetround();
+}
+
+TEST(coro, fp_control)
+{
+#if !WEFT_FP_CONTROL
+    SKIP("built with -Dfp_control=false: the FP environment is per thread");
+#else
+    weft_coro co;
+    void *out = NULL;
+    CHECK_EQ(fegetround(), FE_TONEAREST);
+    fesetround(FE_TOWARDZERO);
+    CHECK_EQ(weft_coro_init(&co, NULL, fp_body), 0); /* inherits FE_TOWARDZERO */
+    fesetround(FE_TONEAREST);
+    CHECK_EQ(weft_coro_resume(&co, NULL, &out), 0);
+    CHECK_EQ((intptr_t)out, FE_TOWARDZERO);
+    CHECK_EQ(fegetround(), FE_TONEAREST); /* the coroutine's FE_UPWARD stayed there */
+    fesetround(FE_DOWNWARD);
+    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
+    CHECK_EQ((intptr_t)out, FE_UPWARD);
+    CHECK_EQ(fegetround(), FE_DOWNWARD);
+    fesetround(FE_TONEAREST);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+#endif
+}
+
+/* --- threads: each has its own current coroutine and default pool --- */
+
+#if !defined(_WIN32)
+static void *thread_main(void *arg)
+{
+    intptr_t base = (intptr_t)arg, sum = 0;
+    for (int i = 0; i < 200; i++) {
+        weft_coro *co = NULL;
+        void *out = NULL;
+        if (weft_coro_create(&co, NULL, echo_body) != 0)
+            return NULL;
+        weft_coro_resume(co, (void *)base, &out);
+        sum += (intptr_t)out;
+        while (weft_coro_resume(co, (void *)base, &out) == 0)
+            ;
+        sum += (intptr_t)out;
+        weft_coro_destroy(co);
+    }
+    return (void *)sum;
+}
+#endif
+
+TEST(coro, threads)
+{
+#if defined(_WIN32)
+    SKIP("POSIX threads only");
+#else
+    pthread_t th[4];
+    for (intptr_t i = 0; i < 4; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, thread_main, (void *)(i + 1)), 0);
+    for (intptr_t i = 0; i < 4; i++) {
+        void *ret = NULL;
+        CHECK_EQ(pthread_join(th[i], &ret), 0);
+        CHECK_EQ((intptr_t)ret, 200 * ((i + 1) * 10 + (i + 1) + 1000));
+    }
+#endif
+}
+
+/* --- stack overflow: a clear message, then death by SIGSEGV --- */
+
+#if !defined(_WIN32) && !WEFT_ASAN
+static volatile unsigned long overflow_limit = ~0ul;
+
+static unsigned long overflow(unsigned long n)
+{
+    volatile char buf[512];
+    buf[0] = (char)n;
+    if (n == overflow_limit)
+        return buf[0];
+    return overflow(n + 1) + buf[0];
+}
+
+static void *overflow_body(weft_coro *self, void *arg)
+{
+    (void)self;
+    (void)arg;
+    return (void *)overflow(0);
+}
+#endif
+
+TEST(coro, overflow_message)
+{
+#if defined(_WIN32)
+    SKIP("no fork; on Windows an overflow is an access violation without the message");
+#elif WEFT_ASAN
+    SKIP("ASan reports the overflow itself");
+#else
+    int pipefd[2];
+    CHECK_EQ(pipe(pipefd), 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        weft_coro co;
+        if (weft_coro_init(&co, NULL, overflow_body) != 0)
+            _exit(3);
+        weft_coro_set_name(&co, "runaway");
+        weft_coro_resume(&co, NULL, NULL);
+        _exit(4); /* not reached */
+    }
+    close(pipefd[1]);
+    char buf[1024];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = 0;
+    close(pipefd[0]);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status));
+    CHECK_EQ(WTERMSIG(status), SIGSEGV);
+    CHECK(strstr(buf, "coroutine stack overflow") != NULL);
+    CHECK(strstr(buf, "runaway") != NULL);
+#endif
+}
