@@ -154,22 +154,33 @@ static int ring_enable(weft_uring *u)
 
 static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags);
 
-/* Reap every CQE in the ring, flushing what the kernel kept back on
- * overflow. One CQE is consumed before it is handled, so handling may
- * queue SQEs, submit, and even reap again. */
+/* Take the oldest CQE off the ring. It is consumed before it is handled,
+ * and every call starts again from the ring's head, so handling may queue
+ * SQEs, submit, and even reap again. */
+static int next_cqe(weft_uring *u, uint64_t *ud, int *res, unsigned *flags)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head;
+    io_uring_for_each_cqe(&u->ring, head, cqe)
+    {
+        *ud = cqe->user_data;
+        *res = cqe->res;
+        *flags = cqe->flags;
+        io_uring_cq_advance(&u->ring, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* Reap every CQE, flushing what the kernel kept back on overflow. */
 static void reap(weft_uring *u)
 {
+    uint64_t ud;
+    int res;
+    unsigned flags;
     for (;;) {
-        struct io_uring_cqe *cqe;
-        unsigned head;
-        io_uring_for_each_cqe(&u->ring, head, cqe)
-        {
-            uint64_t ud = cqe->user_data;
-            int res = cqe->res;
-            unsigned fl = cqe->flags;
-            io_uring_cq_advance(&u->ring, 1);
-            handle_cqe(u, ud, res, fl);
-        }
+        while (next_cqe(u, &ud, &res, &flags))
+            handle_cqe(u, ud, res, flags);
         /* FEAT_NODROP: the kernel holds overflowed CQEs until we enter. */
         if (!io_uring_cq_has_overflow(&u->ring))
             return;
