@@ -131,11 +131,15 @@ static void run_waiter(void *arg)
 {
     weft_waiter *w = arg;
     weft_future *f = w->f;
-    w->cb(f, w->arg);
-    if (w->pooled) {
-        weft_list_push(&((weft_tasks *)f->loop->ext)->free_waiters, &w->link);
-        weft_future_unref(f); /* the callback's own reference */
+    if (!w->pooled) {
+        /* A task's await node: the callback resumes the task, whose frame
+         * (and this node with it) is gone by the time it returns. */
+        w->cb(f, w->arg);
+        return;
     }
+    w->cb(f, w->arg);
+    weft_list_push(&((weft_tasks *)f->loop->ext)->free_waiters, &w->link);
+    weft_future_unref(f); /* the callback's own reference */
 }
 
 void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err)

@@ -98,11 +98,19 @@ static void task_step(void *arg)
         task_finish(t, 0);
 }
 
-/* Resume t from the loop: what it waited for is done. */
+/* Schedule t to resume on the next callback phase (from any context). */
 static void wake(weft_task *t)
 {
     if (!weft_handle_pending(&t->step))
         weft_call_soon(t->fut.loop, &t->step, task_step, t);
+}
+
+/* Resume t right now. Only from a loop callback (we are then on the loop's
+ * own stack): saves a trip through the ready list per wake-up. */
+static void resume_now(weft_task *t)
+{
+    weft_handle_cancel(t->fut.loop, &t->step);
+    task_step(t);
 }
 
 static weft_task *current_task(weft_loop *loop)
@@ -184,7 +192,7 @@ void weft__task_cancel(weft_task *t)
 static void wake_waiter(weft_future *f, void *arg)
 {
     (void)f;
-    wake(arg);
+    resume_now(arg);
 }
 
 int weft_await(weft_future *f, intptr_t *result)
@@ -219,7 +227,7 @@ int weft_await(weft_future *f, intptr_t *result)
 
 static void wake_timer(void *arg)
 {
-    wake(arg);
+    resume_now(arg);
 }
 
 int weft_sleep(weft_loop *loop, int64_t delay_ns)
@@ -252,7 +260,7 @@ int weft_yield(weft_loop *loop)
 
 static void op_done(weft_op *op)
 {
-    wake(op->data);
+    resume_now(op->data);
 }
 
 int64_t weft_await_op(weft_loop *loop, weft_op *op)

@@ -1,0 +1,259 @@
+/* bench/tasks: what the coroutine path costs next to plain callbacks doing
+ * the same work, in one process, medians of several runs (wall clock; the
+ * loop never sleeps here).
+ *
+ *   spawn      spawn + finish of an empty task   vs  call_soon + dispatch of a callback
+ *   await      await of a ready future (no suspension)
+ *   pingpong   two tasks handing a future back and forth (suspend + wake per
+ *              hop)                               vs  two callbacks re-scheduling each other
+ *
+ *   tasks [--n N] [--reps R] [--json]
+ */
+#include "bench_util.h"
+#include "weft.h"
+
+static weft_loop *new_loop(void)
+{
+    weft_loop *loop;
+    int rc = weft_loop_new(&loop, NULL);
+    if (rc) {
+        fprintf(stderr, "weft_loop_new: %s\n", weft_strerror(rc));
+        exit(1);
+    }
+    return loop;
+}
+
+/* --- spawn: empty tasks vs plain callbacks --- */
+
+static int empty_task(void *arg, intptr_t *result)
+{
+    (void)arg;
+    *result = 0;
+    return 0;
+}
+
+static uint64_t run_spawn_tasks(int n)
+{
+    weft_loop *loop = new_loop();
+    /* Warm the free lists and the stack pool, as a long-running server is. */
+    for (int i = 0; i < 64; i++)
+        weft_task_spawn(loop, empty_task, NULL, NULL);
+    weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    uint64_t t0 = bench_wall_ns();
+    for (int done = 0; done < n; done += 64) {
+        for (int i = 0; i < 64; i++)
+            weft_task_spawn(loop, empty_task, NULL, NULL);
+        weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    }
+    uint64_t t = bench_wall_ns() - t0;
+    weft_loop_free(loop);
+    return t;
+}
+
+static void empty_cb(void *arg)
+{
+    (void)arg;
+}
+
+static uint64_t run_spawn_callbacks(int n)
+{
+    weft_loop *loop = new_loop();
+    weft_handle h[64] = {0};
+    uint64_t t0 = bench_wall_ns();
+    for (int done = 0; done < n; done += 64) {
+        for (int i = 0; i < 64; i++)
+            weft_call_soon(loop, &h[i], empty_cb, NULL);
+        weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    }
+    uint64_t t = bench_wall_ns() - t0;
+    weft_loop_free(loop);
+    return t;
+}
+
+/* --- await of a ready future --- */
+
+typedef struct {
+    weft_loop *loop;
+    weft_future *f;
+    int n;
+    uint64_t ns;
+} await_ctx;
+
+static int await_ready_task(void *arg, intptr_t *result)
+{
+    await_ctx *c = arg;
+    intptr_t v, sum = 0;
+    uint64_t t0 = bench_wall_ns();
+    for (int i = 0; i < c->n; i++) {
+        weft_await(c->f, &v);
+        sum += v;
+    }
+    c->ns = bench_wall_ns() - t0;
+    *result = sum;
+    return 0;
+}
+
+static uint64_t run_await_ready(int n)
+{
+    weft_loop *loop = new_loop();
+    await_ctx c = {.loop = loop, .n = n};
+    weft_future_new(loop, &c.f);
+    weft_future_set_result(c.f, 1);
+    weft_future *t;
+    weft_task_spawn(loop, await_ready_task, &c, &t);
+    weft_run_until_complete(loop, t, NULL);
+    weft_future_unref(t);
+    weft_future_unref(c.f);
+    weft_loop_free(loop);
+    return c.ns;
+}
+
+/* --- ping-pong: one hop = one side wakes the other and waits --- */
+
+typedef struct {
+    weft_loop *loop;
+    weft_future *mine, *theirs; /* replaced after every hop */
+    int hops;
+    struct pp_pair *pair;
+} pp_side;
+
+typedef struct pp_pair {
+    pp_side a, b;
+    int remaining;
+} pp_pair;
+
+static int pp_task(void *arg, intptr_t *result)
+{
+    pp_side *s = arg;
+    pp_side *other = s == &s->pair->a ? &s->pair->b : &s->pair->a;
+    (void)result;
+    while (s->pair->remaining > 0) {
+        s->pair->remaining--;
+        /* Hand the ball over: finish the other side's future, wait for mine. */
+        weft_future *next;
+        weft_future_new(s->loop, &next);
+        weft_future *wake = other->mine;
+        other->mine = next;
+        weft_future_set_result(wake, 0);
+        weft_future_unref(wake);
+        if (weft_await(s->mine, NULL) < 0)
+            break;
+    }
+    /* Release the other side for good. */
+    weft_future_set_result(other->mine, 0);
+    return 0;
+}
+
+static uint64_t run_pingpong_tasks(int n)
+{
+    weft_loop *loop = new_loop();
+    pp_pair p = {.remaining = n};
+    p.a = (pp_side){.loop = loop, .pair = &p};
+    p.b = (pp_side){.loop = loop, .pair = &p};
+    weft_future_new(loop, &p.a.mine);
+    weft_future_new(loop, &p.b.mine);
+    weft_future *ta, *tb;
+    uint64_t t0 = bench_wall_ns();
+    weft_task_spawn(loop, pp_task, &p.a, &ta);
+    weft_task_spawn(loop, pp_task, &p.b, &tb);
+    weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    uint64_t t = bench_wall_ns() - t0;
+    weft_future_unref(ta);
+    weft_future_unref(tb);
+    weft_future_unref(p.a.mine);
+    weft_future_unref(p.b.mine);
+    weft_loop_free(loop);
+    return t;
+}
+
+typedef struct {
+    weft_loop *loop;
+    weft_handle h[2];
+    int remaining;
+} cb_pp;
+
+static void cb_hop_b(void *arg);
+
+static void cb_hop_a(void *arg)
+{
+    cb_pp *p = arg;
+    if (p->remaining-- > 0)
+        weft_call_soon(p->loop, &p->h[1], cb_hop_b, p);
+}
+
+static void cb_hop_b(void *arg)
+{
+    cb_pp *p = arg;
+    if (p->remaining-- > 0)
+        weft_call_soon(p->loop, &p->h[0], cb_hop_a, p);
+}
+
+static uint64_t run_pingpong_callbacks(int n)
+{
+    weft_loop *loop = new_loop();
+    cb_pp p = {.loop = loop, .remaining = n};
+    uint64_t t0 = bench_wall_ns();
+    weft_call_soon(loop, &p.h[0], cb_hop_a, &p);
+    weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    uint64_t t = bench_wall_ns() - t0;
+    weft_loop_free(loop);
+    return t;
+}
+
+/* --- driver --- */
+
+enum { MAX_REPS = 31 };
+
+typedef struct {
+    const char *workload, *path;
+    uint64_t (*run)(int n);
+    const char *baseline; /* the callback path it is compared with */
+    double ns;
+} row;
+
+int main(int argc, char **argv)
+{
+    int n = (int)bench_opt(argc, argv, "--n", 1000000);
+    int reps = (int)bench_opt(argc, argv, "--reps", 5);
+    int json = bench_has_flag(argc, argv, "--json");
+    if (n < 64 || reps < 1 || reps > MAX_REPS) {
+        fprintf(stderr, "usage: tasks [--n N>=64] [--reps 1..%d] [--json]\n", MAX_REPS);
+        return 2;
+    }
+    row rows[] = {
+        {"spawn", "callback: call_soon + dispatch", run_spawn_callbacks, NULL, 0},
+        {"spawn", "task: spawn + finish", run_spawn_tasks, "spawn", 0},
+        {"await", "task: await a ready future", run_await_ready, NULL, 0},
+        {"pingpong", "callback: call_soon hop", run_pingpong_callbacks, NULL, 0},
+        {"pingpong", "task: await hop (suspend+wake)", run_pingpong_tasks, "pingpong", 0},
+    };
+    int nrows = (int)(sizeof rows / sizeof rows[0]);
+    uint64_t samples[sizeof rows / sizeof rows[0]][MAX_REPS];
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < nrows; i++)
+            samples[i][r] = rows[i].run(n);
+    weft_loop *probe = new_loop();
+    const char *backend = weft_loop_backend_name(probe);
+    if (!json)
+        printf("tasks: %d operations per run, median of %d runs, backend %s\n\n%-9s %-32s "
+               "%9s %14s\n",
+               n, reps, backend, "workload", "path", "ns/op", "vs callback");
+    for (int i = 0; i < nrows; i++) {
+        rows[i].ns = (double)bench_median(samples[i], reps) / n;
+        double base = 0;
+        for (int j = 0; j < i; j++)
+            if (rows[i].baseline && strcmp(rows[j].workload, rows[i].baseline) == 0)
+                base = rows[j].ns;
+        double ratio = base > 0 ? rows[i].ns / base : 0;
+        if (json)
+            printf("{\"bench\":\"tasks\",\"workload\":\"%s\",\"path\":\"%s\",\"backend\":\"%s\","
+                   "\"n\":%d,\"reps\":%d,\"ns_per_op\":%.2f,\"ratio_to_callback\":%.3f}\n",
+                   rows[i].workload, rows[i].path, backend, n, reps, rows[i].ns, ratio);
+        else if (ratio > 0)
+            printf("%-9s %-32s %9.1f %13.2fx\n", rows[i].workload, rows[i].path, rows[i].ns, ratio);
+        else
+            printf("%-9s %-32s %9.1f %14s\n", rows[i].workload, rows[i].path, rows[i].ns, "");
+    }
+    weft_loop_free(probe);
+    return 0;
+}
