@@ -29,5 +29,6 @@ if [ "$QUICK" = 1 ]; then
 else
     run "timers (weft vs libuv)" "$B/timers" --reps "$reps" $JSON
 fi
+[ -x "$B/tasks" ] && run "tasks vs plain callbacks" "$B/tasks" --reps "$reps" $JSON
 [ -x "$B/switch" ] && run "context switch (weft vs boost fcontext vs ucontext)" "$B/switch" $JSON
 exit 0
