@@ -52,6 +52,10 @@ static void *arch_init_frame(weft_coro *co, char *top)
 #endif
 #elif defined(__x86_64__) && defined(_WIN32)
     char *lo = co->stack_.lo_;
+    /* A switch frame has its return address at 8 mod 16, so that the xmm
+     * area below is 16-byte aligned; the trampoline starts at 0 mod 16, on
+     * a null return address. */
+    *--sp = 0;                                  /* padding */
     *--sp = 0;                                  /* the trampoline's null return address */
     *--sp = (uintptr_t)weft__coro_trampoline;   /* where the switch jumps */
     *--sp = 0;                                  /* rbp */

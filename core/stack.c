@@ -89,6 +89,47 @@ static struct stack_header *header_of(void *lo, size_t size)
     return (struct stack_header *)((char *)lo + size - WEFT_STACK_HEADER);
 }
 
+#if !defined(_WIN32)
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+/* Make the lowest `size` bytes of m fault on access. Linux 6.13+ installs
+ * guard pages without splitting the mapping (MADV_GUARD_INSTALL), so stacks
+ * stay one VMA each and neighbours merge: 100,000 stacks fit under the
+ * default vm.max_map_count (65530), which mprotect guards (two VMAs per
+ * stack) exceed. Elsewhere, mprotect. Returns nonzero on success. */
+static int guard_advice_works; /* set once, by probe_guard_advice */
+
+/* MADV_GUARD_INSTALL must be checked, not trusted: qemu-user, for one,
+ * answers 0 to advice it does not know and installs nothing. A write()
+ * from a real guard region fails with EFAULT. */
+static void probe_guard_advice(void)
+{
+#ifdef __linux__
+    size_t pg = page_size();
+    char *m = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return;
+    int fds[2];
+    if (madvise(m, pg, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
+        guard_advice_works = write(fds[1], m, 1) < 0 && errno == EFAULT;
+        close(fds[0]);
+        close(fds[1]);
+    }
+    munmap(m, pg);
+#endif
+}
+
+static int install_guard(char *m, size_t size)
+{
+    static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+    pthread_once(&probe_once, probe_guard_advice);
+    if (guard_advice_works && madvise(m, size, MADV_GUARD_INSTALL) == 0)
+        return 1;
+    return mprotect(m, size, PROT_NONE) == 0;
+}
+#endif
+
 static void *map_stack(struct weft_stack_pool *p)
 {
     size_t total = p->guard + p->stack_size;
@@ -112,7 +153,7 @@ static void *map_stack(struct weft_stack_pool *p)
     char *m = mmap(NULL, total, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
-    if (mprotect(m, p->guard, PROT_NONE) != 0) {
+    if (!install_guard(m, p->guard)) {
         munmap(m, total);
         return NULL;
     }

@@ -96,15 +96,16 @@ FUNC(weft__switch)
 2:
     .cfi_adjust_cfa_offset 64
     .cfi_offset %rip, -8
-    /* Load the saved control bits, keep the current status flags. */
-    stmxcsr -8(%rsp)
-    movl -8(%rsp), %ecx
-    andl $0x3f, %ecx
+    /* Load the saved control bits, keep the current status flags. The
+     * slot is dead once read, so it serves as scratch. */
     movl (%rsp), %eax
     andl $0xffc0, %eax
+    stmxcsr (%rsp)
+    movl (%rsp), %ecx
+    andl $0x3f, %ecx
     orl %eax, %ecx
-    movl %ecx, -8(%rsp)
-    ldmxcsr -8(%rsp)
+    movl %ecx, (%rsp)
+    ldmxcsr (%rsp)
     fldcw 4(%rsp)
     jmp 1b
 #endif

@@ -342,6 +342,79 @@ TEST(coro, stack_alignment)
     CHECK_EQ(weft_coro_destroy(&co), 0);
 }
 
+/* A frame bigger than a page (stack probes: ___chkstk_ms on mingw,
+ * -fstack-clash-protection elsewhere) works inside a coroutine. */
+static void *big_frame_body(weft_coro *self, void *arg)
+{
+    (void)self;
+    volatile char big[24 * 1024];
+    size_t n = (size_t)(uintptr_t)arg;
+    for (size_t i = 0; i < n; i += 512)
+        big[i] = (char)i;
+    unsigned sum = 0;
+    for (size_t i = 0; i < n; i += 512)
+        sum += (unsigned char)big[i];
+    return (void *)(uintptr_t)sum;
+}
+
+TEST(coro, big_frame)
+{
+    weft_coro co;
+    void *out = NULL;
+    unsigned want = 0;
+    for (size_t i = 0; i < 24 * 1024; i += 512)
+        want += (unsigned char)i;
+    CHECK_EQ(weft_coro_init(&co, NULL, big_frame_body), 0);
+    CHECK_EQ(weft_coro_resume(&co, (void *)(uintptr_t)(24 * 1024), &out), WEFT_CORO_DONE);
+    CHECK_EQ((uintptr_t)out, want);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+}
+
+#if defined(_WIN32)
+#include <windows.h>
+struct teb_seen {
+    void *base, *limit;
+};
+
+static NT_TIB *tib_now(void)
+{
+    NT_TIB *tib; /* gs:0x30 is the TEB's own address (NtCurrentTeb trips -Warray-bounds) */
+    __asm__ volatile("movq %%gs:0x30, %0" : "=r"(tib));
+    return tib;
+}
+
+static void *teb_body(weft_coro *self, void *arg)
+{
+    (void)self;
+    struct teb_seen *seen = arg;
+    NT_TIB *tib = tib_now();
+    seen->base = tib->StackBase;
+    seen->limit = tib->StackLimit;
+    return NULL;
+}
+#endif
+
+/* Windows: each coroutine carries its own TEB stack bounds (SEH, guard
+ * pages and probes are judged by them); the thread's come back after. */
+TEST(coro, windows_teb_stack_fields)
+{
+#if !defined(_WIN32)
+    SKIP("Windows only");
+#else
+    NT_TIB *tib = tib_now();
+    void *base = tib->StackBase, *limit = tib->StackLimit;
+    struct teb_seen seen = {NULL, NULL};
+    weft_coro co;
+    CHECK_EQ(weft_coro_init(&co, NULL, teb_body), 0);
+    CHECK_EQ(weft_coro_resume(&co, &seen, NULL), WEFT_CORO_DONE);
+    CHECK_PTR_EQ(seen.limit, co.stack_.lo_);
+    CHECK_PTR_EQ(seen.base, (char *)co.stack_.lo_ + co.stack_.size_);
+    CHECK_PTR_EQ(tib->StackBase, base);
+    CHECK_PTR_EQ(tib->StackLimit, limit);
+    CHECK_EQ(weft_coro_destroy(&co), 0);
+#endif
+}
+
 /* --- pools --- */
 
 TEST(coro, pool_recycles)
@@ -434,6 +507,7 @@ TEST(coro, callee_saved_registers)
 
 /* --- FP control word / FPCR --- */
 
+#if WEFT_FP_CONTROL
 static void *fp_body(weft_coro *self, void *arg)
 {
     (void)arg;
@@ -443,6 +517,7 @@ static void *fp_body(weft_coro *self, void *arg)
     /* Our mode survived the resumer's activity. */
     return (void *)(intptr_t)fegetround();
 }
+#endif
 
 TEST(coro, fp_control)
 {
