@@ -31,8 +31,9 @@
  * seccomp), so AUTO falls back to epoll. For tests and for users who want
  * to rule io_uring out without rebuilding.
  */
-#include "backend.h"
+#include "uring.h"
 #include "list.h"
+#include "loop_internal.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -41,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,7 +66,7 @@
 #endif
 
 /* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
-enum { UD_IGNORE = 0, UD_WAKE = 1 };
+enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_uring_multi address */ };
 
 #define DEFAULT_ENTRIES 256
 #define MIN_CQ_ENTRIES 4096
@@ -94,6 +96,14 @@ typedef struct weft_uring {
     uint64_t wake_val; /* the armed read's buffer */
     fdslot *slots;     /* indexed by fd */
     int nslots;
+    /* Multishot requests (uring.h). */
+    uint64_t nmulti;              /* with the kernel */
+    struct io_uring_buf_ring *br; /* provided buffers for multishot recv */
+    size_t br_bytes;
+    char *bufs;
+    unsigned buf_count, buf_size;
+    unsigned bufs_out; /* handed to callbacks, not yet given back */
+    weft_list starved; /* recvs paused by -ENOBUFS */
 } weft_uring;
 
 /* ---- per-fd FIFOs ---- */
@@ -401,9 +411,10 @@ static int arm_wake(weft_uring *u)
     return 0;
 }
 
+static void multi_cqe(weft_uring *u, weft_uring_multi *m, int res, unsigned flags);
+
 static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
 {
-    (void)flags;
     if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT)
         return; /* cancels, liburing's own */
     if (ud == UD_WAKE) {
@@ -414,18 +425,32 @@ static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
             arm_wake(u);
         return;
     }
+    if ((ud & 3) == UD_MULTI) {
+        multi_cqe(u, (weft_uring_multi *)(uintptr_t)(ud & ~(uint64_t)3), res, flags);
+        return;
+    }
     op_cqe(u, (weft_op *)(uintptr_t)ud, res);
 }
+
+static void multi_stop_paused(weft_uring *u, weft_uring_multi *m);
 
 /* fd is being closed: the ops waiting behind a head complete with
  * -ECANCELED now; the heads leave their FIFOs and are left to the cancel
  * the caller sends. Returns how many heads are with the kernel. */
 static int detach_fd(weft_uring *u, int fd)
 {
+    /* Paused recvs on fd are not with the kernel: stop them here. */
+    for (weft_link_ *n = u->starved.first, *next; n; n = next) {
+        next = n->next;
+        weft_uring_multi *m = weft_container_of(n, weft_uring_multi, link);
+        if (m->fd == fd)
+            multi_stop_paused(u, m);
+    }
+    /* Multishot requests are in no FIFO: any of them may be on fd. */
+    int heads = u->nmulti != 0;
     if (fd >= u->nslots)
-        return 0;
+        return heads;
     fdslot *s = &u->slots[fd];
-    int heads = 0;
     weft_list *fifos[2] = {&s->readers, &s->writers};
     for (int i = 0; i < 2; i++) {
         weft_link_ *head = weft_list_pop(fifos[i]), *n;
@@ -576,11 +601,15 @@ static void drain(weft_uring *u)
                 finish(u, weft_container_of(fifos[i]->first->next, weft_op, link_), -ECANCELED);
     }
     /* Nothing ever reached the kernel: no request can be in flight. */
+    while (u->starved.first) {
+        weft_uring_multi *m = weft_container_of(weft_list_pop(&u->starved), weft_uring_multi, link);
+        m->state = 0;
+    }
     if (!u->entered && u->nops == 0)
         return;
     if (ring_enable(u))
         return;
-    while (u->nops || u->wake_armed) {
+    while (u->nops || u->wake_armed || u->nmulti) {
         int err = 0;
         struct io_uring_sqe *sqe = get_sqe(u, &err);
         if (!sqe)
@@ -608,6 +637,9 @@ static void ur_fini(weft_backend *be)
     free(u->slots);
     u->slots = NULL;
     u->nslots = 0;
+    if (u->br)
+        munmap(u->br, u->br_bytes);
+    free(u->bufs);
 }
 
 static int setup_ring(weft_uring *u, unsigned entries)
@@ -702,6 +734,243 @@ static int ur_info(const weft_backend *be, char *buf, size_t size)
                        : (u->flags & IORING_SETUP_COOP_TASKRUN) ? "COOP_TASKRUN|TASKRUN_FLAG"
                                                                 : "no flags";
     return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size, u->cq_size);
+}
+
+/* ---- multishot requests (uring.h) ---- */
+
+enum { MULTI_ACCEPT = 1, MULTI_RECV };
+enum { M_IDLE = 0, M_ARMED, M_PAUSED, M_STOPPING /* a NOP stands in for a paused recv */ };
+#define BGID 0
+
+static weft_uring *uring_of(weft_loop *loop)
+{
+    if (!loop || loop->backend->vt != &weft__uring_vtable)
+        return NULL;
+    return (weft_uring *)loop->backend;
+}
+
+static int queue_multi(weft_uring *u, weft_uring_multi *m)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    if (!sqe)
+        return err;
+    if (m->kind == MULTI_ACCEPT && m->single) {
+        io_uring_prep_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else if (m->kind == MULTI_ACCEPT) {
+        io_uring_prep_multishot_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else {
+        io_uring_prep_recv_multishot(sqe, m->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = BGID;
+    }
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
+    m->state = M_ARMED;
+    u->nmulti++;
+    return 0;
+}
+
+static void buf_put(weft_uring *u, void *buf)
+{
+    unsigned bid = (unsigned)(((char *)buf - u->bufs) / u->buf_size);
+    io_uring_buf_ring_add(u->br, buf, u->buf_size, (unsigned short)bid,
+                          io_uring_buf_ring_mask(u->buf_count), 0);
+    io_uring_buf_ring_advance(u->br, 1);
+}
+
+/* A paused recv is stopped through the ring, so its last callback comes
+ * from poll() like every other: a NOP carries it. */
+static void multi_stop_paused(weft_uring *u, weft_uring_multi *m)
+{
+    weft_list_remove(&u->starved, &m->link);
+    m->cancel = 1;
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    if (!sqe) {
+        m->state = M_IDLE;
+        m->cb(m, err, NULL, 0);
+        return;
+    }
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
+    m->state = M_STOPPING;
+    u->nmulti++;
+}
+
+static void multi_cqe(weft_uring *u, weft_uring_multi *m, int res, unsigned flags)
+{
+    int more = (flags & IORING_CQE_F_MORE) != 0;
+    void *buf = NULL;
+    if (flags & IORING_CQE_F_BUFFER) {
+        buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->buf_size;
+        if (res <= 0 || u->closing) {
+            buf_put(u, buf); /* nothing in it for anyone */
+            buf = NULL;
+        }
+    }
+    if (!more) {
+        u->nmulti--;
+        if (m->state == M_STOPPING)
+            res = -ECANCELED;
+        m->state = M_IDLE;
+    }
+    if (u->closing) {
+        if (m->kind == MULTI_ACCEPT && res >= 0)
+            close(res); /* nobody will take it */
+        return;
+    }
+    if (m->kind == MULTI_ACCEPT && res >= 0 && res < u->nslots)
+        u->slots[res].not_socket = 0;
+    if (!more && !m->cancel) {
+        /* The kernel ended the request but the caller did not: carry on. */
+        int again = 0;
+        if (m->kind == MULTI_ACCEPT && res == -EINVAL && !m->single) {
+            m->single = 1; /* no multishot accept before 5.19 */
+            if (queue_multi(u, m) == 0)
+                return;
+        } else if (m->kind == MULTI_RECV && res == -ENOBUFS) {
+            /* Out of buffers: pause until one comes back (at once if one
+             * came back since the kernel looked). */
+            if (u->bufs_out < u->buf_count && queue_multi(u, m) == 0)
+                return;
+            if (u->bufs_out >= u->buf_count) {
+                m->state = M_PAUSED;
+                weft_list_push(&u->starved, &m->link);
+                return;
+            }
+        } else if (res > 0 || (res == 0 && m->kind == MULTI_ACCEPT)) {
+            again = 1; /* single-shot accepts, or the kernel stopped it (CQ overflow) */
+        }
+        if (again && queue_multi(u, m) == 0)
+            more = 1;
+    }
+    if (buf)
+        u->bufs_out++;
+    m->cb(m, res, buf, more); /* may free m when more == 0 */
+}
+
+static int multi_start(weft_loop *loop, weft_uring_multi *m, int fd, weft_uring_multi_cb cb,
+                       void *data, uint8_t kind)
+{
+    weft_uring *u = uring_of(loop);
+    if (!u)
+        return -EOPNOTSUPP;
+    if (!m || !cb)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    if (m->state != M_IDLE && m->cb)
+        return -EBUSY;
+    if (kind == MULTI_RECV && !u->br)
+        return -ENOBUFS;
+    memset(m, 0, sizeof *m);
+    m->cb = cb;
+    m->data = data;
+    m->fd = fd;
+    m->kind = kind;
+    return queue_multi(u, m);
+}
+
+int weft__uring_accept_multi(weft_loop *loop, weft_uring_multi *m, int fd, weft_uring_multi_cb cb,
+                             void *data)
+{
+    return multi_start(loop, m, fd, cb, data, MULTI_ACCEPT);
+}
+
+int weft__uring_recv_multi(weft_loop *loop, weft_uring_multi *m, int fd, weft_uring_multi_cb cb,
+                           void *data)
+{
+    return multi_start(loop, m, fd, cb, data, MULTI_RECV);
+}
+
+int weft__uring_multi_cancel(weft_loop *loop, weft_uring_multi *m)
+{
+    weft_uring *u = uring_of(loop);
+    if (!u)
+        return -EOPNOTSUPP;
+    if (!m)
+        return -EINVAL;
+    if (m->cancel || m->state == M_IDLE)
+        return -EALREADY;
+    if (m->state == M_PAUSED) {
+        multi_stop_paused(u, m);
+        return 0;
+    }
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    if (!sqe)
+        return err;
+    m->cancel = 1;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI, 0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    return 0;
+}
+
+/* liburing 2.3 has no io_uring_setup_buf_ring(): map, register and fill
+ * the ring by hand. */
+int weft__uring_bufs_setup(weft_loop *loop, unsigned count, unsigned size)
+{
+    weft_uring *u = uring_of(loop);
+    if (!u)
+        return -EOPNOTSUPP;
+    if (!count || count > 32768 || (count & (count - 1)) || !size)
+        return -EINVAL;
+    if (u->br)
+        return -EBUSY;
+    int rc = ring_enable(u);
+    if (rc)
+        return rc;
+    size_t bytes = (size_t)count * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED)
+        return -errno;
+    char *bufs = malloc((size_t)count * size);
+    if (!bufs) {
+        munmap(br, bytes);
+        return -ENOMEM;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = count;
+    reg.bgid = BGID;
+    rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+    if (rc) {
+        free(bufs);
+        munmap(br, bytes);
+        return rc;
+    }
+    u->br = br;
+    u->br_bytes = bytes;
+    u->bufs = bufs;
+    u->buf_count = count;
+    u->buf_size = size;
+    io_uring_buf_ring_init(u->br);
+    for (unsigned i = 0; i < count; i++)
+        io_uring_buf_ring_add(u->br, bufs + (size_t)i * size, size, (unsigned short)i,
+                              io_uring_buf_ring_mask(count), (int)i);
+    io_uring_buf_ring_advance(u->br, (int)count);
+    return 0;
+}
+
+void weft__uring_buf_put(weft_loop *loop, void *buf)
+{
+    weft_uring *u = uring_of(loop);
+    if (!u || !buf || !u->bufs || (char *)buf < u->bufs ||
+        (char *)buf >= u->bufs + (size_t)u->buf_count * u->buf_size)
+        return;
+    buf_put(u, buf);
+    u->bufs_out--;
+    /* Resume the recvs that ran dry. */
+    weft_link_ *n;
+    while ((n = weft_list_pop(&u->starved)) != NULL) {
+        weft_uring_multi *m = weft_container_of(n, weft_uring_multi, link);
+        int rc = queue_multi(u, m);
+        if (rc) {
+            m->state = M_IDLE;
+            m->cb(m, rc, NULL, 0);
+        }
+    }
 }
 
 const weft_backend_vtable weft__uring_vtable = {
