@@ -36,6 +36,7 @@
 #include "loop_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
@@ -73,7 +74,8 @@ enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_uring_multi address 
 #define MAX_RW 0x7ffff000u /* the kernel's MAX_RW_COUNT: larger lengths are cut anyway */
 
 _Static_assert(sizeof(socklen_t) == sizeof(uint32_t), "accept writes its length into addrlen");
-_Static_assert(_Alignof(weft_op) >= 4, "user_data tags live in the low bits");
+_Static_assert(_Alignof(weft_op) >= 4 && _Alignof(weft_uring_multi) >= 4,
+               "user_data tags live in the low bits");
 
 typedef struct fdslot {
     weft_list readers; /* the first is with the kernel, the rest wait their turn */
@@ -110,15 +112,18 @@ typedef struct weft_uring {
 
 static int grow_slots(weft_uring *u, int fd)
 {
-    int n = u->nslots ? u->nslots : 64;
-    while (n <= fd)
+    /* size_t: a huge fd from a caller must fail with -ENOMEM, not overflow. */
+    size_t n = u->nslots ? (size_t)u->nslots : 64;
+    while (n <= (size_t)fd)
         n *= 2;
-    fdslot *v = realloc(u->slots, (size_t)n * sizeof *v);
+    if (n > INT32_MAX)
+        return -ENOMEM;
+    fdslot *v = realloc(u->slots, n * sizeof *v);
     if (!v)
         return -ENOMEM;
-    memset(v + u->nslots, 0, (size_t)(n - u->nslots) * sizeof *v);
+    memset(v + u->nslots, 0, (n - (size_t)u->nslots) * sizeof *v);
     u->slots = v;
-    u->nslots = n;
+    u->nslots = (int)n;
     return 0;
 }
 
@@ -496,8 +501,16 @@ static int ur_submit(weft_backend *be, weft_op *op)
         u->nops++;
         return 0;
     }
-    if (op->fd >= u->nslots && (rc = grow_slots(u, op->fd)) != 0)
-        return rc;
+    if (op->fd >= u->nslots) {
+        /* Growing the table for a number that is no fd (a bad caller's
+         * INT_MAX, say) could eat the memory: ask the kernel first. */
+        if (fcntl(op->fd, F_GETFD) < 0) {
+            weft__op_done(be->loop, op, -errno);
+            return 0;
+        }
+        if ((rc = grow_slots(u, op->fd)) != 0)
+            return rc;
+    }
     fdslot *s = &u->slots[op->fd];
     if (s->not_socket && op->flags == 0 &&
         (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND))

@@ -349,6 +349,11 @@ Test(uring, closed_fd_reset_peer_refused_connect)
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert_eq(r.result, -EBADF);
+    /* A number far beyond any open fd: no giant table, just -EBADF. */
+    weft_op_prep_recv(&op, 0x7fffffff, buf, sizeof buf, 0, on_done, &r);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    run(loop);
+    cr_assert_eq(r.result, -EBADF);
 
     /* Peer reset: an abortive close (linger 0) sends RST. */
     struct sockaddr_in addr;
