@@ -52,8 +52,9 @@
 
 /* Saves the callee-saved registers of the running context on its stack,
  * stores its stack pointer in *save_sp, loads to_sp and restores the context
- * saved there. Returns (in the other context) value. */
-void *weft__switch(void **save_sp, void *to_sp, void *value);
+ * saved there, where this call returns value (declared int: coro.c passes
+ * status codes; a fresh coroutine's trampoline takes the full pointer). */
+int weft__switch(void **save_sp, void *to_sp, void *value);
 /* The first frame of a fresh coroutine (see the .S files). */
 void weft__coro_trampoline(void);
 

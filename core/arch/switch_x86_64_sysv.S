@@ -6,14 +6,19 @@
  *   rdx = the value to hand over; it comes out in rax on the other side
  *
  * Saved on the stack of the context being left, lowest address first:
- *   [fp control word pair, if WEFT_FP_CONTROL] r15 r14 r13 r12 rbx rbp ret
+ *   [FP control slot, if WEFT_FP_CONTROL] r15 r14 r13 r12 rbx rbp ret
  * That is exactly the callee-saved set of the psABI (rbx, rbp, r12-r15, rsp)
- * plus, as an option, the MXCSR control bits and the x87 control word, which
- * the psABI also calls callee-saved (section 3.2.1). The FP pair is stored
- * in one 8-byte slot (MXCSR at +0, x87 CW at +4); they are loaded
- * (ldmxcsr/fldcw, slow) only when the control bits differ from the ones just
- * saved, which is almost never. MXCSR status flags (bits 0-5) stay with the
- * thread, as the psABI has them caller-saved.
+ * plus, with -Dfp_control=true, MXCSR (at +0 of the slot) and the x87
+ * control word (at +4), whose control bits the psABI also calls callee-saved
+ * (section 3.2.1); they are then saved and loaded on every switch, status
+ * flags included, as boost.context does.
+ *
+ * Measured on the development VM (bench/switch, bench/RESULTS.md): 3.3 ns
+ * per switch without the FP words, 6.0 ns with them (stmxcsr, fnstcw,
+ * ldmxcsr, fldcw); comparing before loading was slower still (7.4 ns: the
+ * read-back of stmxcsr/fnstcw stalls). Hence the default is off: the FP
+ * environment belongs to the thread, and a coroutine that changes rounding
+ * or exception masks restores them before it switches away.
  *
  * Dispatch is pop + jmp, not ret: the switch returns to a different call
  * site than the one that called it, and a ret would mispredict through the
@@ -57,21 +62,14 @@ FUNC(weft__switch)
     .cfi_adjust_cfa_offset 8
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
-    movl (%rsp), %r8d
-    movzwl 4(%rsp), %r9d
 #endif
     movq %rsp, (%rdi)
     movq %rsi, %rsp
     /* From here on the CFI above describes the other context's frame,
      * which has the same shape. */
 #if WEFT_FP_CONTROL
-    movl (%rsp), %ecx
-    xorl %r8d, %ecx
-    testl $0xffc0, %ecx /* MXCSR control bits; 0-5 are status flags */
-    jnz 2f
-    cmpw 4(%rsp), %r9w
-    jne 2f
-1:
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
     addq $8, %rsp
     .cfi_adjust_cfa_offset -8
 #endif
@@ -92,23 +90,6 @@ FUNC(weft__switch)
     .cfi_register %rip, %rcx
     movq %rdx, %rax
     jmp *%rcx
-#if WEFT_FP_CONTROL
-2:
-    .cfi_adjust_cfa_offset 64
-    .cfi_offset %rip, -8
-    /* Load the saved control bits, keep the current status flags. The
-     * slot is dead once read, so it serves as scratch. */
-    movl (%rsp), %eax
-    andl $0xffc0, %eax
-    stmxcsr (%rsp)
-    movl (%rsp), %ecx
-    andl $0x3f, %ecx
-    orl %eax, %ecx
-    movl %ecx, (%rsp)
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    jmp 1b
-#endif
     .cfi_endproc
 END(weft__switch)
 

@@ -18,8 +18,8 @@
  * carries its own. No red zone on Win64: everything is pushed below rsp
  * before it is stored.
  *
- * Dispatch is pop + jmp (see switch_x86_64_sysv.S). The FP control words are
- * loaded only when they differ from the ones being left.
+ * Dispatch is pop + jmp (see switch_x86_64_sysv.S). With WEFT_FP_CONTROL the
+ * FP words are saved and loaded on every switch (see there for the cost).
  */
 #include "weft_config.h"
 
@@ -54,19 +54,12 @@ weft__switch:
 #if WEFT_FP_CONTROL
     stmxcsr 160(%rsp)
     fnstcw 164(%rsp)
-    movl 160(%rsp), %r9d
-    movzwl 164(%rsp), %r11d
 #endif
     movq %rsp, (%rcx)
     movq %rdx, %rsp
 #if WEFT_FP_CONTROL
-    movl 160(%rsp), %ecx
-    xorl %r9d, %ecx
-    testl $0xffc0, %ecx /* MXCSR control bits; 0-5 are status flags */
-    jnz 2f
-    cmpw 164(%rsp), %r11w
-    jne 2f
-1:
+    ldmxcsr 160(%rsp)
+    fldcw 164(%rsp)
 #endif
     movaps 0(%rsp), %xmm6
     movaps 16(%rsp), %xmm7
@@ -94,21 +87,6 @@ weft__switch:
     popq %rcx
     movq %r8, %rax
     jmp *%rcx
-#if WEFT_FP_CONTROL
-2:
-    /* Load the saved control bits, keep the current status flags. The
-     * slot is dead once read, so it serves as scratch. */
-    movl 160(%rsp), %eax
-    andl $0xffc0, %eax
-    stmxcsr 160(%rsp)
-    movl 160(%rsp), %ecx
-    andl $0x3f, %ecx
-    orl %eax, %ecx
-    movl %ecx, 160(%rsp)
-    ldmxcsr 160(%rsp)
-    fldcw 164(%rsp)
-    jmp 1b
-#endif
 
 /* The first frame of every coroutine: entered by weft__switch's jmp with
  * rsp (16-byte aligned) at a null return address, where the unwinder
