@@ -18,5 +18,6 @@
 #include "weft/op.h"
 #include "weft/coro.h"
 #include "weft/task.h"
+#include "weft/sync.h"
 
 #endif
