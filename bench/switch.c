@@ -139,13 +139,19 @@ static void uc_empty(void)
     /* returning follows uc_link back to uc_main */
 }
 
-static double uc_switch(long n, char *stack)
+/* uc_co, ready to run fn on stack and come back to uc_main at its end. */
+static void uc_make(void (*fn)(void), char *stack)
 {
     getcontext(&uc_co);
     uc_co.uc_stack.ss_sp = stack;
     uc_co.uc_stack.ss_size = STACK;
     uc_co.uc_link = &uc_main;
-    makecontext(&uc_co, uc_pingpong, 0);
+    makecontext(&uc_co, fn, 0);
+}
+
+static double uc_switch(long n, char *stack)
+{
+    uc_make(uc_pingpong, stack);
     swapcontext(&uc_main, &uc_co);
     uint64_t t0 = bench_wall_ns();
     for (long i = 0; i < n; i++)
@@ -157,12 +163,8 @@ static double uc_switch(long n, char *stack)
 static double uc_life(long n, char *stack)
 {
     uint64_t t0 = bench_wall_ns();
-    for (volatile long i = 0; i < n; i++) { /* volatile: getcontext returns twice */
-        getcontext(&uc_co);
-        uc_co.uc_stack.ss_sp = stack;
-        uc_co.uc_stack.ss_size = STACK;
-        uc_co.uc_link = &uc_main;
-        makecontext(&uc_co, uc_empty, 0);
+    for (long i = 0; i < n; i++) {
+        uc_make(uc_empty, stack);
         swapcontext(&uc_main, &uc_co);
     }
     uint64_t t1 = bench_wall_ns();
