@@ -405,6 +405,20 @@ size_t weft__stack_guard(const weft_stack_pool *pool)
     return pool->guard;
 }
 
+/* The slow path of weft__stack_get, kept out of line so the pooled path
+ * stays a few instructions without a frame. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline, cold))
+#endif
+static void *
+map_new(weft_stack_pool *pool)
+{
+#if !defined(_WIN32)
+    thread_signals(thread_state());
+#endif
+    return map_stack(pool);
+}
+
 int weft__stack_get(weft_stack_pool *pool, weft_stack_ *out)
 {
     if (!pool)
@@ -416,10 +430,7 @@ int weft__stack_get(weft_stack_pool *pool, weft_stack_ *out)
         pool->ncached--;
         lo = (char *)h + WEFT_STACK_HEADER - pool->stack_size;
     } else {
-#if !defined(_WIN32)
-        thread_signals(thread_state());
-#endif
-        lo = map_stack(pool);
+        lo = map_new(pool);
         if (!lo)
             return -ENOMEM;
     }

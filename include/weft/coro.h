@@ -17,7 +17,7 @@
  * masks: MXCSR and the x87 control word, FPCR on AArch64) belongs to the
  * thread, not the coroutine, so a coroutine that changes it must restore it
  * before it yields. Building with -Dfp_control=true carries it per
- * coroutine instead, at about 2.7 ns per switch (bench/RESULTS.md).
+ * coroutine instead, at about 3 ns per switch (bench/RESULTS.md).
  *
  * Threads: a coroutine, a pool and a generator belong to one thread. A
  * coroutine may be resumed only on the thread that created it.
