@@ -37,6 +37,7 @@ static void tasks_free(weft_loop *loop, void *ext)
 {
     (void)loop;
     weft_tasks *ts = ext;
+    weft__executor_free(ts); /* no pool thread runs past this point */
     weft_link_ *n;
     for (n = ts->live.first; n; n = n->next)
         report_unretrieved(ts, weft_container_of(n, weft_future, live));
@@ -49,6 +50,7 @@ static void tasks_free(weft_loop *loop, void *ext)
     free_list(&ts->free_futures, offsetof(weft_future, live));
     free_list(&ts->free_tasks, offsetof(weft_task, fut.live));
     free_list(&ts->free_waiters, offsetof(weft_waiter, link));
+    weft__gathers_free(ts);
     if (ts->stacks)
         weft_stack_pool_free(ts->stacks);
     free(ts);

@@ -59,6 +59,8 @@ typedef struct weft_tasks {
     weft_stack_pool *stacks;
     weft_error_handler on_error;
     void *on_error_arg;
+    weft_list gathers;              /* compose.c: gathers with children pending */
+    struct weft_executor *executor; /* executor.c: the thread pool, or NULL */
 } weft_tasks;
 
 weft_tasks *weft__tasks(weft_loop *loop); /* creates it on first use; NULL on ENOMEM */
@@ -68,5 +70,9 @@ void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err
 void weft__future_free_memory(weft_tasks *ts, weft_future *f);
 void weft__task_cancel(weft_task *t);
 void weft__task_destroy(weft_task *t);
+/* At loop close (tasks_free): join the pool's threads, drop its jobs; free
+ * the gathers still pending. */
+void weft__executor_free(weft_tasks *ts);
+void weft__gathers_free(weft_tasks *ts);
 
 #endif
