@@ -2,6 +2,8 @@
 #include "readiness.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,15 @@ static int is_reader(const weft_op *op)
 
 static int grow_slots(weft_readiness *r, int fd)
 {
+    /* Only a real descriptor may grow the table: a bogus huge number must
+     * not allocate (or overflow) anything. */
+    if (fcntl(fd, F_GETFD) < 0)
+        return -errno;
     int n = r->nslots ? r->nslots : 64;
-    while (n <= fd)
+    while (n <= fd && n <= INT_MAX / 2)
         n *= 2;
+    if (n <= fd)
+        n = fd + 1;
     weft_fdslot *s = realloc(r->slots, (size_t)n * sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -180,8 +188,13 @@ int weft__ready_submit(weft_backend *be, weft_op *op)
         close_op(r, op);
         return 0;
     }
-    if (op->fd >= r->nslots && grow_slots(r, op->fd))
-        return -ENOMEM;
+    if (op->fd >= r->nslots) {
+        int rc = grow_slots(r, op->fd);
+        if (rc) {
+            weft__op_done(be->loop, op, rc); /* e.g. -EBADF: the op fails, not the submit */
+            return 0;
+        }
+    }
     weft_fdslot *slot = &r->slots[op->fd];
     weft_list *list = is_reader(op) ? &slot->readers : &slot->writers;
     /* Ops already waiting go first: never overtake them. */

@@ -452,6 +452,20 @@ Test(ops, ops_on_a_closed_fd_fail_with_ebadf)
     test_loop_free(loop);
 }
 
+Test(ops, a_huge_bogus_fd_fails_with_ebadf)
+{
+    weft_loop *loop = test_loop_new();
+    char buf[4];
+    weft_op op;
+    done_rec d = {0};
+    weft_op_prep_recv(&op, 0x7fffffff, buf, sizeof buf, 0, on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.result, -EBADF);
+    test_loop_free(loop);
+}
+
 Test(ops, accept_many_connections)
 {
     weft_loop *loop = test_loop_new();
