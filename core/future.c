@@ -39,8 +39,16 @@ static void tasks_free(weft_loop *loop, void *ext)
     weft_tasks *ts = ext;
     weft__executor_free(ts); /* no pool thread runs past this point */
     weft_link_ *n;
-    for (n = ts->live.first; n; n = n->next)
-        report_unretrieved(ts, weft_container_of(n, weft_future, live));
+    for (n = ts->live.first; n; n = n->next) {
+        weft_future *f = weft_container_of(n, weft_future, live);
+        report_unretrieved(ts, f);
+        /* Done-callbacks that never ran. Before any task is destroyed: an
+         * await node lives on its task's stack. */
+        weft_link_ *w;
+        while ((w = weft_list_pop(&f->waiters)) != NULL)
+            if (weft_container_of(w, weft_waiter, link)->pooled)
+                free(weft_container_of(w, weft_waiter, link));
+    }
     while ((n = weft_list_pop(&ts->live)) != NULL) {
         weft_future *f = weft_container_of(n, weft_future, live);
         if (f->is_task)
