@@ -252,14 +252,14 @@ int weft_shield(weft_future *f, weft_future **out);
  * *result, or a negative error code. */
 typedef int (*weft_work_fn)(void *arg, intptr_t *result);
 
-/* Run fn(arg) on the loop's thread pool (asyncio's run_in_executor; up to
- * WEFT_EXECUTOR_THREADS threads, started on demand) and finish a future
- * with its outcome on the loop's thread. *out (if not NULL) gets a
- * reference. A pending job keeps the loop busy (weft_loop_run does not
- * become idle). Cancelling the future does not stop a job: the job still
- * runs and its result is dropped. weft_loop_free waits for running jobs to
- * return and drops queued ones. Errors: -EINVAL, -ENOMEM, or the error of
- * creating the first thread or the wake-up descriptor. */
+/* Loop thread only: run fn(arg) on the loop's thread pool (asyncio's
+ * run_in_executor; up to WEFT_EXECUTOR_THREADS threads, started on demand)
+ * and finish a future with its outcome on the loop's thread. *out (if not
+ * NULL) gets a reference. A pending job keeps the loop busy (weft_loop_run
+ * does not become idle). Cancelling the future does not stop a job: the job
+ * still runs and its result is dropped. weft_loop_free waits for running
+ * jobs to return and drops queued ones. Errors: -EINVAL, -ENOMEM, or the
+ * error of creating the first thread or the wake-up descriptor. */
 int weft_run_in_executor(weft_loop *loop, weft_work_fn fn, void *arg, weft_future **out);
 
 #define WEFT_EXECUTOR_THREADS 4
