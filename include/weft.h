@@ -19,5 +19,6 @@
 #include "weft/coro.h"
 #include "weft/task.h"
 #include "weft/sync.h"
+#include "weft/net.h"
 
 #endif
