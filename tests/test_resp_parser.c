@@ -3,25 +3,21 @@
 #include "resp_cmd.h"
 #include "resp_db.h"
 #include "resp_parser.h"
+#include "resp_session.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ARGV_CAP 64
-
 /* A connection without a socket: bytes go in (in pieces of any size), the
  * replies come out; a protocol error appends its message and stops. */
 typedef struct conn {
-    resp_parser p;
-    resp_arg argv[ARGV_CAP];
+    resp_session s;
     resp_db db;
     resp_out out;
     char in[1 << 20];
     size_t have;
-    int dead;  /* a protocol error, or QUIT */
-    int ncmds; /* commands run, empty ones included */
 } conn;
 
 static conn *conn_new(void)
@@ -29,7 +25,7 @@ static conn *conn_new(void)
     conn *c = calloc(1, sizeof *c);
     cr_assert(c);
     resp_limits lim = {.max_args = 16, .max_bulk = 4096, .max_inline = 1024};
-    resp_parser_init(&c->p, c->argv, ARGV_CAP, &lim);
+    resp_session_init(&c->s, &lim);
     cr_assert_eq(resp_db_init(&c->db), 0);
     return c;
 }
@@ -43,31 +39,19 @@ static void conn_free(conn *c)
 
 static void conn_feed(conn *c, const char *data, size_t n)
 {
-    if (c->dead)
+    if (c->s.closing)
         return;
     cr_assert(c->have + n <= sizeof c->in);
     memcpy(c->in + c->have, data, n);
     c->have += n;
     size_t off = 0;
-    for (;;) {
-        uint32_t argc;
-        long used = resp_parse(&c->p, c->in + off, c->have - off, &argc);
-        if (used == 0)
-            break;
-        if (used < 0) {
-            const char *e = resp_strerror(used);
-            resp_out_put(&c->out, e, strlen(e));
-            c->dead = 1;
-            return;
-        }
-        cr_assert_leq((size_t)used, c->have - off);
-        c->ncmds++;
-        if (argc && resp_exec(&c->db, c->argv, argc, &c->out) == RESP_EXEC_CLOSE) {
-            c->dead = 1;
-            return;
-        }
-        off += (size_t)used;
-    }
+    int more;
+    do {
+        /* A small soft limit exercises the flush-and-continue path. */
+        off += resp_session_feed(&c->s, &c->db, c->in + off, c->have - off, &c->out,
+                                 c->out.len + 16, &more);
+        cr_assert_leq(off, c->have);
+    } while (more);
     /* Move the unparsed rest to the front, as a server does. */
     memmove(c->in, c->in + off, c->have - off);
     c->have -= off;
@@ -220,8 +204,8 @@ Test(resp_parser, split_at_every_byte)
     size_t n = sizeof script - 1;
     conn *whole = conn_new();
     conn_feed(whole, script, n);
-    cr_assert_eq(whole->ncmds, 17);
-    cr_assert(!whole->dead);
+    cr_assert_eq((int)whole->s.commands, 17);
+    cr_assert(!whole->s.closing);
     for (size_t k = 0; k <= n; k++) {
         conn *c = conn_new();
         conn_feed(c, script, k);
@@ -249,7 +233,7 @@ Test(resp_parser, pipelined_16)
                               "*3\r\n$3\r\nSET\r\n$6\r\nkey:%02d\r\n$3\r\nv%02d\r\n", i, i);
     conn *c = conn_new();
     conn_feed(c, in, n);
-    cr_assert_eq(c->ncmds, 16);
+    cr_assert_eq((int)c->s.commands, 16);
     cr_assert_eq(c->have, 0);
     cr_assert_eq(c->out.len, 16 * 5);
     cr_assert_eq(c->db.count, 16);
