@@ -4,13 +4,18 @@
  *
  *   spawn      spawn + finish of an empty task   vs  call_soon + dispatch of a callback
  *   await      await of a ready future (no suspension)
+ *   hop        two callbacks re-scheduling each other (the loop's floor)
  *   pingpong   two tasks handing a future back and forth (suspend + wake per
- *              hop)                               vs  two callbacks re-scheduling each other
+ *              hop)                               vs  the same hand-over with done-callbacks
+ *   queue      two tasks bouncing a value through two Queues of capacity 1
+ *              (per hand-over)                    vs  the same callback hop
  *
  *   tasks [--n N] [--reps R] [--json]
  */
 #include "bench_util.h"
 #include "weft.h"
+
+#include <errno.h>
 
 static weft_loop *new_loop(void)
 {
@@ -200,6 +205,90 @@ static uint64_t run_pingpong_callbacks(int n)
     return t;
 }
 
+/* The same hand-over in callback style: each side finishes a future whose
+ * done-callback is the other side. */
+typedef struct {
+    weft_loop *loop;
+    int remaining;
+} fcb_pp;
+
+static void fcb_hop(weft_future *f, void *arg)
+{
+    fcb_pp *p = arg;
+    (void)f;
+    if (p->remaining-- <= 0)
+        return;
+    weft_future *next;
+    weft_future_new(p->loop, &next);
+    weft_future_add_done_callback(next, fcb_hop, p);
+    weft_future_set_result(next, 0);
+    weft_future_unref(next);
+}
+
+static uint64_t run_pingpong_future_callbacks(int n)
+{
+    weft_loop *loop = new_loop();
+    fcb_pp p = {.loop = loop, .remaining = n};
+    uint64_t t0 = bench_wall_ns();
+    fcb_hop(NULL, &p);
+    weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    uint64_t t = bench_wall_ns() - t0;
+    weft_loop_free(loop);
+    return t;
+}
+
+/* --- queue ping-pong: two tasks, two Queues of capacity 1 --- */
+
+typedef struct {
+    weft_queue *in, *out;
+    int n;
+} q_side;
+
+static int q_task(void *arg, intptr_t *result)
+{
+    q_side *s = arg;
+    intptr_t v = 0;
+    (void)result;
+    for (int i = 0; i < s->n; i++) {
+        if (s->out && weft_queue_put(s->out, v + 1) < 0)
+            return -EIO;
+        if (weft_queue_get(s->in, &v) < 0)
+            return -EIO;
+    }
+    return 0;
+}
+
+static int q_echo_task(void *arg, intptr_t *result)
+{
+    q_side *s = arg;
+    intptr_t v;
+    (void)result;
+    for (int i = 0; i < s->n; i++) {
+        if (weft_queue_get(s->in, &v) < 0 || weft_queue_put(s->out, v) < 0)
+            return -EIO;
+    }
+    return 0;
+}
+
+/* n messages, each a put and a get on each side: 2n hand-overs. */
+static uint64_t run_queue_pingpong(int n)
+{
+    weft_loop *loop = new_loop();
+    weft_queue ab, ba;
+    weft_queue_init(&ab, loop, 1);
+    weft_queue_init(&ba, loop, 1);
+    q_side a = {.in = &ba, .out = &ab, .n = n / 2}, b = {.in = &ab, .out = &ba, .n = n / 2};
+    uint64_t t0 = bench_wall_ns();
+    weft_task_spawn(loop, q_task, &a, NULL);
+    weft_task_spawn(loop, q_echo_task, &b, NULL);
+    weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
+    uint64_t t = bench_wall_ns() - t0;
+    weft_queue_destroy(&ab);
+    weft_queue_destroy(&ba);
+    weft_loop_free(loop);
+    return t;
+}
+
 /* --- driver --- */
 
 enum { MAX_REPS = 31 };
@@ -224,8 +313,10 @@ int main(int argc, char **argv)
         {"spawn", "callback: call_soon + dispatch", run_spawn_callbacks, NULL, 0},
         {"spawn", "task: spawn + finish", run_spawn_tasks, "spawn", 0},
         {"await", "task: await a ready future", run_await_ready, NULL, 0},
-        {"pingpong", "callback: call_soon hop", run_pingpong_callbacks, NULL, 0},
-        {"pingpong", "task: await hop (suspend+wake)", run_pingpong_tasks, "pingpong", 0},
+        {"hop", "callback: bare call_soon hop", run_pingpong_callbacks, NULL, 0},
+        {"pingpong", "callback: future + done-callback", run_pingpong_future_callbacks, NULL, 0},
+        {"pingpong", "task: future + await (suspend+wake)", run_pingpong_tasks, "pingpong", 0},
+        {"queue", "task: Queue(1) hand-over", run_queue_pingpong, "hop", 0},
     };
     int nrows = (int)(sizeof rows / sizeof rows[0]);
     uint64_t samples[sizeof rows / sizeof rows[0]][MAX_REPS];
@@ -235,14 +326,15 @@ int main(int argc, char **argv)
     weft_loop *probe = new_loop();
     const char *backend = weft_loop_backend_name(probe);
     if (!json)
-        printf("tasks: %d operations per run, median of %d runs, backend %s\n\n%-9s %-32s "
+        printf("tasks: %d operations per run, median of %d runs, backend %s\n\n%-9s %-36s "
                "%9s %14s\n",
                n, reps, backend, "workload", "path", "ns/op", "vs callback");
     for (int i = 0; i < nrows; i++) {
         rows[i].ns = (double)bench_median(samples[i], reps) / n;
         double base = 0;
         for (int j = 0; j < i; j++)
-            if (rows[i].baseline && strcmp(rows[j].workload, rows[i].baseline) == 0)
+            if (rows[i].baseline && strcmp(rows[j].workload, rows[i].baseline) == 0 &&
+                strncmp(rows[j].path, "callback", 8) == 0)
                 base = rows[j].ns;
         double ratio = base > 0 ? rows[i].ns / base : 0;
         if (json)
@@ -250,9 +342,9 @@ int main(int argc, char **argv)
                    "\"n\":%d,\"reps\":%d,\"ns_per_op\":%.2f,\"ratio_to_callback\":%.3f}\n",
                    rows[i].workload, rows[i].path, backend, n, reps, rows[i].ns, ratio);
         else if (ratio > 0)
-            printf("%-9s %-32s %9.1f %13.2fx\n", rows[i].workload, rows[i].path, rows[i].ns, ratio);
+            printf("%-9s %-36s %9.1f %13.2fx\n", rows[i].workload, rows[i].path, rows[i].ns, ratio);
         else
-            printf("%-9s %-32s %9.1f %14s\n", rows[i].workload, rows[i].path, rows[i].ns, "");
+            printf("%-9s %-36s %9.1f %14s\n", rows[i].workload, rows[i].path, rows[i].ns, "");
     }
     weft_loop_free(probe);
     return 0;

@@ -58,6 +58,7 @@ static void tasks_free(weft_loop *loop, void *ext)
     free_list(&ts->free_futures, offsetof(weft_future, live));
     free_list(&ts->free_tasks, offsetof(weft_task, fut.live));
     free_list(&ts->free_waiters, offsetof(weft_waiter, link));
+    free_list(&ts->scheduled_waiters, offsetof(weft_waiter, link));
     weft__gathers_free(ts);
     if (ts->stacks)
         weft_stack_pool_free(ts->stacks);
@@ -142,14 +143,25 @@ static void run_waiter(void *arg)
     weft_waiter *w = arg;
     weft_future *f = w->f;
     if (!w->pooled) {
-        /* A task's await node: the callback resumes the task, whose frame
-         * (and this node with it) is gone by the time it returns. */
+        /* A node in some frame (run_until_complete's): it may be gone once
+         * the callback returns. */
         w->cb(f, w->arg);
         return;
     }
+    weft_tasks *ts = f->loop->ext;
+    weft_list_remove(&ts->scheduled_waiters, &w->link);
     w->cb(f, w->arg);
-    weft_list_push(&((weft_tasks *)f->loop->ext)->free_waiters, &w->link);
+    weft_list_push(&ts->free_waiters, &w->link);
     weft_future_unref(f); /* the callback's own reference */
+}
+
+/* Queue w's callback. A pooled node is also kept on a list until it runs,
+ * so a loop freed before then can still free it. */
+static void schedule_waiter(weft_future *f, weft_waiter *w)
+{
+    if (w->pooled)
+        weft_list_push(&((weft_tasks *)f->loop->ext)->scheduled_waiters, &w->link);
+    weft_call_soon(f->loop, &w->h, run_waiter, w);
 }
 
 void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err)
@@ -160,7 +172,10 @@ void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err
     weft_link_ *n;
     while ((n = weft_list_pop(&f->waiters)) != NULL) {
         weft_waiter *w = weft_container_of(n, weft_waiter, link);
-        weft_call_soon(f->loop, &w->h, run_waiter, w);
+        if (w->task)
+            weft__task_wake(w->task); /* no detour through the waiter's handle */
+        else
+            schedule_waiter(f, w);
     }
 }
 
@@ -234,7 +249,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb cb, void *arg)
     if (f->state == WEFT_FUTURE_PENDING)
         weft_list_push(&f->waiters, &w->link);
     else
-        weft_call_soon(f->loop, &w->h, run_waiter, w);
+        schedule_waiter(f, w);
     return 0;
 }
 

@@ -101,8 +101,13 @@ static void task_step(void *arg)
 /* Schedule t to resume on the next callback phase (from any context). */
 static void wake(weft_task *t)
 {
-    if (!weft_handle_pending(&t->step))
+    if (t->step.state_ == 0) /* idle: not already scheduled */
         weft_call_soon(t->fut.loop, &t->step, task_step, t);
+}
+
+void weft__task_wake(weft_task *t)
+{
+    wake(t);
 }
 
 /* Resume t right now. Only from a loop callback (we are then on the loop's
@@ -189,12 +194,6 @@ void weft__task_cancel(weft_task *t)
     }
 }
 
-static void wake_waiter(weft_future *f, void *arg)
-{
-    (void)f;
-    resume_now(arg);
-}
-
 int weft_await(weft_future *f, intptr_t *result)
 {
     if (!f || !f->refs)
@@ -209,7 +208,7 @@ int weft_await(weft_future *f, intptr_t *result)
     int rc = take_pending_cancel(t);
     if (rc)
         return rc;
-    weft_waiter w = {.cb = wake_waiter, .arg = t, .f = f};
+    weft_waiter w = {.task = t, .f = f};
     f->refs++;
     weft_list_push(&f->waiters, &w.link);
     t->awaiting = f;
@@ -217,8 +216,6 @@ int weft_await(weft_future *f, intptr_t *result)
     t->awaiting = NULL;
     if (f->state == WEFT_FUTURE_PENDING)
         weft_list_remove(&f->waiters, &w.link); /* woken by a cancel */
-    else
-        weft_handle_cancel(f->loop, &w.h); /* may still be scheduled */
     if (rc == 0)
         rc = weft_future_result(f, result);
     weft_future_unref(f);

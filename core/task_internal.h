@@ -15,7 +15,8 @@ typedef struct weft_waiter {
     weft_future_cb cb;
     void *arg;
     weft_future *f;
-    uint8_t pooled; /* from the loop's free list: recycle after running */
+    struct weft_task *task; /* a task's await node: finishing f wakes it directly */
+    uint8_t pooled;         /* from the loop's free list: recycle after running */
 } weft_waiter;
 
 struct weft_future {
@@ -54,6 +55,7 @@ typedef struct weft_task {
 /* Per-loop state of this layer, hung on the loop's extension slot. */
 typedef struct weft_tasks {
     weft_list free_futures, free_tasks, free_waiters;
+    weft_list scheduled_waiters; /* pooled done-callbacks queued on the loop, not run yet */
     weft_list live;
     weft_task *current;
     weft_stack_pool *stacks;
@@ -69,6 +71,8 @@ void weft__future_init(weft_future *f, weft_loop *loop, uint32_t refs);
 void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err);
 void weft__future_free_memory(weft_tasks *ts, weft_future *f);
 void weft__task_cancel(weft_task *t);
+/* Resume t on the next callback phase (its step handle). */
+void weft__task_wake(weft_task *t);
 void weft__task_destroy(weft_task *t);
 /* At loop close (tasks_free): join the pool's threads, drop its jobs; free
  * the gathers still pending. */

@@ -449,3 +449,17 @@ Test(task, loop_free_with_suspended_tasks)
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     test_loop_free(loop); /* frees the tasks, their stacks and the future */
 }
+
+Test(task, loop_free_with_done_callbacks_still_queued)
+{
+    weft_loop *loop = test_loop_new();
+    weft_future *f;
+    log_t l = {0};
+    cr_assert_eq(weft_future_new(loop, &f), 0);
+    cr_assert_eq(weft_future_add_done_callback(f, log_cb, &l), 0);
+    cr_assert_eq(weft_future_set_result(f, 1), 0);                 /* queued, not run */
+    cr_assert_eq(weft_future_add_done_callback(f, log_cb, &l), 0); /* queued at once */
+    weft_future_unref(f);
+    test_loop_free(loop); /* frees the queued nodes too (LeakSanitizer/valgrind check it) */
+    cr_assert_eq(l.n, 0);
+}
