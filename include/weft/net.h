@@ -321,9 +321,9 @@ typedef int (*weft_conn_handler)(weft_stream *s, void *arg);
 
 /* Server options; zero fields take the defaults. */
 typedef struct weft_server_opts {
-    weft_listen_opts listen;  /* backlog, reuseport, v6only, unlink_path */
-    weft_stream_opts stream;  /* buffers of each connection's stream */
-    size_t max_connections;   /* live connections; accepting pauses at the limit; 0: 10000 */
+    weft_listen_opts listen; /* backlog, reuseport, v6only, unlink_path */
+    weft_stream_opts stream; /* buffers of each connection's stream */
+    size_t max_connections;  /* live connections; accepting pauses at the limit; 0: 10000 */
 } weft_server_opts;
 
 /* Listen on addr and serve each connection with handler(stream, arg) in a

@@ -1,0 +1,235 @@
+/* Stream sockets, task style: listen, connect (with a timeout), recv,
+ * send, send_all, shutdown, close, and small socket helpers. accept is in
+ * accept.c. */
+#include "net_internal.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int weft_socket(int family, int type)
+{
+    if ((family != AF_INET && family != AF_INET6 && family != AF_UNIX) ||
+        (type != SOCK_STREAM && type != SOCK_DGRAM))
+        return -EINVAL;
+    int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+void weft__tune_stream(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+        weft_set_nodelay(fd, 1);
+}
+
+int weft_set_nodelay(int fd, int on)
+{
+    int v = on != 0;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0 ? -errno : 0;
+}
+
+/* Remove a stale Unix socket file at a's path (only a socket, never a
+ * regular file). */
+static void unlink_stale(const weft_addr *a)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
+    if (un->sun_path[0] == '\0')
+        return; /* abstract */
+    char path[sizeof un->sun_path + 1];
+    size_t n = strnlen(un->sun_path, sizeof un->sun_path);
+    memcpy(path, un->sun_path, n);
+    path[n] = '\0';
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+}
+
+int weft_listen(const weft_addr *addr, const weft_listen_opts *opts)
+{
+    static const weft_listen_opts defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    if (!weft__addr_ok(addr) || opts->backlog < 0)
+        return -EINVAL;
+    int family = addr->ss.ss_family;
+    int fd = weft_socket(family, SOCK_STREAM);
+    if (fd < 0)
+        return fd;
+    int one = 1;
+    if (family != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        goto fail;
+    if (opts->reuseport) {
+#ifdef SO_REUSEPORT
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+            goto fail;
+#else
+        errno = ENOTSUP;
+        goto fail;
+#endif
+    }
+    if (family == AF_INET6) {
+        int v6only = opts->v6only != 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    if (family == AF_UNIX && opts->unlink_path)
+        unlink_stale(addr);
+    if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)
+        goto fail;
+    if (listen(fd, opts->backlog ? opts->backlog : 511) < 0)
+        goto fail;
+    weft__accept_reserve();
+    return fd;
+fail:;
+    int err = -errno;
+    close(fd);
+    return err;
+}
+
+typedef struct connect_timer {
+    weft_loop *loop;
+    weft_op *op;
+    int fired;
+} connect_timer;
+
+static void connect_timeout(void *arg)
+{
+    connect_timer *ct = arg;
+    ct->fired = 1;
+    weft_op_cancel(ct->loop, ct->op);
+}
+
+int weft_connect(weft_loop *loop, const weft_addr *addr, int64_t timeout_ns)
+{
+    if (!loop || !weft__addr_ok(addr))
+        return -EINVAL;
+    if (!weft__in_task(loop))
+        return -EPERM;
+    int fd = weft_socket(addr->ss.ss_family, SOCK_STREAM);
+    if (fd < 0)
+        return fd;
+    weft_op op;
+    weft_op_prep_connect(&op, fd, &addr->ss, addr->len, NULL, NULL);
+    weft_handle timer = WEFT_HANDLE_INIT;
+    connect_timer ct = {loop, &op, 0};
+    if (timeout_ns >= 0) {
+        int rc = weft_call_later(loop, &timer, timeout_ns, connect_timeout, &ct);
+        if (rc) {
+            weft_close(loop, fd);
+            return rc;
+        }
+    }
+    int64_t res = weft_await_op(loop, &op);
+    if (weft_handle_pending(&timer))
+        weft_handle_cancel(loop, &timer);
+    if (res == -ECANCELED && ct.fired)
+        res = -ETIMEDOUT;
+    if (res < 0) {
+        weft_close(loop, fd);
+        return (int)res;
+    }
+    weft__tune_stream(fd);
+    return fd;
+}
+
+int64_t weft_recv(weft_loop *loop, int fd, void *buf, size_t len)
+{
+    if (!loop || (!buf && len))
+        return -EINVAL;
+    weft_op op;
+    weft_op_prep_recv(&op, fd, buf, len, 0, NULL, NULL);
+    return weft_await_op(loop, &op);
+}
+
+int64_t weft_send(weft_loop *loop, int fd, const void *buf, size_t len)
+{
+    if (!loop || (!buf && len))
+        return -EINVAL;
+    weft_op op;
+    weft_op_prep_send(&op, fd, buf, len, MSG_NOSIGNAL, NULL, NULL);
+    return weft_await_op(loop, &op);
+}
+
+int64_t weft_send_all(weft_loop *loop, int fd, const void *buf, size_t len)
+{
+    if (!loop || (!buf && len))
+        return -EINVAL;
+    const char *p = buf;
+    size_t left = len;
+    do {
+        int64_t n = weft_send(loop, fd, p, left);
+        if (n < 0)
+            return n;
+        p += n;
+        left -= (size_t)n;
+    } while (left);
+    return (int64_t)len;
+}
+
+int weft_shutdown(int fd, int how)
+{
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    return shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+int weft_close(weft_loop *loop, int fd)
+{
+    if (!loop)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    if (weft__in_task(loop)) {
+        weft_op op;
+        weft_op_prep_close(&op, fd, NULL, NULL);
+        int64_t rc = weft_await_op(loop, &op);
+        if (rc == -ECANCELED) {
+            /* A cancel of the task stopped the close before it ran (a
+             * pending cancel skips the submit; io_uring may cancel a close
+             * still linked behind its cancel-by-fd): close it here; the
+             * cancel is still reported. close() itself never gives
+             * ECANCELED. */
+            weft_loop_forget_fd(loop, fd);
+            close(fd);
+        }
+        return (int)rc;
+    }
+    weft_loop_forget_fd(loop, fd);
+    return close(fd) < 0 && errno != EINTR ? -errno : 0;
+}
+
+int weft_sockname(int fd, weft_addr *out)
+{
+    if (!out)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    memset(out, 0, sizeof *out);
+    socklen_t len = sizeof out->ss;
+    if (getsockname(fd, (struct sockaddr *)&out->ss, &len) < 0)
+        return -errno;
+    out->len = len;
+    return 0;
+}
+
+int weft_peername(int fd, weft_addr *out)
+{
+    if (!out)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    memset(out, 0, sizeof *out);
+    socklen_t len = sizeof out->ss;
+    if (getpeername(fd, (struct sockaddr *)&out->ss, &len) < 0)
+        return -errno;
+    out->len = len;
+    return 0;
+}

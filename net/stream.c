@@ -1,0 +1,514 @@
+/* Streams: asyncio's StreamReader and StreamWriter over one descriptor.
+ *
+ * One allocation per stream holds the struct and both buffers; nothing
+ * grows afterwards.
+ *
+ * Reading: the read buffer [rstart, rend) is filled by a recv op the
+ * reading task awaits (kept in the stream). Records handed out in place
+ * stay valid until the next call; the buffer is compacted (memmove to the
+ * front) only when it must take more.
+ *
+ * Writing: bytes are copied into the write buffer [wstart, wend) and a
+ * background send op (a plain callback op owned by the stream) pushes them
+ * out while the task goes on. Tasks that must wait (no room, drain, flush)
+ * sleep on an event that every send completion sets. A failed send sticks:
+ * every later write returns its error.
+ *
+ * Closing submits a WEFT_OP_CLOSE (which also stops an in-flight send on
+ * every backend) and frees the memory when the last stream op is back. */
+#include "net_internal.h"
+#include "weft/sync.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct weft_stream {
+    weft_loop *loop;
+    int fd;
+    /* read side */
+    char *rbuf;
+    size_t rcap, rstart, rend;
+    size_t scanned; /* readuntil: bytes from rstart already searched */
+    int eof, rerr, reading;
+    weft_op rop;
+    /* write side */
+    char *wbuf;
+    size_t wcap, wstart, wend, high, low;
+    int sending, werr, writing;
+    weft_op wop;
+    weft_event wev;
+    /* close */
+    int closing, closed_op_done;
+    weft_op cop;
+};
+
+static void stream_free_if_done(weft_stream *s)
+{
+    if (s->closing && s->closed_op_done && !s->sending)
+        free(s);
+}
+
+static size_t wbuffered(const weft_stream *s)
+{
+    return s->wend - s->wstart;
+}
+
+static void on_sent(weft_op *op);
+
+/* Start the background send if there is something to send. */
+static void kick(weft_stream *s)
+{
+    if (s->sending || s->werr || s->closing || s->wend == s->wstart)
+        return;
+    weft_op_prep_send(&s->wop, s->fd, s->wbuf + s->wstart, s->wend - s->wstart, MSG_NOSIGNAL,
+                      on_sent, s);
+    int rc = weft_op_submit(s->loop, &s->wop);
+    if (rc) {
+        s->werr = rc;
+        weft_event_set(&s->wev);
+        return;
+    }
+    s->sending = 1;
+}
+
+static void on_sent(weft_op *op)
+{
+    weft_stream *s = op->data;
+    s->sending = 0;
+    if (s->closing) {
+        stream_free_if_done(s);
+        return;
+    }
+    if (op->result < 0) {
+        s->werr = (int)op->result;
+    } else {
+        s->wstart += (size_t)op->result;
+        if (s->wstart == s->wend) {
+            s->wstart = s->wend = 0;
+        } else if (s->wend - s->wstart <= s->wstart) {
+            /* Move the rest to the front when that copies less than what
+             * was just sent (amortised O(1) per byte). */
+            memmove(s->wbuf, s->wbuf + s->wstart, s->wend - s->wstart);
+            s->wend -= s->wstart;
+            s->wstart = 0;
+        }
+        kick(s);
+    }
+    weft_event_set(&s->wev);
+}
+
+static void on_closed(weft_op *op)
+{
+    weft_stream *s = op->data;
+    s->closed_op_done = 1;
+    stream_free_if_done(s);
+}
+
+int weft_stream_new(weft_loop *loop, int fd, const weft_stream_opts *opts, weft_stream **out)
+{
+    if (!loop || fd < 0 || !out) {
+        if (loop && fd >= 0)
+            weft_close(loop, fd);
+        return -EINVAL;
+    }
+    weft_stream_opts o = opts ? *opts : (weft_stream_opts){0};
+    if (!o.read_limit)
+        o.read_limit = WEFT_STREAM_DEFAULT_LIMIT;
+    if (!o.write_high)
+        o.write_high = o.write_limit ? o.write_limit / 2 : WEFT_STREAM_DEFAULT_LIMIT;
+    if (!o.write_high)
+        o.write_high = 1;
+    if (!o.write_limit)
+        o.write_limit = o.write_high * 2;
+    if (!opts || !opts->write_low)
+        o.write_low = o.write_high / 4;
+    const size_t max = (size_t)1 << 40;
+    if (o.write_low > o.write_high || o.write_high > o.write_limit || o.read_limit > max ||
+        o.write_limit > max) {
+        weft_close(loop, fd);
+        return -EINVAL;
+    }
+    weft_stream *s = malloc(sizeof *s + o.read_limit + o.write_limit);
+    if (!s) {
+        weft_close(loop, fd);
+        return -ENOMEM;
+    }
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->fd = fd;
+    s->rbuf = (char *)(s + 1);
+    s->rcap = o.read_limit;
+    s->wbuf = s->rbuf + o.read_limit;
+    s->wcap = o.write_limit;
+    s->high = o.write_high;
+    s->low = o.write_low;
+    weft_event_init(&s->wev, loop);
+    *out = s;
+    return 0;
+}
+
+int weft_open_connection(weft_loop *loop, const weft_addr *addr, const weft_stream_opts *opts,
+                         int64_t timeout_ns, weft_stream **out)
+{
+    if (!loop || !addr || !out)
+        return -EINVAL;
+    int fd = weft_connect(loop, addr, timeout_ns);
+    if (fd < 0)
+        return fd;
+    return weft_stream_new(loop, fd, opts, out);
+}
+
+int weft_stream_close(weft_stream *s)
+{
+    if (!s || s->closing)
+        return -EINVAL;
+    s->closing = 1;
+    weft_op_prep_close(&s->cop, s->fd, on_closed, s);
+    if (weft_op_submit(s->loop, &s->cop) != 0) {
+        weft_loop_forget_fd(s->loop, s->fd);
+        close(s->fd);
+        s->closed_op_done = 1;
+        if (s->sending)
+            weft_op_cancel(s->loop, &s->wop);
+        stream_free_if_done(s);
+    }
+    return 0;
+}
+
+int weft_stream_fd(const weft_stream *s)
+{
+    return s ? s->fd : -EINVAL;
+}
+
+weft_loop *weft_stream_loop(const weft_stream *s)
+{
+    return s ? s->loop : NULL;
+}
+
+/* --- reading --- */
+
+/* Common checks of the reading calls. */
+static int read_enter(weft_stream *s)
+{
+    if (!s || s->closing)
+        return -EINVAL;
+    if (!weft__in_task(s->loop))
+        return -EPERM;
+    if (s->reading)
+        return -EBUSY;
+    return 0;
+}
+
+/* One receive into buf; records end of stream and lasting errors. */
+static int64_t recv_into(weft_stream *s, void *buf, size_t len)
+{
+    weft_op_prep_recv(&s->rop, s->fd, buf, len, 0, NULL, NULL);
+    s->reading = 1;
+    int64_t n = weft_await_op(s->loop, &s->rop);
+    s->reading = 0;
+    if (n == 0) {
+        s->eof = 1;
+    } else if (n < 0 && n != -ECANCELED && n != -EAGAIN && n != -EINTR) {
+        s->eof = 1;
+        s->rerr = (int)n;
+    }
+    return n;
+}
+
+/* Receive once into the free end of the read buffer (compacting it
+ * first if needed). Bytes received, 0 at end of stream, -EMSGSIZE when
+ * full, or an error. */
+static int64_t fill(weft_stream *s)
+{
+    if (s->eof)
+        return s->rerr;
+    if (s->rstart == s->rend) {
+        s->rstart = s->rend = 0;
+    } else if (s->rend == s->rcap) {
+        if (s->rstart == 0)
+            return -EMSGSIZE;
+        memmove(s->rbuf, s->rbuf + s->rstart, s->rend - s->rstart);
+        s->rend -= s->rstart;
+        s->rstart = 0;
+    }
+    int64_t n = recv_into(s, s->rbuf + s->rend, s->rcap - s->rend);
+    if (n > 0)
+        s->rend += (size_t)n;
+    return n;
+}
+
+/* Move up to n buffered bytes to buf; the count. */
+static size_t take(weft_stream *s, void *buf, size_t n)
+{
+    size_t have = s->rend - s->rstart;
+    if (n > have)
+        n = have;
+    if (n) {
+        memcpy(buf, s->rbuf + s->rstart, n);
+        s->rstart += n;
+        s->scanned = 0;
+    }
+    return n;
+}
+
+int64_t weft_stream_read(weft_stream *s, void *buf, size_t n)
+{
+    int rc = read_enter(s);
+    if (rc)
+        return rc;
+    if ((!buf && n) || n > INT64_MAX)
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    if (s->rend > s->rstart)
+        return (int64_t)take(s, buf, n);
+    if (s->eof)
+        return s->rerr;
+    if (n >= s->rcap)
+        return recv_into(s, buf, n); /* large reads bypass the buffer */
+    int64_t got = fill(s);
+    if (got <= 0)
+        return got;
+    return (int64_t)take(s, buf, n);
+}
+
+int64_t weft_stream_readexactly(weft_stream *s, void *buf, size_t n)
+{
+    int rc = read_enter(s);
+    if (rc)
+        return rc;
+    if ((!buf && n) || n > INT64_MAX)
+        return -EINVAL;
+    char *p = buf;
+    size_t got = take(s, p, n);
+    while (got < n) {
+        if (s->eof)
+            return s->rerr ? s->rerr : -ENODATA;
+        size_t left = n - got;
+        int64_t r;
+        if (left >= s->rcap / 2) {
+            r = recv_into(s, p + got, left);
+            if (r > 0)
+                got += (size_t)r;
+        } else {
+            r = fill(s);
+            if (r > 0)
+                got += take(s, p + got, left);
+        }
+        if (r == 0)
+            return -ENODATA;
+        if (r < 0)
+            return r;
+    }
+    return (int64_t)n;
+}
+
+/* Search the buffered bytes for delim, resuming where the last search
+ * stopped. The offset from rstart just past the delimiter, or 0. */
+static size_t find_delim(weft_stream *s, const char *delim, size_t dlen)
+{
+    size_t have = s->rend - s->rstart;
+    size_t from = s->scanned >= dlen ? s->scanned - dlen + 1 : 0;
+    const char *base = s->rbuf + s->rstart;
+    while (from + dlen <= have) {
+        const char *hit = memchr(base + from, delim[0], have - from - dlen + 1);
+        if (!hit)
+            break;
+        size_t at = (size_t)(hit - base);
+        if (memcmp(hit, delim, dlen) == 0)
+            return at + dlen;
+        from = at + 1;
+    }
+    s->scanned = have;
+    return 0;
+}
+
+int64_t weft_stream_readuntil(weft_stream *s, const void *delim, size_t dlen, const char **out)
+{
+    int rc = read_enter(s);
+    if (rc)
+        return rc;
+    if (!delim || !dlen || !out || dlen > s->rcap)
+        return -EINVAL;
+    for (;;) {
+        size_t end = find_delim(s, delim, dlen);
+        if (end) {
+            *out = s->rbuf + s->rstart;
+            s->rstart += end;
+            s->scanned = 0;
+            return (int64_t)end;
+        }
+        if (s->rend - s->rstart >= s->rcap)
+            return -EMSGSIZE;
+        if (s->eof)
+            return s->rend > s->rstart ? -ENODATA : s->rerr;
+        int64_t n = fill(s);
+        if (n == -EMSGSIZE || n < 0)
+            return n;
+        if (n == 0)
+            return s->rend > s->rstart ? -ENODATA : 0;
+    }
+}
+
+int64_t weft_stream_readline(weft_stream *s, const char **out)
+{
+    int64_t n = weft_stream_readuntil(s, "\n", 1, out);
+    if (n == -ENODATA && s->rerr == 0) {
+        /* The last line has no newline: hand it out as it is. */
+        *out = s->rbuf + s->rstart;
+        n = (int64_t)(s->rend - s->rstart);
+        s->rstart = s->rend;
+        s->scanned = 0;
+    }
+    return n;
+}
+
+const char *weft_stream_peek(const weft_stream *s, size_t *len)
+{
+    if (!s) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = s->rend - s->rstart;
+    return s->rbuf + s->rstart;
+}
+
+int weft_stream_consume(weft_stream *s, size_t n)
+{
+    if (!s || n > s->rend - s->rstart)
+        return -EINVAL;
+    s->rstart += n;
+    s->scanned = 0;
+    return 0;
+}
+
+int64_t weft_stream_fill(weft_stream *s)
+{
+    int rc = read_enter(s);
+    if (rc)
+        return rc;
+    s->scanned = 0;
+    return fill(s);
+}
+
+int weft_stream_at_eof(const weft_stream *s)
+{
+    return s ? s->eof : 0;
+}
+
+/* --- writing --- */
+
+static int write_enter(weft_stream *s)
+{
+    if (!s || s->closing)
+        return -EINVAL;
+    if (!weft__in_task(s->loop))
+        return -EPERM;
+    if (s->writing)
+        return -EBUSY;
+    return s->werr;
+}
+
+/* Wait for the next send completion (or a write error). */
+static int wait_sent(weft_stream *s)
+{
+    weft_event_clear(&s->wev);
+    s->writing = 1;
+    int rc = weft_event_wait(&s->wev);
+    s->writing = 0;
+    return rc;
+}
+
+/* Wait until at most `level` bytes are buffered. */
+static int wait_level(weft_stream *s, size_t level)
+{
+    while (!s->werr && (wbuffered(s) > level || (level == 0 && s->sending))) {
+        kick(s);
+        int rc = wait_sent(s);
+        if (rc)
+            return rc;
+    }
+    return s->werr;
+}
+
+int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
+{
+    int rc = write_enter(s);
+    if (rc)
+        return rc;
+    if ((!buf && n) || n > INT64_MAX)
+        return -EINVAL;
+    const char *p = buf;
+    size_t left = n;
+    if (n >= s->wcap) {
+        /* Larger than the buffer: send what is queued, then straight from
+         * the caller's memory. */
+        rc = wait_level(s, 0);
+        if (rc)
+            return rc;
+        s->writing = 1;
+        int64_t r = weft_send_all(s->loop, s->fd, p, left);
+        s->writing = 0;
+        if (r < 0 && r != -ECANCELED)
+            s->werr = (int)r;
+        return r < 0 ? r : (int64_t)n;
+    }
+    while (left) {
+        if (!s->sending && s->wstart > 0) {
+            memmove(s->wbuf, s->wbuf + s->wstart, s->wend - s->wstart);
+            s->wend -= s->wstart;
+            s->wstart = 0;
+        }
+        size_t room = s->wcap - s->wend;
+        size_t k = left < room ? left : room;
+        memcpy(s->wbuf + s->wend, p, k);
+        s->wend += k;
+        p += k;
+        left -= k;
+        kick(s);
+        if (s->werr)
+            return s->werr;
+        if (left) {
+            rc = wait_sent(s);
+            if (rc)
+                return rc;
+            if (s->werr)
+                return s->werr;
+        }
+    }
+    return (int64_t)n;
+}
+
+int weft_stream_drain(weft_stream *s)
+{
+    int rc = write_enter(s);
+    if (rc)
+        return rc;
+    if (wbuffered(s) <= s->high)
+        return 0;
+    return wait_level(s, s->low);
+}
+
+int weft_stream_flush(weft_stream *s)
+{
+    int rc = write_enter(s);
+    if (rc)
+        return rc;
+    return wait_level(s, 0);
+}
+
+int weft_stream_write_eof(weft_stream *s)
+{
+    int rc = weft_stream_flush(s);
+    if (rc)
+        return rc;
+    return weft_shutdown(s->fd, SHUT_WR);
+}
+
+size_t weft_stream_write_buffered(const weft_stream *s)
+{
+    return s ? wbuffered(s) : 0;
+}

@@ -1,0 +1,308 @@
+/* Thread-per-core: N threads, each with its own loop running a main task;
+ * and weft_serve_threads, which gives each thread a server on its own
+ * SO_REUSEPORT listener (Linux: the kernel spreads connections). */
+#include "net_internal.h"
+#include "weft/sync.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 1024
+
+typedef struct thr {
+    weft_threads *t;
+    pthread_t th;
+    int index, created;
+    weft_loop *loop;    /* under t->mu; NULL once the loop stops running */
+    weft_future *main;  /* the main task */
+    weft_handle stop_h; /* for weft_call_soon_threadsafe */
+    int result;
+    int init_done, init_err; /* under t->mu */
+} thr;
+
+struct weft_threads {
+    int n;
+    weft_thread_fn fn;
+    void *arg;
+    weft_loop_opts lopts;
+    int has_lopts;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stopping; /* under mu */
+    thr *thr;
+    /* weft_serve_threads */
+    int serving;
+    weft_addr addr;
+    int *lfds;
+    weft_conn_handler handler;
+    void *harg;
+    weft_server_opts sopts;
+    int64_t grace;
+};
+
+static void stop_cb(void *arg)
+{
+    thr *h = arg;
+    weft_future_cancel(h->main);
+}
+
+static void report_init(thr *h, int err)
+{
+    pthread_mutex_lock(&h->t->mu);
+    h->init_done = 1;
+    h->init_err = err;
+    pthread_cond_broadcast(&h->t->cv);
+    pthread_mutex_unlock(&h->t->mu);
+}
+
+static int main_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    thr *h = arg;
+    return h->t->fn(weft_future_loop(h->main), h->index, h->t->arg);
+}
+
+static void *thread_main(void *arg)
+{
+    thr *h = arg;
+    weft_threads *t = h->t;
+    weft_loop *loop;
+    int rc = weft_loop_new(&loop, t->has_lopts ? &t->lopts : NULL);
+    if (rc) {
+        report_init(h, rc);
+        return NULL;
+    }
+    rc = weft_task_spawn(loop, main_task, h, &h->main);
+    if (rc) {
+        weft_loop_free(loop);
+        report_init(h, rc);
+        return NULL;
+    }
+    pthread_mutex_lock(&t->mu);
+    h->loop = loop;
+    h->init_done = 1;
+    pthread_cond_broadcast(&t->cv);
+    if (t->stopping)
+        weft_future_cancel(h->main); /* safe: the loop is not running yet */
+    pthread_mutex_unlock(&t->mu);
+    h->result = weft_run_until_complete(loop, h->main, NULL);
+    pthread_mutex_lock(&t->mu);
+    h->loop = NULL; /* weft_threads_stop must not post to it any more */
+    pthread_mutex_unlock(&t->mu);
+    weft_future_unref(h->main);
+    h->main = NULL;
+    weft_loop_free(loop);
+    return NULL;
+}
+
+static void threads_free(weft_threads *t)
+{
+    if (t->lfds) {
+        for (int i = 0; i < t->n; i++)
+            if (t->lfds[i] >= 0)
+                close(t->lfds[i]);
+        free(t->lfds);
+    }
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t->thr);
+    free(t);
+}
+
+static weft_threads *threads_alloc(int n, const weft_loop_opts *loop_opts, weft_thread_fn fn,
+                                   void *arg)
+{
+    weft_threads *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->thr = calloc((size_t)n, sizeof *t->thr);
+    if (!t->thr) {
+        free(t);
+        return NULL;
+    }
+    t->n = n;
+    t->fn = fn;
+    t->arg = arg;
+    if (loop_opts) {
+        t->lopts = *loop_opts;
+        t->has_lopts = 1;
+    }
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    return t;
+}
+
+/* Start t's threads and wait until each has its loop; on a failure stop
+ * and join them all. */
+static int threads_launch(weft_threads *t)
+{
+    int err = 0;
+    for (int i = 0; i < t->n && !err; i++) {
+        thr *h = &t->thr[i];
+        h->t = t;
+        h->index = i;
+        int rc = pthread_create(&h->th, NULL, thread_main, h);
+        if (rc)
+            err = -rc;
+        else
+            h->created = 1;
+    }
+    pthread_mutex_lock(&t->mu);
+    for (int i = 0; i < t->n; i++) {
+        thr *h = &t->thr[i];
+        while (h->created && !h->init_done)
+            pthread_cond_wait(&t->cv, &t->mu);
+        if (!err && h->init_err)
+            err = h->init_err;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (err) {
+        weft_threads_stop(t);
+        for (int i = 0; i < t->n; i++)
+            if (t->thr[i].created)
+                pthread_join(t->thr[i].th, NULL);
+    }
+    return err;
+}
+
+int weft_threads_start(int n, const weft_loop_opts *loop_opts, weft_thread_fn fn, void *arg,
+                       weft_threads **out)
+{
+    if (n < 1 || n > MAX_THREADS || !fn || !out)
+        return -EINVAL;
+    weft_threads *t = threads_alloc(n, loop_opts, fn, arg);
+    if (!t)
+        return -ENOMEM;
+    int rc = threads_launch(t);
+    if (rc) {
+        threads_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int weft_threads_stop(weft_threads *t)
+{
+    if (!t)
+        return -EINVAL;
+    pthread_mutex_lock(&t->mu);
+    if (!t->stopping) {
+        t->stopping = 1;
+        for (int i = 0; i < t->n; i++)
+            if (t->thr[i].loop)
+                weft_call_soon_threadsafe(t->thr[i].loop, &t->thr[i].stop_h, stop_cb, &t->thr[i]);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
+int weft_threads_join(weft_threads *t)
+{
+    if (!t)
+        return -EINVAL;
+    int first = 0;
+    for (int i = 0; i < t->n; i++) {
+        thr *h = &t->thr[i];
+        if (!h->created)
+            continue;
+        pthread_join(h->th, NULL);
+        if (!first && h->result && h->result != -ECANCELED)
+            first = h->result;
+    }
+    threads_free(t);
+    return first;
+}
+
+/* --- serving --- */
+
+static int serve_main(weft_loop *loop, int index, void *arg)
+{
+    weft_threads *t = arg;
+    int lfd = t->lfds[index];
+    t->lfds[index] = -1; /* the server owns it now */
+    weft_server *srv;
+    int rc = weft_start_server_fd(loop, lfd, t->handler, t->harg, &t->sopts, &srv);
+    if (rc)
+        return rc;
+    weft_event never;
+    weft_event_init(&never, loop);
+    rc = weft_event_wait(&never); /* until weft_threads_stop cancels us */
+    weft_server_close(srv, t->grace);
+    return rc == -ECANCELED ? 0 : rc;
+}
+
+int weft_serve_threads(int n, const weft_loop_opts *loop_opts, const weft_addr *addr,
+                       weft_conn_handler handler, void *arg, const weft_server_opts *opts,
+                       int64_t grace_ns, weft_threads **out)
+{
+    if (n < 1 || n > MAX_THREADS || !weft__addr_ok(addr) || !handler || !out)
+        return -EINVAL;
+    weft_threads *t = threads_alloc(n, loop_opts, serve_main, NULL);
+    if (!t)
+        return -ENOMEM;
+    t->arg = t;
+    t->serving = 1;
+    t->handler = handler;
+    t->harg = arg;
+    t->grace = grace_ns;
+    if (opts)
+        t->sopts = *opts;
+    t->lfds = malloc((size_t)n * sizeof *t->lfds);
+    if (!t->lfds) {
+        threads_free(t);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        t->lfds[i] = -1;
+    weft_listen_opts lo = t->sopts.listen;
+    int share = 1; /* one listener, duplicated for every thread */
+#if defined(__linux__) && defined(SO_REUSEPORT)
+    if (addr->ss.ss_family != AF_UNIX && n > 1) {
+        lo.reuseport = 1;
+        share = 0;
+    }
+#endif
+    int rc = 0;
+    weft_addr bound = *addr;
+    for (int i = 0; i < n && !rc; i++) {
+        if (i > 0 && share) {
+            t->lfds[i] = fcntl(t->lfds[0], F_DUPFD_CLOEXEC, 0);
+            if (t->lfds[i] < 0)
+                rc = -errno;
+            continue;
+        }
+        int fd = weft_listen(&bound, &lo);
+        if (fd < 0) {
+            rc = fd;
+            break;
+        }
+        t->lfds[i] = fd;
+        if (i == 0) {
+            rc = weft_sockname(fd, &t->addr); /* the real port, for the others to share */
+            if (!rc && addr->ss.ss_family != AF_UNIX)
+                bound = t->addr;
+            if (!rc && addr->ss.ss_family == AF_UNIX)
+                t->addr = *addr;
+        }
+    }
+    if (!rc)
+        rc = threads_launch(t);
+    if (rc) {
+        threads_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int weft_threads_addr(const weft_threads *t, weft_addr *out)
+{
+    if (!t || !out || !t->serving)
+        return -EINVAL;
+    *out = t->addr;
+    return 0;
+}
