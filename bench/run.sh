@@ -1,34 +1,118 @@
 #!/bin/sh
 # What `./dev bench` runs: every benchmark, side by side with its peers,
-# from the release build (build-release/). Flags:
-#   --quick   fewer repetitions (a smoke run)
-#   --json    one JSON object per line instead of tables
+# from the release build (build-release/). Writes bench/results/<date>.md
+# (tables), <date>.tsv (every run), <date>.jsonl (weft-load's reports) and
+# <date>.png (the plot). Flags:
+#   --quick        a short version (under 2 minutes)
+#   --only LIST    sections to run, comma-separated: echo,memory,http,resp,micro
+#   --json         the microbenchmarks print JSON lines instead of tables
+# Environment: REPS (rounds), ECHO_SECS (seconds per run), ECHO_ONLY (server
+# names, space-separated), MEM_CONNS (idle connections), B (build dir).
 set -eu
 cd "$(dirname "$0")/.."
-B=build-release/bench
 QUICK=0
 JSON=""
-for a in "$@"; do
-    case "$a" in
+ONLY="echo,memory,http,resp,micro"
+while [ $# -gt 0 ]; do
+    case "$1" in
     --quick) QUICK=1 ;;
     --json) JSON=--json ;;
-    *) echo "bench/run.sh: unknown flag $a" >&2; exit 2 ;;
+    --only) ONLY=$2; shift ;;
+    *) echo "bench/run.sh: unknown flag $1" >&2; exit 2 ;;
     esac
-done
-reps=5
-[ "$QUICK" = 1 ] && reps=3
-
-run() {
-    [ -n "$JSON" ] || printf '\n\033[1m== %s\033[0m\n' "$1"
     shift
-    "$@"
-}
+done
+want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+B=${B:-build-release}
+if [ ! -f "$B/build.ninja" ]; then
+    meson setup "$B" -Dbuildtype=release -Db_ndebug=true -Dtests=false >/dev/null
+fi
+ninja -C "$B" >/dev/null
 
 if [ "$QUICK" = 1 ]; then
-    run "timers (weft vs libuv)" "$B/timers" --reps "$reps" --n 200000 --spread 100 $JSON
+    REPS=${REPS:-1}
+    ECHO_SECS=${ECHO_SECS:-1}
+    ECHO_WARMUP=${ECHO_WARMUP:-0.3}
+    ECHO_ONLY=${ECHO_ONLY:-"libuv weft-cb io_uring weft-cb epoll weft-task io_uring"}
+    ECHO_WORKLOADS="64B-c64 64 64
+64B-c512 512 64"
+    MEM_CONNS=${MEM_CONNS:-2000}
+    HTTP_SECS=${HTTP_SECS:-2}
+    RESP_N=${RESP_N:-50000}
+    TAG=$(date +%Y-%m-%d)-quick
 else
-    run "timers (weft vs libuv)" "$B/timers" --reps "$reps" $JSON
+    REPS=${REPS:-5}
+    ECHO_SECS=${ECHO_SECS:-2}
+    ECHO_WARMUP=${ECHO_WARMUP:-0.5}
+    ECHO_ONLY=${ECHO_ONLY:-}
+    MEM_CONNS=${MEM_CONNS:-10000}
+    HTTP_SECS=${HTTP_SECS:-4}
+    RESP_N=${RESP_N:-200000}
+    TAG=$(date +%Y-%m-%d)
 fi
-[ -x "$B/tasks" ] && run "tasks vs plain callbacks" "$B/tasks" --reps "$reps" $JSON
-[ -x "$B/switch" ] && run "context switch (weft vs boost fcontext vs ucontext)" "$B/switch" $JSON
+export B REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY MEM_CONNS HTTP_SECS RESP_N
+
+TMPD=$(mktemp -d)
+RESULTS=bench/results
+mkdir -p "$RESULTS"
+OUT="$RESULTS/$TAG.md"
+RAW="$RESULTS/$TAG.tsv"
+JSONL="$RESULTS/$TAG.jsonl"
+: >"$RAW"
+: >"$JSONL"
+. bench/lib/common.sh
+. bench/lib/echo.sh
+. bench/lib/table.sh
+cleanup() {
+    stop_server
+    rm -rf "$TMPD"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# out TEXT...: to the terminal and the results file.
+out() { printf '%s\n' "$*" | tee -a "$OUT"; }
+
+start=$(date +%s)
+{
+    printf '# weft benchmarks, %s\n\n' "$(date '+%Y-%m-%d %H:%M')"
+    printf -- '- machine: %s CPUs (%s), Linux %s\n' "$(nproc)" \
+        "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)" "$(uname -r)"
+    printf -- '- weft %s, build %s; server pinned with "%s", client with "%s"\n' \
+        "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$B" "$PIN_SERVER" "$PIN_CLIENT"
+    printf -- '- %s rounds (A B A B ...), %s s per echo run after %s s warm-up\n' \
+        "$REPS" "$ECHO_SECS" "$ECHO_WARMUP"
+} | tee "$OUT"
+
+if want echo; then
+    say "== echo: $(echo_servers | wc -l) servers x $(printf '%s\n' "$ECHO_WORKLOADS" |
+        wc -l) workloads x $REPS rounds"
+    run_echo
+    out ""
+    out "## echo (weft-load, requests/s = messages echoed per second)"
+    table echo libuv "echo" | tee -a "$OUT"
+fi
+
+if want micro; then
+    B_MICRO="$B/bench"
+    micro() {
+        title=$1
+        shift
+        [ -n "$JSON" ] || printf '\n## %s\n\n```\n' "$title" | tee -a "$OUT"
+        "$@" $JSON | tee -a "$OUT"
+        [ -n "$JSON" ] || printf '```\n' | tee -a "$OUT"
+    }
+    if [ "$QUICK" = 1 ]; then
+        micro "timers (weft vs libuv)" "$B_MICRO/timers" --reps 3 --n 200000 --spread 100
+        micro "tasks vs plain callbacks" "$B_MICRO/tasks" --reps 3 --n 200000
+    else
+        micro "timers (weft vs libuv)" "$B_MICRO/timers" --reps 5
+        micro "tasks vs plain callbacks" "$B_MICRO/tasks" --reps 5
+        micro "context switch (weft vs boost fcontext vs ucontext)" "$B_MICRO/switch"
+    fi
+fi
+
+out ""
+out "(total $(($(date +%s) - start)) s; every run: $RAW; weft-load reports: $JSONL)"
 exit 0

@@ -1,0 +1,82 @@
+# Shared by bench/run.sh and bench/lib/*.sh (sourced, POSIX sh): where the
+# binaries are, CPU pinning, starting and stopping servers, medians.
+
+B=${B:-build-release}
+LOAD="$B/tools/weft-load"
+PEERS="$B/bench/peers"
+
+# Server on CPU 0, client on CPU 1 when there are two CPUs or more.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+    PIN_SERVER="taskset -c 0"
+    PIN_CLIENT="taskset -c 1"
+else
+    PIN_SERVER=""
+    PIN_CLIENT=""
+fi
+
+# Each server start takes a new port: an io_uring server's listener can
+# outlive the process for a moment (the ring is torn down asynchronously).
+# The counter lives in a file: the loops that start servers run in subshells.
+PORT_BASE=${PORT_BASE:-17100}
+SERVER_PID=""
+PORT=""
+
+say() { printf '%s\n' "$*" >&2; }
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT (5 s at most).
+wait_port() {
+    i=0
+    while [ $i -lt 100 ]; do
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+        sleep 0.05
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# start_server CMD...: start CMD (its flags end with --port, which we add)
+# pinned to the server CPU; sets SERVER_PID and PORT. 1 if it did not listen.
+start_server() {
+    PORT=$(cat "$TMPD/port" 2>/dev/null || echo "$PORT_BASE")
+    echo $((PORT + 1)) >"$TMPD/port"
+    # shellcheck disable=SC2086
+    $PIN_SERVER "$@" "$PORT" >/dev/null 2>"$TMPD/server.err" &
+    SERVER_PID=$!
+    if ! wait_port "$PORT"; then
+        say "  server did not start: $* $PORT ($(head -c 300 "$TMPD/server.err"))"
+        stop_server
+        return 1
+    fi
+    return 0
+}
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+# json_field NAME < one JSON object line: the number after "NAME":
+json_field() {
+    sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"
+}
+
+# median: the median of the numbers on stdin (one per line), "-" if none.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "-"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Where each measurement goes: one tab-separated line per run
+#   section workload server rep rps p99_us client_cpu% server_cpu% rps_per_server_cpu
+RAW=${RAW:-/dev/null}
+record() {
+    {
+        printf '%s' "$1"
+        shift
+        for f in "$@"; do printf '\t%s' "$f"; done
+        printf '\n'
+    } >>"$RAW"
+}

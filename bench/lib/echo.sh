@@ -1,0 +1,66 @@
+# The echo workloads (sourced by bench/run.sh): every server in turn, A B A B,
+# REPS rounds; one weft-load run per (round, workload, server).
+
+# The servers: "name|command line without the port value" (the command
+# ends with --port). Only those whose binary exists are kept.
+echo_servers() {
+    for s in \
+        "libuv|$PEERS/libuv_echo --port" \
+        "libev|$PEERS/libev_echo --port" \
+        "libevent|$PEERS/libevent_echo --port" \
+        "weft-cb io_uring|$PEERS/weft_echo_cb --backend io_uring --port" \
+        "weft-cb epoll|$PEERS/weft_echo_cb --backend epoll --port" \
+        "weft-cb poll|$PEERS/weft_echo_cb --backend poll --port" \
+        "weft-task io_uring|$PEERS/weft_echo_task --backend io_uring --port" \
+        "weft-task epoll|$PEERS/weft_echo_task --backend epoll --port" \
+        "weft-task poll|$PEERS/weft_echo_task --backend poll --port"; do
+        bin=${s#*|}
+        bin=${bin%% *}
+        case " $ECHO_ONLY " in
+        "  ") ;;
+        *" ${s%%|*} "*) ;;
+        *) continue ;;
+        esac
+        [ -x "$bin" ] && printf '%s\n' "$s"
+    done
+}
+
+# echo_run WORKLOAD CONNS SIZE: one measurement of every server; appends
+# to RAW and prints a dot per run.
+echo_round() {
+    wl=$1 conns=$2 size=$3 rep=$4
+    echo_servers | while IFS='|' read -r name cmd; do
+        # shellcheck disable=SC2086
+        start_server $cmd || continue
+        out=$($PIN_CLIENT "$LOAD" --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
+            -w "$ECHO_WARMUP" --json --label "$name" --server-pid "$SERVER_PID" 2>"$TMPD/load.err") || true
+        stop_server
+        printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
+        rps=$(printf '%s\n' "$out" | json_field rps)
+        p99=$(printf '%s\n' "$out" | json_field p99_us)
+        cpu=$(printf '%s\n' "$out" | json_field client_cpu_pct)
+        scpu=$(printf '%s\n' "$out" | json_field server_cpu_pct)
+        percpu=$(printf '%s\n' "$out" | json_field rps_per_server_cpu)
+        [ -n "$rps" ] || { say "  $name: no result ($(head -c 200 "$TMPD/load.err"))"; continue; }
+        record echo "$wl" "$name" "$rep" "$rps" "$p99" "$cpu" "$scpu" "$percpu"
+        printf '.' >&2
+    done
+}
+
+# The workloads: name conns size.
+ECHO_WORKLOADS=${ECHO_WORKLOADS:-"64B-c1 1 64
+64B-c64 64 64
+64B-c512 512 64
+16KiB-c64 64 16384"}
+
+run_echo() {
+    r=1
+    while [ $r -le "$REPS" ]; do
+        printf '%s\n' "$ECHO_WORKLOADS" | while read -r wl conns size; do
+            [ -n "$wl" ] || continue
+            echo_round "$wl" "$conns" "$size" "$r"
+        done
+        r=$((r + 1))
+    done
+    printf '\n' >&2
+}

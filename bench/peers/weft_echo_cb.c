@@ -1,0 +1,116 @@
+/* Echo server on weft in callback style: raw ops, no tasks. Each
+ * connection owns one op and its buffer and alternates recv -> send (all
+ * of it) -> recv; the listener keeps one accept op in flight. The same
+ * program runs on every backend (--backend). */
+#include "peer_args.h"
+
+#include <weft.h>
+
+#include <errno.h>
+
+typedef struct conn {
+    weft_op op;
+    size_t len, off;
+    char buf[PEER_BUF];
+} conn;
+
+static weft_loop *g_loop;
+static weft_op g_accept;
+static int g_lfd;
+
+static void on_recv(weft_op *op);
+
+static void on_closed(weft_op *op)
+{
+    free(op->data);
+}
+
+static void conn_close(conn *c)
+{
+    weft_op_prep_close(&c->op, c->op.fd, on_closed, c);
+    if (weft_op_submit(g_loop, &c->op) != 0)
+        free(c);
+}
+
+static void conn_recv(conn *c, int fd)
+{
+    weft_op_prep_recv(&c->op, fd, c->buf, sizeof c->buf, 0, on_recv, c);
+    if (weft_op_submit(g_loop, &c->op) != 0)
+        conn_close(c);
+}
+
+static void on_sent(weft_op *op)
+{
+    conn *c = op->data;
+    if (op->result < 0) {
+        conn_close(c);
+        return;
+    }
+    c->off += (size_t)op->result;
+    if (c->off < c->len) {
+        weft_op_prep_send(&c->op, op->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL, on_sent,
+                          c);
+        if (weft_op_submit(g_loop, &c->op) != 0)
+            conn_close(c);
+        return;
+    }
+    conn_recv(c, op->fd);
+}
+
+static void on_recv(weft_op *op)
+{
+    conn *c = op->data;
+    if (op->result <= 0) {
+        conn_close(c);
+        return;
+    }
+    c->len = (size_t)op->result;
+    c->off = 0;
+    weft_op_prep_send(&c->op, op->fd, c->buf, c->len, MSG_NOSIGNAL, on_sent, c);
+    if (weft_op_submit(g_loop, &c->op) != 0)
+        conn_close(c);
+}
+
+static void on_accept(weft_op *op)
+{
+    if (op->result >= 0) {
+        int fd = (int)op->result;
+        conn *c = malloc(sizeof *c);
+        if (!c) {
+            weft_close(g_loop, fd);
+        } else {
+            weft_set_nodelay(fd, 1);
+            conn_recv(c, fd);
+        }
+    } else if (op->result != -EAGAIN && op->result != -EINTR && op->result != -ECONNABORTED) {
+        fprintf(stderr, "weft_echo_cb: accept: %s\n", weft_strerror((int)op->result));
+    }
+    weft_op_prep_accept(&g_accept, g_lfd, NULL, 0, on_accept, NULL);
+    weft_op_submit(g_loop, &g_accept);
+}
+
+int main(int argc, char **argv)
+{
+    peer_args a;
+    peer_parse(&a, argc, argv, 1);
+    weft_loop_opts opts = {0};
+    int kind = weft_backend_from_name(a.backend);
+    weft_addr addr;
+    int rc = kind < 0 ? kind : weft_addr_ip(&addr, a.host, a.port);
+    opts.backend = kind < 0 ? WEFT_BACKEND_AUTO : (weft_backend_kind)kind;
+    if (rc == 0)
+        rc = weft_loop_new(&g_loop, &opts);
+    weft_listen_opts lo = {.backlog = PEER_BACKLOG};
+    if (rc == 0)
+        rc = g_lfd = weft_listen(&addr, &lo);
+    if (rc < 0) {
+        fprintf(stderr, "weft_echo_cb: %s:%d (%s): %s\n", a.host, a.port, a.backend,
+                weft_strerror(rc));
+        return 1;
+    }
+    weft_op_prep_accept(&g_accept, g_lfd, NULL, 0, on_accept, NULL);
+    weft_op_submit(g_loop, &g_accept);
+    rc = weft_loop_run(g_loop, WEFT_RUN_FOREVER);
+    weft_loop_free(g_loop);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,70 @@
+/* Echo server on weft in task style: a task per connection that reads and
+ * writes as sequential code (recv, send_all, repeat), and an accept task.
+ * The same program runs on every backend (--backend). */
+#include "peer_args.h"
+
+#include <weft.h>
+
+#include <errno.h>
+
+/* A task's stack is 64 KiB: the read buffer on it is smaller than the
+ * other peers' (the 16 KiB workload still fits one message per read). */
+#define TASK_BUF 16384
+
+static weft_loop *g_loop;
+
+static int conn_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    int fd = (int)(intptr_t)arg;
+    char buf[TASK_BUF];
+    for (;;) {
+        int64_t n = weft_recv(g_loop, fd, buf, sizeof buf);
+        if (n <= 0 || weft_send_all(g_loop, fd, buf, (size_t)n) < 0)
+            break;
+    }
+    weft_close(g_loop, fd);
+    return 0;
+}
+
+static int accept_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    int lfd = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = weft_accept(g_loop, lfd, NULL);
+        if (fd == -ECANCELED)
+            return 0;
+        if (fd < 0)
+            continue;
+        if (weft_task_spawn(g_loop, conn_task, (void *)(intptr_t)fd, NULL) != 0)
+            weft_close(g_loop, fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    peer_args a;
+    peer_parse(&a, argc, argv, 1);
+    weft_loop_opts opts = {0};
+    int kind = weft_backend_from_name(a.backend);
+    weft_addr addr;
+    int rc = kind < 0 ? kind : weft_addr_ip(&addr, a.host, a.port);
+    opts.backend = kind < 0 ? WEFT_BACKEND_AUTO : (weft_backend_kind)kind;
+    if (rc == 0)
+        rc = weft_loop_new(&g_loop, &opts);
+    weft_listen_opts lo = {.backlog = PEER_BACKLOG};
+    int lfd = rc;
+    if (rc == 0)
+        rc = lfd = weft_listen(&addr, &lo);
+    if (rc >= 0)
+        rc = weft_task_spawn(g_loop, accept_task, (void *)(intptr_t)lfd, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "weft_echo_task: %s:%d (%s): %s\n", a.host, a.port, a.backend,
+                weft_strerror(rc));
+        return 1;
+    }
+    rc = weft_loop_run(g_loop, WEFT_RUN_FOREVER);
+    weft_loop_free(g_loop);
+    return rc < 0 ? 1 : 0;
+}

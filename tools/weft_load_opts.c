@@ -1,0 +1,148 @@
+/* weft-load: command-line flags. */
+#include "weft_load.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fputs("usage: weft-load [flags]\n"
+          "  --host H          server address (127.0.0.1)\n"
+          "  --port P          server port (7000)\n"
+          "  -c, --connections N   connections (64)\n"
+          "  -s, --size B      echo: bytes per message (64)\n"
+          "  -p, --pipeline D  requests in flight per connection (1)\n"
+          "  -d, --duration S  seconds to measure (5)\n"
+          "  -n, --requests N  measure N requests instead of a duration\n"
+          "  -w, --warmup S    seconds of load before measuring (1)\n"
+          "  -t, --threads T   worker threads (1)\n"
+          "  --request STR     request mode: send STR (C escapes \\r \\n \\t \\\\) per request\n"
+          "  --expect STR      request mode: a response contains STR once (escapes as above)\n"
+          "  --response-len B  request mode: every response is B bytes\n"
+          "  --source-ips K    spread connections over source addresses 127.0.0.1..K\n"
+          "  --hold S          connect, then hold the connections idle for S seconds\n"
+          "                    (prints \"held N\" once all are connected)\n"
+          "  --label NAME      a name for the report (the server under test)\n"
+          "  --server-pid PID  also report that process's CPU use while measuring\n"
+          "  --json            one JSON object instead of text\n",
+          f);
+}
+
+/* Decode \r \n \t \\ in place; returns the length. */
+static size_t unescape(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            *o++ = *p == 'r' ? '\r' : *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return (size_t)(o - s);
+}
+
+static int is(const char *a, const char *s, const char *l)
+{
+    return (s && strcmp(a, s) == 0) || strcmp(a, l) == 0;
+}
+
+int wl_parse(wl_config *cfg, int argc, char **argv)
+{
+    *cfg = (wl_config){.host = "127.0.0.1",
+                       .port = 7000,
+                       .conns = 64,
+                       .size = 64,
+                       .depth = 1,
+                       .duration = 5,
+                       .warmup = 1,
+                       .threads = 1,
+                       .mode = WL_ECHO,
+                       .label = ""};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (is(a, "-h", "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(a, "--json") == 0) {
+            cfg->json = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "weft-load: %s needs a value (or is unknown)\n", a);
+            usage(stderr);
+            return -1;
+        }
+        char *v = argv[++i];
+        if (strcmp(a, "--host") == 0)
+            cfg->host = v;
+        else if (strcmp(a, "--port") == 0)
+            cfg->port = atoi(v);
+        else if (is(a, "-c", "--connections"))
+            cfg->conns = atoi(v);
+        else if (is(a, "-s", "--size"))
+            cfg->size = (size_t)strtoull(v, NULL, 10);
+        else if (is(a, "-p", "--pipeline"))
+            cfg->depth = atoi(v);
+        else if (is(a, "-d", "--duration"))
+            cfg->duration = atof(v);
+        else if (is(a, "-n", "--requests"))
+            cfg->requests = strtoull(v, NULL, 10);
+        else if (is(a, "-w", "--warmup"))
+            cfg->warmup = atof(v);
+        else if (is(a, "-t", "--threads"))
+            cfg->threads = atoi(v);
+        else if (strcmp(a, "--request") == 0) {
+            cfg->mode = WL_REQUEST;
+            cfg->request = v;
+            cfg->request_len = unescape(v);
+        } else if (strcmp(a, "--expect") == 0) {
+            cfg->expect = v;
+            cfg->expect_len = unescape(v);
+        } else if (strcmp(a, "--response-len") == 0)
+            cfg->response_len = (size_t)strtoull(v, NULL, 10);
+        else if (strcmp(a, "--source-ips") == 0)
+            cfg->source_ips = atoi(v);
+        else if (strcmp(a, "--hold") == 0)
+            cfg->hold = atof(v);
+        else if (strcmp(a, "--label") == 0)
+            cfg->label = v;
+        else if (strcmp(a, "--server-pid") == 0)
+            cfg->server_pid = atoi(v);
+        else {
+            fprintf(stderr, "weft-load: unknown flag %s\n", a);
+            usage(stderr);
+            return -1;
+        }
+    }
+    const char *bad = NULL;
+    if (cfg->port <= 0 || cfg->port > 65535)
+        bad = "--port must be 1..65535";
+    else if (cfg->conns < 1)
+        bad = "--connections must be at least 1";
+    else if (cfg->depth < 1 || cfg->depth > 4096)
+        bad = "--pipeline must be 1..4096";
+    else if (cfg->mode == WL_ECHO && (cfg->size < 1 || cfg->size > (64u << 20)))
+        bad = "--size must be 1..64 MiB";
+    else if (cfg->mode == WL_REQUEST && cfg->request_len == 0)
+        bad = "--request must not be empty";
+    else if (cfg->mode == WL_REQUEST && !cfg->response_len && !cfg->expect_len)
+        bad = "request mode needs --expect or --response-len";
+    else if (cfg->threads < 1 || cfg->threads > 256)
+        bad = "--threads must be 1..256";
+    else if (cfg->duration <= 0 && !cfg->requests && cfg->hold <= 0)
+        bad = "--duration must be positive";
+    else if (cfg->warmup < 0)
+        bad = "--warmup must not be negative";
+    if (bad) {
+        fprintf(stderr, "weft-load: %s\n", bad);
+        return -1;
+    }
+    if (cfg->threads > cfg->conns)
+        cfg->threads = cfg->conns;
+    return 0;
+}
