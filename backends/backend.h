@@ -13,6 +13,7 @@
 
 #include "weft/loop.h"
 #include "weft/op.h"
+#include "weft/multi.h"
 
 typedef struct weft_backend weft_backend;
 
@@ -41,7 +42,22 @@ typedef struct weft_backend_vtable {
     int (*wake)(weft_backend *be);
     /* What the backend found at setup, for weft-info (may be NULL). */
     int (*info)(const weft_backend *be, char *buf, size_t size);
+    /* Multishot (weft/multi.h). m->kind is WEFT_MULTI_ACCEPT or _RECV and
+     * m->fd, cb, data are set; every result goes to weft__multi_event(). */
+    int (*multi_start)(weft_backend *be, weft_multi *m);
+    int (*multi_cancel)(weft_backend *be, weft_multi *m); /* 0 or -EALREADY */
+    int (*bufs_setup)(weft_backend *be, unsigned count, unsigned size);
+    /* buf is one of the loop's buffers, checked by the caller. */
+    void (*buf_put)(weft_backend *be, void *buf);
+    /* Whether buf is one of the loop's buffers. */
+    int (*buf_owned)(const weft_backend *be, const void *buf);
 } weft_backend_vtable;
+
+enum { WEFT_MULTI_ACCEPT = 1, WEFT_MULTI_RECV = 2 };
+
+/* Called by a backend for each result of m; more == 0 on the last one,
+ * after which m is idle. Runs m's callback. */
+void weft__multi_event(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more);
 
 struct weft_backend {
     const weft_backend_vtable *vt;
@@ -65,6 +81,7 @@ enum {
     WEFT_OPF_CANCEL = 1,     /* a cancel was asked for */
     WEFT_OPF_STARTED = 2,    /* connect: the system call was made, wait for SO_ERROR */
     WEFT_OPF_READ_WRITE = 4, /* fd is not a socket: use read/write */
+    WEFT_OPF_MULTI = 8,      /* the op inside a weft_multi (readiness emulation) */
 };
 
 extern const weft_backend_vtable weft__epoll_vtable;

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PARK (-(int64_t)EAGAIN)
+#define PARK WEFT_READY_PARK
 
 static int is_reader(const weft_op *op)
 {
@@ -170,8 +170,44 @@ static int sync_want(weft_readiness *r, int fd, weft_fdslot *slot)
 static void finish_all(weft_readiness *r, weft_list *list, int64_t result)
 {
     weft_link_ *n;
-    while ((n = weft_list_pop(list)) != NULL)
-        weft__op_done(r->base.loop, weft_container_of(n, weft_op, link_), result);
+    while ((n = weft_list_pop(list)) != NULL) {
+        weft_op *op = weft_container_of(n, weft_op, link_);
+        if (op->flags_ & WEFT_OPF_MULTI)
+            weft__ready_multi_end(r, op->data, result);
+        else
+            weft__op_done(r->base.loop, op, result);
+    }
+}
+
+int64_t weft__ready_try(weft_readiness *r, weft_op *op)
+{
+    weft_fdslot *slot = weft__ready_slot(r, op->fd);
+    return slot ? try_op(slot, op, 0) : -EBADF;
+}
+
+int weft__ready_park(weft_readiness *r, weft_op *op)
+{
+    if (op->fd >= r->nslots) {
+        int rc = grow_slots(r, op->fd);
+        if (rc)
+            return rc;
+    }
+    weft_fdslot *slot = &r->slots[op->fd];
+    weft_list *list = is_reader(op) ? &slot->readers : &slot->writers;
+    weft_list_push(list, &op->link_);
+    int rc = sync_want(r, op->fd, slot);
+    if (rc) {
+        weft_list_remove(list, &op->link_);
+        slot->want = want_of(slot);
+    }
+    return rc;
+}
+
+void weft__ready_unpark(weft_readiness *r, weft_op *op)
+{
+    weft_fdslot *slot = &r->slots[op->fd];
+    weft_list_remove(is_reader(op) ? &slot->readers : &slot->writers, &op->link_);
+    sync_want(r, op->fd, slot);
 }
 
 static void close_op(weft_readiness *r, weft_op *op)
@@ -237,6 +273,7 @@ int weft__ready_forget_fd(weft_backend *be, int fd)
         return 0;
     finish_all(r, &slot->readers, -ECANCELED);
     finish_all(r, &slot->writers, -ECANCELED);
+    weft__ready_multi_forget(r, fd);
     if (slot->registered || slot->want)
         r->mech->drop(r, fd, slot);
     memset(slot, 0, sizeof *slot);
@@ -248,6 +285,11 @@ static void run_list(weft_readiness *r, weft_fdslot *slot, weft_list *list)
     weft_link_ *n;
     while ((n = list->first) != NULL) {
         weft_op *op = weft_container_of(n, weft_op, link_);
+        if (op->flags_ & WEFT_OPF_MULTI) {
+            /* Its callbacks run from the loop's callback phase, not here. */
+            weft__ready_multi_kick(r, op->data);
+            break;
+        }
         int64_t res = try_op(slot, op, 1);
         if (res == PARK)
             break;
@@ -284,4 +326,5 @@ void weft__ready_fini(weft_readiness *r)
     free(r->slots);
     r->slots = NULL;
     r->nslots = 0;
+    weft__ready_multi_fini(r);
 }

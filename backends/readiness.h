@@ -8,6 +8,8 @@
 #include "backend.h"
 #include "list.h"
 
+#include <errno.h>
+
 enum { WEFT_WANT_IN = 1, WEFT_WANT_OUT = 2 };
 
 typedef struct weft_fdslot {
@@ -34,7 +36,33 @@ struct weft_readiness {
     const weft_readiness_mech *mech;
     weft_fdslot *slots;
     int nslots;
+    /* Multishot emulation (readiness_multi.c): the loop's receive buffers. */
+    char *bufs;
+    unsigned buf_count, buf_size;
+    uint32_t *free_bufs; /* a stack of free buffer indexes */
+    unsigned nfree;
+    weft_list starved; /* recvs paused until a buffer comes back */
 };
+
+/* What weft__ready_try returns when the call would block. */
+#define WEFT_READY_PARK (-(int64_t)EAGAIN)
+
+/* One non-blocking attempt at op's system call (WEFT_READY_PARK if it
+ * would block); park op on its fd, or take it off again. */
+int64_t weft__ready_try(weft_readiness *r, weft_op *op);
+int weft__ready_park(weft_readiness *r, weft_op *op);
+void weft__ready_unpark(weft_readiness *r, weft_op *op);
+
+/* Multishot emulation (readiness_multi.c). */
+int weft__ready_multi_start(weft_backend *be, weft_multi *m);
+int weft__ready_multi_cancel(weft_backend *be, weft_multi *m);
+int weft__ready_bufs_setup(weft_backend *be, unsigned count, unsigned size);
+void weft__ready_buf_put(weft_backend *be, void *buf);
+int weft__ready_buf_owned(const weft_backend *be, const void *buf);
+void weft__ready_multi_kick(weft_readiness *r, weft_multi *m); /* its fd is ready */
+void weft__ready_multi_end(weft_readiness *r, weft_multi *m, int64_t res);
+void weft__ready_multi_forget(weft_readiness *r, int fd); /* paused recvs on fd end */
+void weft__ready_multi_fini(weft_readiness *r);
 
 int weft__ready_submit(weft_backend *be, weft_op *op);
 int weft__ready_cancel(weft_backend *be, weft_op *op);

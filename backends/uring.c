@@ -31,7 +31,7 @@
  * seccomp), so AUTO falls back to epoll. For tests and for users who want
  * to rule io_uring out without rebuilding.
  */
-#include "uring.h"
+#include "backend.h"
 #include "list.h"
 #include "loop_internal.h"
 
@@ -67,14 +67,14 @@
 #endif
 
 /* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
-enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_uring_multi address */ };
+enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_multi address */ };
 
 #define DEFAULT_ENTRIES 256
 #define MIN_CQ_ENTRIES 4096
 #define MAX_RW 0x7ffff000u /* the kernel's MAX_RW_COUNT: larger lengths are cut anyway */
 
 _Static_assert(sizeof(socklen_t) == sizeof(uint32_t), "accept writes its length into addrlen");
-_Static_assert(_Alignof(weft_op) >= 4 && _Alignof(weft_uring_multi) >= 4,
+_Static_assert(_Alignof(weft_op) >= 4 && _Alignof(weft_multi) >= 4,
                "user_data tags live in the low bits");
 
 typedef struct fdslot {
@@ -98,7 +98,7 @@ typedef struct weft_uring {
     uint64_t wake_val; /* the armed read's buffer */
     fdslot *slots;     /* indexed by fd */
     int nslots;
-    /* Multishot requests (uring.h). */
+    /* Multishot requests (weft/multi.h). */
     uint64_t nmulti;              /* with the kernel */
     struct io_uring_buf_ring *br; /* provided buffers for multishot recv */
     size_t br_bytes;
@@ -416,7 +416,7 @@ static int arm_wake(weft_uring *u)
     return 0;
 }
 
-static void multi_cqe(weft_uring *u, weft_uring_multi *m, int res, unsigned flags);
+static void multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags);
 
 static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
 {
@@ -431,13 +431,13 @@ static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
         return;
     }
     if ((ud & 3) == UD_MULTI) {
-        multi_cqe(u, (weft_uring_multi *)(uintptr_t)(ud & ~(uint64_t)3), res, flags);
+        multi_cqe(u, (weft_multi *)(uintptr_t)(ud & ~(uint64_t)3), res, flags);
         return;
     }
     op_cqe(u, (weft_op *)(uintptr_t)ud, res);
 }
 
-static void multi_stop_paused(weft_uring *u, weft_uring_multi *m);
+static void multi_stop_paused(weft_uring *u, weft_multi *m);
 
 /* fd is being closed: the ops waiting behind a head complete with
  * -ECANCELED now; the heads leave their FIFOs and are left to the cancel
@@ -447,7 +447,7 @@ static int detach_fd(weft_uring *u, int fd)
     /* Paused recvs on fd are not with the kernel: stop them here. */
     for (weft_link_ *n = u->starved.first, *next; n; n = next) {
         next = n->next;
-        weft_uring_multi *m = weft_container_of(n, weft_uring_multi, link);
+        weft_multi *m = weft_container_of(n, weft_multi, link);
         if (m->fd == fd)
             multi_stop_paused(u, m);
     }
@@ -615,7 +615,7 @@ static void drain(weft_uring *u)
     }
     /* Nothing ever reached the kernel: no request can be in flight. */
     while (u->starved.first) {
-        weft_uring_multi *m = weft_container_of(weft_list_pop(&u->starved), weft_uring_multi, link);
+        weft_multi *m = weft_container_of(weft_list_pop(&u->starved), weft_multi, link);
         m->state = 0;
     }
     if (!u->entered && u->nops == 0)
@@ -749,28 +749,20 @@ static int ur_info(const weft_backend *be, char *buf, size_t size)
     return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size, u->cq_size);
 }
 
-/* ---- multishot requests (uring.h) ---- */
+/* ---- multishot requests (weft/multi.h) ---- */
 
-enum { MULTI_ACCEPT = 1, MULTI_RECV };
 enum { M_IDLE = 0, M_ARMED, M_PAUSED, M_STOPPING /* a NOP stands in for a paused recv */ };
 #define BGID 0
 
-static weft_uring *uring_of(weft_loop *loop)
-{
-    if (!loop || loop->backend->vt != &weft__uring_vtable)
-        return NULL;
-    return (weft_uring *)loop->backend;
-}
-
-static int queue_multi(weft_uring *u, weft_uring_multi *m)
+static int queue_multi(weft_uring *u, weft_multi *m)
 {
     int err = 0;
     struct io_uring_sqe *sqe = get_sqe(u, &err);
     if (!sqe)
         return err;
-    if (m->kind == MULTI_ACCEPT && m->single) {
+    if (m->kind == WEFT_MULTI_ACCEPT && m->single) {
         io_uring_prep_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    } else if (m->kind == MULTI_ACCEPT) {
+    } else if (m->kind == WEFT_MULTI_ACCEPT) {
         io_uring_prep_multishot_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else {
         io_uring_prep_recv_multishot(sqe, m->fd, NULL, 0, 0);
@@ -793,7 +785,7 @@ static void buf_put(weft_uring *u, void *buf)
 
 /* A paused recv is stopped through the ring, so its last callback comes
  * from poll() like every other: a NOP carries it. */
-static void multi_stop_paused(weft_uring *u, weft_uring_multi *m)
+static void multi_stop_paused(weft_uring *u, weft_multi *m)
 {
     weft_list_remove(&u->starved, &m->link);
     m->cancel = 1;
@@ -801,7 +793,7 @@ static void multi_stop_paused(weft_uring *u, weft_uring_multi *m)
     struct io_uring_sqe *sqe = get_sqe(u, &err);
     if (!sqe) {
         m->state = M_IDLE;
-        m->cb(m, err, NULL, 0);
+        weft__multi_event(u->base.loop, m, err, NULL, 0);
         return;
     }
     io_uring_prep_nop(sqe);
@@ -810,7 +802,7 @@ static void multi_stop_paused(weft_uring *u, weft_uring_multi *m)
     u->nmulti++;
 }
 
-static void multi_cqe(weft_uring *u, weft_uring_multi *m, int res, unsigned flags)
+static void multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags)
 {
     int more = (flags & IORING_CQE_F_MORE) != 0;
     void *buf = NULL;
@@ -828,20 +820,20 @@ static void multi_cqe(weft_uring *u, weft_uring_multi *m, int res, unsigned flag
         m->state = M_IDLE;
     }
     if (u->closing) {
-        if (m->kind == MULTI_ACCEPT && res >= 0)
+        if (m->kind == WEFT_MULTI_ACCEPT && res >= 0)
             close(res); /* nobody will take it */
         return;
     }
-    if (m->kind == MULTI_ACCEPT && res >= 0 && res < u->nslots)
+    if (m->kind == WEFT_MULTI_ACCEPT && res >= 0 && res < u->nslots)
         u->slots[res].not_socket = 0;
     if (!more && !m->cancel) {
         /* The kernel ended the request but the caller did not: carry on. */
         int again = 0;
-        if (m->kind == MULTI_ACCEPT && res == -EINVAL && !m->single) {
+        if (m->kind == WEFT_MULTI_ACCEPT && res == -EINVAL && !m->single) {
             m->single = 1; /* no multishot accept before 5.19 */
             if (queue_multi(u, m) == 0)
                 return;
-        } else if (m->kind == MULTI_RECV && res == -ENOBUFS) {
+        } else if (m->kind == WEFT_MULTI_RECV && res == -ENOBUFS) {
             /* Out of buffers: pause until one comes back (at once if one
              * came back since the kernel looked). */
             if (u->bufs_out < u->buf_count && queue_multi(u, m) == 0)
@@ -851,7 +843,7 @@ static void multi_cqe(weft_uring *u, weft_uring_multi *m, int res, unsigned flag
                 weft_list_push(&u->starved, &m->link);
                 return;
             }
-        } else if (res > 0 || (res == 0 && m->kind == MULTI_ACCEPT)) {
+        } else if (res > 0 || (res == 0 && m->kind == WEFT_MULTI_ACCEPT)) {
             again = 1; /* single-shot accepts, or the kernel stopped it (CQ overflow) */
         }
         if (again && queue_multi(u, m) == 0)
@@ -859,52 +851,20 @@ static void multi_cqe(weft_uring *u, weft_uring_multi *m, int res, unsigned flag
     }
     if (buf)
         u->bufs_out++;
-    m->cb(m, res, buf, more); /* may free m when more == 0 */
+    weft__multi_event(u->base.loop, m, res, buf, more); /* may free m when more == 0 */
 }
 
-static int multi_start(weft_loop *loop, weft_uring_multi *m, int fd, weft_uring_multi_cb cb,
-                       void *data, uint8_t kind)
+static int ur_multi_start(weft_backend *be, weft_multi *m)
 {
-    weft_uring *u = uring_of(loop);
-    if (!u)
-        return -EOPNOTSUPP;
-    if (!m || !cb)
-        return -EINVAL;
-    if (fd < 0)
-        return -EBADF;
-    if (m->state != M_IDLE && m->cb)
-        return -EBUSY;
-    if (kind == MULTI_RECV && !u->br)
+    weft_uring *u = (weft_uring *)be;
+    if (m->kind == WEFT_MULTI_RECV && !u->br)
         return -ENOBUFS;
-    memset(m, 0, sizeof *m);
-    m->cb = cb;
-    m->data = data;
-    m->fd = fd;
-    m->kind = kind;
     return queue_multi(u, m);
 }
 
-int weft__uring_accept_multi(weft_loop *loop, weft_uring_multi *m, int fd, weft_uring_multi_cb cb,
-                             void *data)
+static int ur_multi_cancel(weft_backend *be, weft_multi *m)
 {
-    return multi_start(loop, m, fd, cb, data, MULTI_ACCEPT);
-}
-
-int weft__uring_recv_multi(weft_loop *loop, weft_uring_multi *m, int fd, weft_uring_multi_cb cb,
-                           void *data)
-{
-    return multi_start(loop, m, fd, cb, data, MULTI_RECV);
-}
-
-int weft__uring_multi_cancel(weft_loop *loop, weft_uring_multi *m)
-{
-    weft_uring *u = uring_of(loop);
-    if (!u)
-        return -EOPNOTSUPP;
-    if (!m)
-        return -EINVAL;
-    if (m->cancel || m->state == M_IDLE)
-        return -EALREADY;
+    weft_uring *u = (weft_uring *)be;
     if (m->state == M_PAUSED) {
         multi_stop_paused(u, m);
         return 0;
@@ -921,13 +881,9 @@ int weft__uring_multi_cancel(weft_loop *loop, weft_uring_multi *m)
 
 /* liburing 2.3 has no io_uring_setup_buf_ring(): map, register and fill
  * the ring by hand. */
-int weft__uring_bufs_setup(weft_loop *loop, unsigned count, unsigned size)
+static int ur_bufs_setup(weft_backend *be, unsigned count, unsigned size)
 {
-    weft_uring *u = uring_of(loop);
-    if (!u)
-        return -EOPNOTSUPP;
-    if (!count || count > 32768 || (count & (count - 1)) || !size)
-        return -EINVAL;
+    weft_uring *u = (weft_uring *)be;
     if (u->br)
         return -EBUSY;
     int rc = ring_enable(u);
@@ -966,22 +922,27 @@ int weft__uring_bufs_setup(weft_loop *loop, unsigned count, unsigned size)
     return 0;
 }
 
-void weft__uring_buf_put(weft_loop *loop, void *buf)
+static int ur_buf_owned(const weft_backend *be, const void *buf)
 {
-    weft_uring *u = uring_of(loop);
-    if (!u || !buf || !u->bufs || (char *)buf < u->bufs ||
-        (char *)buf >= u->bufs + (size_t)u->buf_count * u->buf_size)
-        return;
+    const weft_uring *u = (const weft_uring *)be;
+    return u->bufs && (const char *)buf >= u->bufs &&
+           (const char *)buf < u->bufs + (size_t)u->buf_count * u->buf_size &&
+           ((size_t)((const char *)buf - u->bufs)) % u->buf_size == 0;
+}
+
+static void ur_buf_put(weft_backend *be, void *buf)
+{
+    weft_uring *u = (weft_uring *)be;
     buf_put(u, buf);
     u->bufs_out--;
     /* Resume the recvs that ran dry. */
     weft_link_ *n;
     while ((n = weft_list_pop(&u->starved)) != NULL) {
-        weft_uring_multi *m = weft_container_of(n, weft_uring_multi, link);
+        weft_multi *m = weft_container_of(n, weft_multi, link);
         int rc = queue_multi(u, m);
         if (rc) {
             m->state = M_IDLE;
-            m->cb(m, rc, NULL, 0);
+            weft__multi_event(u->base.loop, m, rc, NULL, 0);
         }
     }
 }
@@ -998,4 +959,9 @@ const weft_backend_vtable weft__uring_vtable = {
     .poll = ur_poll,
     .wake = ur_wake,
     .info = ur_info,
+    .multi_start = ur_multi_start,
+    .multi_cancel = ur_multi_cancel,
+    .bufs_setup = ur_bufs_setup,
+    .buf_put = ur_buf_put,
+    .buf_owned = ur_buf_owned,
 };

@@ -16,6 +16,7 @@
 #include "weft/base.h"
 #include "weft/loop.h"
 #include "weft/op.h"
+#include "weft/multi.h"
 #include "weft/coro.h"
 #include "weft/task.h"
 #include "weft/sync.h"

@@ -1,0 +1,198 @@
+/* Multishot operations on readiness backends (epoll, kqueue, poll): the
+ * loop emulates io_uring's multishot accept and recv. The weft_multi's own
+ * op waits on the fd like any other reader; when the fd is ready, the
+ * multi's `kick_` handle is scheduled and, from the loop's callback phase,
+ * accepts or receives until the call would block, one callback per result.
+ * Receives go into the loop's buffers; with none left the recv pauses until
+ * one is released. The last callback (error, end of stream, cancel) also
+ * comes through `kick_`, never from inside start or cancel. */
+#include "readiness.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { RM_PARKED = 1, RM_PAUSED, RM_ENDING };
+
+static void kick(void *arg);
+
+static void schedule(weft_readiness *r, weft_multi *m)
+{
+    if (!weft_handle_pending(&m->kick_))
+        weft_call_soon(r->base.loop, &m->kick_, kick, m);
+}
+
+static void *take_buf(weft_readiness *r)
+{
+    return r->nfree ? r->bufs + (size_t)r->free_bufs[--r->nfree] * r->buf_size : NULL;
+}
+
+static void give_buf(weft_readiness *r, void *buf)
+{
+    r->free_bufs[r->nfree++] = (uint32_t)(((char *)buf - r->bufs) / r->buf_size);
+}
+
+int weft__ready_multi_start(weft_backend *be, weft_multi *m)
+{
+    weft_readiness *r = (weft_readiness *)be;
+    if (m->kind == WEFT_MULTI_RECV && !r->bufs)
+        return -ENOBUFS;
+    weft_op *op = &m->op_;
+    memset(op, 0, sizeof *op);
+    op->opcode = m->kind == WEFT_MULTI_ACCEPT ? WEFT_OP_ACCEPT : WEFT_OP_RECV;
+    op->fd = m->fd;
+    op->data = m;
+    op->state_ = WEFT_OPS_INFLIGHT;
+    op->flags_ = WEFT_OPF_MULTI;
+    op->backend_ = r;
+    int rc = weft__ready_park(r, op);
+    if (rc)
+        return rc;
+    m->state = RM_PARKED;
+    schedule(r, m); /* the fd may be ready already: edge-triggered epoll would not say */
+    return 0;
+}
+
+/* End m with res: its last callback comes from the callback phase. */
+void weft__ready_multi_end(weft_readiness *r, weft_multi *m, int64_t res)
+{
+    m->state = RM_ENDING;
+    m->final_ = res;
+    schedule(r, m);
+}
+
+int weft__ready_multi_cancel(weft_backend *be, weft_multi *m)
+{
+    weft_readiness *r = (weft_readiness *)be;
+    if (m->state == RM_ENDING)
+        return -EALREADY;
+    if (m->state == RM_PARKED)
+        weft__ready_unpark(r, &m->op_);
+    else
+        weft_list_remove(&r->starved, &m->link);
+    m->cancel = 1;
+    weft__ready_multi_end(r, m, -ECANCELED);
+    return 0;
+}
+
+/* Accept or receive until the call would block or m ends (64 results per
+ * turn, so one busy fd cannot starve the loop). */
+static void drain(weft_readiness *r, weft_multi *m)
+{
+    weft_loop *loop = r->base.loop;
+    weft_op *op = &m->op_;
+    for (int turns = 0; m->state == RM_PARKED; turns++) {
+        if (turns == 64) {
+            schedule(r, m); /* let others run; nothing re-signals an edge, so come back */
+            return;
+        }
+        void *buf = NULL;
+        if (m->kind == WEFT_MULTI_RECV) {
+            if (!(buf = take_buf(r))) {
+                weft__ready_unpark(r, op);
+                m->state = RM_PAUSED;
+                weft_list_push(&r->starved, &m->link);
+                return;
+            }
+            op->buf = buf;
+            op->len = r->buf_size;
+        }
+        int64_t res = weft__ready_try(r, op);
+        if (res == WEFT_READY_PARK || res <= 0) {
+            if (buf)
+                give_buf(r, buf);
+            if (res == WEFT_READY_PARK)
+                return;
+            if (res < 0 || m->kind == WEFT_MULTI_RECV) { /* error, or end of stream */
+                weft__ready_unpark(r, op);
+                m->state = RM_ENDING;
+                weft__multi_event(loop, m, res, NULL, 0);
+                return;
+            }
+        }
+        weft__multi_event(loop, m, res, buf, 1); /* may cancel m or close its fd */
+    }
+}
+
+static void kick(void *arg)
+{
+    weft_multi *m = arg;
+    weft_readiness *r = m->op_.backend_;
+    if (m->state == RM_ENDING)
+        weft__multi_event(r->base.loop, m, m->final_, NULL, 0);
+    else if (m->state == RM_PARKED)
+        drain(r, m);
+}
+
+void weft__ready_multi_kick(weft_readiness *r, weft_multi *m)
+{
+    schedule(r, m);
+}
+
+/* Paused recvs are on no fd's list: end those on fd here. */
+void weft__ready_multi_forget(weft_readiness *r, int fd)
+{
+    for (weft_link_ *n = r->starved.first, *next; n; n = next) {
+        next = n->next;
+        weft_multi *m = weft_container_of(n, weft_multi, link);
+        if (m->fd == fd) {
+            weft_list_remove(&r->starved, n);
+            weft__ready_multi_end(r, m, -ECANCELED);
+        }
+    }
+}
+
+int weft__ready_bufs_setup(weft_backend *be, unsigned count, unsigned size)
+{
+    weft_readiness *r = (weft_readiness *)be;
+    if (r->bufs)
+        return -EBUSY;
+    r->bufs = malloc((size_t)count * size);
+    r->free_bufs = malloc(count * sizeof *r->free_bufs);
+    if (!r->bufs || !r->free_bufs) {
+        free(r->bufs);
+        free(r->free_bufs);
+        r->bufs = NULL;
+        r->free_bufs = NULL;
+        return -ENOMEM;
+    }
+    r->buf_count = r->nfree = count;
+    r->buf_size = size;
+    for (unsigned i = 0; i < count; i++)
+        r->free_bufs[i] = count - 1 - i;
+    return 0;
+}
+
+int weft__ready_buf_owned(const weft_backend *be, const void *buf)
+{
+    const weft_readiness *r = (const weft_readiness *)be;
+    const char *p = buf;
+    return r->bufs && p >= r->bufs && p < r->bufs + (size_t)r->buf_count * r->buf_size &&
+           (size_t)(p - r->bufs) % r->buf_size == 0;
+}
+
+/* A buffer came back: resume the recvs that ran dry. */
+void weft__ready_buf_put(weft_backend *be, void *buf)
+{
+    weft_readiness *r = (weft_readiness *)be;
+    give_buf(r, buf);
+    weft_link_ *n;
+    while ((n = weft_list_pop(&r->starved)) != NULL) {
+        weft_multi *m = weft_container_of(n, weft_multi, link);
+        int rc = weft__ready_park(r, &m->op_);
+        if (rc) {
+            weft__ready_multi_end(r, m, rc);
+            continue;
+        }
+        m->state = RM_PARKED;
+        schedule(r, m);
+    }
+}
+
+void weft__ready_multi_fini(weft_readiness *r)
+{
+    free(r->bufs);
+    free(r->free_bufs);
+    r->bufs = NULL;
+    r->free_bufs = NULL;
+}
