@@ -34,28 +34,11 @@ static void nonblock(int fd)
     cr_assert_geq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
 }
 
-static void unix_pair(int sv[2])
-{
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-static int tcp_listener(struct sockaddr_in *addr)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
-    socklen_t len = sizeof *addr;
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)addr, &len), 0);
-    cr_assert_eq(listen(fd, 128), 0);
-    return fd;
-}
-
 /* A connected loopback TCP pair made with the loop's own accept/connect. */
 static void tcp_pair(weft_loop *loop, int *client, int *server)
 {
     struct sockaddr_in addr, peer;
-    int lfd = tcp_listener(&addr);
+    int lfd = test_tcp_listener(&addr);
     int cfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     weft_op acc, con;
     done_rec da = {0}, dc = {0};
@@ -80,7 +63,7 @@ Test(ops, recv_parks_until_data_arrives)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     char buf[16] = {0};
     weft_op op;
     done_rec d = {0};
@@ -104,7 +87,7 @@ Test(ops, callback_never_runs_inside_submit)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     cr_assert_eq(write(sv[1], "x", 1), 1);
     char c;
     weft_op op;
@@ -124,7 +107,7 @@ Test(ops, recv_sees_end_of_stream)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     char buf[8];
     weft_op op;
     done_rec d = {0};
@@ -215,7 +198,7 @@ Test(ops, connect_refused)
 {
     weft_loop *loop = test_loop_new();
     struct sockaddr_in addr;
-    int lfd = tcp_listener(&addr);
+    int lfd = test_tcp_listener(&addr);
     close(lfd); /* nobody listens on that port now */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     weft_op op;
@@ -233,7 +216,7 @@ Test(ops, send_parks_when_the_socket_buffer_is_full)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     static char chunk[65536];
     /* Fill the socket until send would block. */
     while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
@@ -288,7 +271,7 @@ Test(ops, poll_in_and_poll_out)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     weft_op pin, pout;
     done_rec di = {0}, dout = {0};
     weft_op_prep_poll_in(&pin, sv[0], on_done, &di);
@@ -315,7 +298,7 @@ Test(ops, parked_recvs_complete_in_submission_order)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     int clock = 0;
     char a[2] = {0}, b[2] = {0};
     weft_op oa, ob;
@@ -339,7 +322,7 @@ Test(ops, cancel_a_parked_op)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     char buf[4];
     weft_op op;
     done_rec d = {0};
@@ -368,7 +351,7 @@ Test(ops, cancel_after_completion_keeps_the_result)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     cr_assert_eq(write(sv[1], "abc", 3), 3);
     char buf[4];
     weft_op op;
@@ -390,7 +373,7 @@ Test(ops, close_op_cancels_parked_ops)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     char buf[4];
     weft_op rd, cl;
     done_rec dr = {0}, dc = {0};
@@ -413,7 +396,7 @@ Test(ops, forget_fd_cancels_parked_ops)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     char buf[4];
     weft_op rd;
     done_rec dr = {0};
@@ -432,7 +415,7 @@ Test(ops, ops_on_a_closed_fd_fail_with_ebadf)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     close(sv[0]);
     close(sv[1]);
     char buf[4];
@@ -470,7 +453,7 @@ Test(ops, accept_many_connections)
 {
     weft_loop *loop = test_loop_new();
     struct sockaddr_in addr;
-    int lfd = tcp_listener(&addr);
+    int lfd = test_tcp_listener(&addr);
     enum { N = 64 };
     int clients[N], accepted = 0;
     weft_op acc;
@@ -497,7 +480,7 @@ Test(ops, free_with_ops_in_flight)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    unix_pair(sv);
+    test_unix_pair(sv);
     char buf[4];
     weft_op rd;
     done_rec d = {0};

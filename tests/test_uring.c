@@ -5,7 +5,7 @@
  * request outlives weft_loop_free(). Multishot requests are tested on every
  * backend by test_multi.c. */
 #include "backend.h"
-#include "weft.h"
+#include "common.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -64,23 +64,6 @@ static void run(weft_loop *loop)
     cr_assert_eq(rc, 0, "run: %s", weft_strerror(rc));
 }
 
-static void pair(int sv[2])
-{
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-static int listener(struct sockaddr_in *addr)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
-    socklen_t len = sizeof *addr;
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)addr, &len), 0);
-    cr_assert_eq(listen(fd, 1024), 0);
-    return fd;
-}
-
 /* ---- setup, info, fallback ---- */
 
 Test(uring, info_reports_the_ring_setup)
@@ -134,7 +117,7 @@ Test(uring, cancel_right_after_submit)
 {
     weft_loop *loop = ring_loop(0);
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     char buf[8];
     weft_op op;
     rec r = {0};
@@ -161,7 +144,7 @@ Test(uring, cancel_loses_to_data_already_there)
 {
     weft_loop *loop = ring_loop(0);
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     cr_assert_eq(write(sv[1], "abc", 3), 3);
     char buf[8];
     weft_op op;
@@ -197,8 +180,8 @@ Test(uring, cancel_after_completion_is_ealready_and_keeps_the_result)
 {
     weft_loop *loop = ring_loop(0);
     int a[2], b[2];
-    pair(a);
-    pair(b);
+    test_unix_pair(a);
+    test_unix_pair(b);
     cr_assert_eq(write(a[1], "1", 1), 1);
     cr_assert_eq(write(b[1], "22", 2), 2);
     char ba[4], bb[4];
@@ -227,7 +210,7 @@ Test(uring, cancel_an_op_waiting_behind_the_head)
 {
     weft_loop *loop = ring_loop(0);
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     char b1[4] = {0}, b2[4] = {0}, b3[4] = {0};
     weft_op o1, o2, o3;
     int clock = 0;
@@ -257,7 +240,7 @@ Test(uring, close_completes_every_op_on_the_fd_first)
 {
     weft_loop *loop = ring_loop(0);
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     /* Fill the send buffer so a send parks. */
     static char big[1 << 16];
     while (send(sv[0], big, sizeof big, MSG_DONTWAIT) > 0) {
@@ -342,7 +325,7 @@ Test(uring, closed_fd_reset_peer_refused_connect)
     rec r = {0};
 
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     close(sv[0]);
     close(sv[1]);
     weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
@@ -357,7 +340,7 @@ Test(uring, closed_fd_reset_peer_refused_connect)
 
     /* Peer reset: an abortive close (linger 0) sends RST. */
     struct sockaddr_in addr;
-    int lfd = listener(&addr);
+    int lfd = test_tcp_listener(&addr);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_eq(connect(c, (struct sockaddr *)&addr, sizeof addr), 0);
     weft_op_prep_accept(&op, lfd, NULL, 0, on_done, &r);
@@ -394,7 +377,7 @@ Test(uring, accept_reports_the_address_and_a_nonblocking_cloexec_fd)
 {
     weft_loop *loop = ring_loop(0);
     struct sockaddr_in addr, peer;
-    int lfd = listener(&addr);
+    int lfd = test_tcp_listener(&addr);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     weft_op acc, con;
     rec ra = {0}, rc = {0};
@@ -454,7 +437,7 @@ Test(uring, pipes_use_read_write_and_remember_it)
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     run(loop);
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     cr_assert_eq(sv[0], p[0], "fd number reused");
     weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &rr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
@@ -478,7 +461,7 @@ Test(uring, sq_full_submits_early_and_drops_nothing)
     static weft_op ops[PAIRS][2];
     static rec recs[PAIRS][2];
     for (int i = 0; i < PAIRS; i++) {
-        pair(sv[i]);
+        test_unix_pair(sv[i]);
         if (i % 2)
             cr_assert_eq(write(sv[i][1], "a", 1), 1); /* half complete at once */
     }
@@ -509,18 +492,6 @@ Test(uring, sq_full_submits_early_and_drops_nothing)
     weft_loop_free(loop);
 }
 
-static int raise_nofile(int want)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return 0;
-    if (rl.rlim_cur < (rlim_t)want) {
-        rl.rlim_cur = rl.rlim_max < (rlim_t)want ? rl.rlim_max : (rlim_t)want;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return (int)rl.rlim_cur;
-}
-
 static int counted;
 static void count_done(weft_op *op)
 {
@@ -543,7 +514,7 @@ static void submit_all(weft_loop *loop, weft_op *ops, const int *fds, int n, uin
 Test(uring, ten_thousand_ops_in_flight_overflow_the_cq)
 {
     enum { OPS = 10000 };
-    int limit = raise_nofile(OPS + 100);
+    int limit = test_raise_nofile(OPS + 100);
     if (limit < OPS + 64)
         cr_skip_test("RLIMIT_NOFILE %d too low", limit);
     weft_loop *loop = ring_loop(0); /* sq 256, cq 4096 */
@@ -551,7 +522,7 @@ Test(uring, ten_thousand_ops_in_flight_overflow_the_cq)
     static weft_op ops[OPS];
     static char bufs[OPS];
     for (int i = 0; i < OPS; i += 2)
-        pair(&fds[i]);
+        test_unix_pair(&fds[i]);
 
     /* Ready before submission: the polls complete inline while the full SQ
      * is flushed again and again, 10,000 CQEs before the first reap, more
@@ -597,7 +568,7 @@ Test(uring, ten_thousand_recvs_over_few_fds_keep_fifo_order)
     static rec recs[FDS][PER];
     int clock = 0;
     for (int f = 0; f < FDS; f++) {
-        pair(sv[f]);
+        test_unix_pair(sv[f]);
         for (int i = 0; i < PER; i++) {
             recs[f][i] = (rec){.clock = &clock};
             weft_op_prep_recv(&ops[f][i], sv[f][0], &bufs[f][i], 1, 0, on_done, &recs[f][i]);
@@ -631,7 +602,7 @@ Test(uring, nowait_iterations_see_completions)
 {
     weft_loop *loop = ring_loop(0);
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     weft_op op;
     rec r = {0};
     weft_op_prep_poll_in(&op, sv[0], on_done, &r);
@@ -677,7 +648,7 @@ Test(uring, another_thread_wakes_a_blocked_loop)
     weft_loop *loop = ring_loop(0);
     /* Something in flight, so the loop blocks in the kernel. */
     int sv[2];
-    pair(sv);
+    test_unix_pair(sv);
     weft_op op;
     rec r = {0};
     weft_op_prep_poll_in(&op, sv[0], on_done, &r);
@@ -718,7 +689,7 @@ static void *run_elsewhere(void *arg)
 Test(uring, loop_created_on_one_thread_runs_on_another)
 {
     thread_job j = {.loop = ring_loop(0)};
-    pair(j.sv);
+    test_unix_pair(j.sv);
     cr_assert_eq(write(j.sv[1], "hi", 2), 2);
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, run_elsewhere, &j), 0);
@@ -735,10 +706,10 @@ Test(uring, nothing_touches_caller_memory_after_free)
 {
     weft_loop *loop = ring_loop(0);
     int sv[2], p[2];
-    pair(sv);
+    test_unix_pair(sv);
     cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     struct sockaddr_in addr;
-    int lfd = listener(&addr);
+    int lfd = test_tcp_listener(&addr);
     char *buf = calloc(1, 16), *pbuf = calloc(1, 16);
     struct sockaddr_in *peer = calloc(1, sizeof *peer);
     weft_op *ops = calloc(4, sizeof *ops);
