@@ -4,15 +4,17 @@
 # (tables), <date>.tsv (every run), <date>.jsonl (weft-load's reports) and
 # <date>.png (the plot). Flags:
 #   --quick        a short version (under 2 minutes)
-#   --only LIST    sections to run, comma-separated: echo,memory,http,resp,micro
+#   --only LIST    sections to run, comma-separated:
+#                  echo,profile,memory,http,resp,micro (all by default)
 #   --json         the microbenchmarks print JSON lines instead of tables
-# Environment: REPS (rounds), ECHO_SECS (seconds per run), ECHO_ONLY (server
-# names, space-separated), MEM_CONNS (idle connections), B (build dir).
+# Environment: REPS (echo rounds), PROTO_REPS (HTTP/RESP rounds), ECHO_SECS
+# (seconds per echo run), ECHO_ONLY (echo server names, space-separated),
+# MEM_CONNS (idle connections), MEM_BIG=0 (skip 100,000), B (build dir).
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0
 JSON=""
-ONLY="echo,memory,http,resp,micro"
+ONLY="echo,profile,memory,http,resp,micro"
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
@@ -37,21 +39,27 @@ if [ "$QUICK" = 1 ]; then
     ECHO_ONLY=${ECHO_ONLY:-"libuv weft-cb io_uring weft-cb epoll weft-task io_uring"}
     ECHO_WORKLOADS="64B-c64 64 64
 64B-c512 512 64"
+    PROTO_REPS=${PROTO_REPS:-1}
     MEM_CONNS=${MEM_CONNS:-2000}
+    MEM_BIG=${MEM_BIG:-0}
+    MEM_QUICK=1
     HTTP_SECS=${HTTP_SECS:-2}
     RESP_N=${RESP_N:-50000}
     TAG=$(date +%Y-%m-%d)-quick
 else
     REPS=${REPS:-5}
-    ECHO_SECS=${ECHO_SECS:-2}
+    ECHO_SECS=${ECHO_SECS:-1.5}
     ECHO_WARMUP=${ECHO_WARMUP:-0.5}
     ECHO_ONLY=${ECHO_ONLY:-}
+    PROTO_REPS=${PROTO_REPS:-3}
     MEM_CONNS=${MEM_CONNS:-10000}
+    MEM_BIG=${MEM_BIG:-1}
+    MEM_QUICK=0
     HTTP_SECS=${HTTP_SECS:-4}
     RESP_N=${RESP_N:-200000}
     TAG=$(date +%Y-%m-%d)
 fi
-export B REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY MEM_CONNS HTTP_SECS RESP_N
+export B REPS PROTO_REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY MEM_CONNS MEM_BIG HTTP_SECS RESP_N
 
 TMPD=$(mktemp -d)
 RESULTS=bench/results
@@ -64,6 +72,11 @@ JSONL="$RESULTS/$TAG.jsonl"
 . bench/lib/common.sh
 . bench/lib/echo.sh
 . bench/lib/table.sh
+. bench/lib/profile.sh
+. bench/lib/memory.sh
+. bench/lib/http.sh
+. bench/lib/resp.sh
+. bench/lib/plot.sh
 cleanup() {
     stop_server
     rm -rf "$TMPD"
@@ -83,6 +96,9 @@ start=$(date +%s)
         "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$B" "$PIN_SERVER" "$PIN_CLIENT"
     printf -- '- %s rounds (A B A B ...), %s s per echo run after %s s warm-up\n' \
         "$REPS" "$ECHO_SECS" "$ECHO_WARMUP"
+    printf -- '- load average at start: %s (other work on the machine makes runs noisy;\n' \
+        "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '  the server cpu and req/cpu-s columns show how much CPU the server got)\n'
 } | tee "$OUT"
 
 if want echo; then
@@ -92,6 +108,43 @@ if want echo; then
     out ""
     out "## echo (weft-load, requests/s = messages echoed per second)"
     table echo libuv "echo" | tee -a "$OUT"
+fi
+
+if want profile; then
+    say "== profile: system calls per message (perf tracepoints)"
+    run_profile
+    profile_table | tee -a "$OUT"
+fi
+
+if want memory; then
+    say "== memory: $MEM_CONNS idle connections per server"
+    if [ "$MEM_QUICK" = 1 ]; then
+        MEM_SERVERS=$(printf '%s\n' "$MEM_SERVERS" | grep -E '^(weft-task io_uring|weft-cb io_uring|libuv)\|')
+    fi
+    run_memory
+    out ""
+    out "## memory (idle connections held by weft-load --hold; RSS from /proc/<pid>/status)"
+    memory_table | tee -a "$OUT"
+fi
+
+if want http; then
+    say "== http: wrk against $(http_servers | cut -d'|' -f1 | paste -sd, -)"
+    REPS=$PROTO_REPS run_http
+    if grep -q '^http' "$RAW"; then
+        out ""
+        out "## http (wrk -t1, GET / answered with \"Hello, World!\")"
+        table http "nginx (1 worker)" "http" | tee -a "$OUT"
+    fi
+fi
+
+if want resp; then
+    say "== resp: redis-benchmark against $(resp_servers | cut -d'|' -f1 | paste -sd, -)"
+    REPS=$PROTO_REPS run_resp
+    if grep -q '^resp' "$RAW"; then
+        out ""
+        out "## resp (redis-benchmark -c 50, -n $RESP_N unpipelined, 5x that with -P 16)"
+        table resp redis-server "resp" | tee -a "$OUT"
+    fi
 fi
 
 if want micro; then
@@ -113,6 +166,8 @@ if want micro; then
     fi
 fi
 
+make_plot "$RESULTS/$TAG.png"
+[ -f "$RESULTS/$TAG.png" ] && out "" && out "![plot]($TAG.png)"
 out ""
 out "(total $(($(date +%s) - start)) s; every run: $RAW; weft-load reports: $JSONL)"
 exit 0

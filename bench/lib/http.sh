@@ -1,0 +1,86 @@
+# HTTP plaintext (sourced by bench/run.sh): wrk against weft's http_server
+# and nginx with one worker, both answering "Hello, World!" to GET /.
+# Skipped where a binary is missing.
+
+# nginx_conf DIR: a one-worker config serving the same response.
+nginx_conf() {
+    mkdir -p "$1/logs"
+    cat >"$1/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+master_process on;
+pid $1/nginx.pid;
+error_log $1/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    default_type text/plain;
+    server_tokens off;
+    server {
+        listen 127.0.0.1:__PORT__ reuseport backlog=1024;
+        location / { return 200 "Hello, World!"; }
+    }
+}
+NGINX
+}
+
+# proc_tree_cpu PID: CPU ticks of PID and its children.
+proc_tree_cpu() {
+    for p in $1 $(pgrep -P "$1" 2>/dev/null); do
+        sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+    done | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# wrk_us VALUE: wrk's "12.34us" / "1.2ms" / "1s" in microseconds.
+wrk_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1e6
+        else print "-" }'
+}
+
+http_servers() {
+    [ -x "$B/examples/http_server" ] && echo "weft http_server|$B/examples/http_server --port"
+    command -v nginx >/dev/null 2>&1 &&
+        echo "nginx (1 worker)|sh bench/lib/nginx-run.sh $TMPD/nginx --port"
+    return 0
+}
+
+run_http() {
+    if ! command -v wrk >/dev/null 2>&1; then
+        say "  http: wrk is not installed, skipped"
+        return 0
+    fi
+    mkdir -p "$TMPD/nginx"
+    nginx_conf "$TMPD/nginx"
+    hz=$(getconf CLK_TCK)
+    r=1
+    while [ "$r" -le "$REPS" ]; do
+        for conns in 64 512; do
+            http_servers | while IFS='|' read -r name cmd; do
+                # shellcheck disable=SC2086
+                start_server $cmd || continue
+                c0=$(proc_tree_cpu "$SERVER_PID")
+                # shellcheck disable=SC2086
+                $PIN_CLIENT wrk -t1 -c"$conns" -d"${HTTP_SECS}s" --latency \
+                    "http://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
+                c1=$(proc_tree_cpu "$SERVER_PID")
+                stop_server
+                rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMPD/wrk.out")
+                p99=$(wrk_us "$(sed -n 's/^ *99% *\([0-9.a-z]*\).*/\1/p' "$TMPD/wrk.out")")
+                errs=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$TMPD/wrk.out")
+                [ -n "$rps" ] || { say "  $name: no wrk result"; continue; }
+                [ -z "$errs" ] || say "  $name: $errs non-2xx responses"
+                scpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$HTTP_SECS" \
+                    'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
+                eff=$(awk -v r="$rps" -v c="$scpu" 'BEGIN { if (c > 0) printf "%.0f", r / (c / 100) }')
+                record http "wrk-c$conns" "$name" "$r" "$rps" "$p99" "" "$scpu" "$eff"
+                printf '.' >&2
+            done
+        done
+        r=$((r + 1))
+    done
+    printf '\n' >&2
+}
