@@ -1,0 +1,428 @@
+/* Loop-level suite: servers (start_server, a task per connection, the
+ * connection limit, graceful close with live clients: deadline, then
+ * cancel), open_connection, and thread-per-core serving. Runs once per
+ * backend (WEFT_BACKEND). */
+#include "net_common.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+TestSuite(server, .timeout = 60);
+
+/* The echo handler: bytes back until end of stream. */
+static int echo_handler(weft_stream *s, void *arg)
+{
+    atomic_int *served = arg;
+    char buf[4096];
+    for (;;) {
+        int64_t n = weft_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (weft_stream_write(s, buf, (size_t)n) < 0 || weft_stream_drain(s) < 0)
+            break;
+    }
+    if (served)
+        atomic_fetch_add(served, 1);
+    return 0;
+}
+
+typedef struct {
+    weft_stream *s;
+    const unsigned char *p;
+    size_t n;
+    int rc;
+} writer;
+
+static int writer_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    writer *w = arg;
+    int64_t r = weft_stream_write(w->s, w->p, w->n);
+    w->rc = r == (int64_t)w->n ? weft_stream_write_eof(w->s) : (int)r;
+    return 0;
+}
+
+/* Echo one message of n bytes over a fresh connection (task only);
+ * 1 when it came back intact. */
+static int echo_once(weft_loop *loop, const weft_addr *addr, size_t n)
+{
+    weft_stream *s;
+    int rc = weft_open_connection(loop, addr, NULL, 5000 * MS, &s);
+    if (rc)
+        return 0;
+    unsigned char *out = malloc(n), *in = malloc(n);
+    fill_pattern(out, n);
+    /* Write from a task of its own while this one reads: an echo of more
+     * than the socket buffers hold needs both at once. */
+    writer w = {s, out, n, -1};
+    weft_future *f;
+    cr_assert_eq(weft_task_spawn(loop, writer_task, &w, &f), 0);
+    int ok = weft_stream_readexactly(s, in, n) == (int64_t)n && check_pattern(in, n);
+    char extra;
+    ok = ok && weft_stream_read(s, &extra, 1) == 0;
+    weft_await(f, NULL);
+    weft_future_unref(f);
+    ok = ok && w.rc == 0;
+    weft_stream_close(s);
+    free(out);
+    free(in);
+    return ok;
+}
+
+typedef struct {
+    weft_loop *loop;
+    weft_server *srv;
+    weft_addr addr;
+    atomic_int served;
+    int ok, failed, forced;
+} srv_ctx;
+
+static void start(srv_ctx *c, const char *where, const weft_server_opts *opts)
+{
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, where), 0);
+    int rc = weft_start_server(c->loop, &a, echo_handler, &c->served, opts, &c->srv);
+    cr_assert_eq(rc, 0, "start_server: %s", weft_strerror(rc));
+    cr_assert_eq(weft_server_addr(c->srv, &c->addr), 0);
+}
+
+static int sizes_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    const size_t sizes[] = {1, 4096, 100000, 1 << 20, 16 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        cr_assert(echo_once(c->loop, &c->addr, sizes[i]), "size %zu", sizes[i]);
+    cr_assert_eq(weft_server_close(c->srv, 1000 * MS), 0);
+    return 0;
+}
+
+Test(server, echo_1_byte_to_16_mib)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    start(&c, "127.0.0.1:0", NULL);
+    cr_assert_neq(weft_addr_port(&c.addr), 0);
+    cr_assert_eq(run_task(loop, sizes_main, &c), 0);
+    cr_assert_eq(atomic_load(&c.served), 5);
+    test_loop_free(loop);
+}
+
+/* ------------------------------------------------------------------ */
+
+#define NCLIENTS 1000
+
+static int many_client(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    if (echo_once(c->loop, &c->addr, 200))
+        c->ok++;
+    else
+        c->failed++;
+    return 0;
+}
+
+static int many_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    static weft_future *f[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++)
+        cr_assert_eq(weft_task_spawn(c->loop, many_client, c, &f[i]), 0);
+    for (int i = 0; i < NCLIENTS; i++) {
+        weft_await(f[i], NULL);
+        weft_future_unref(f[i]);
+    }
+    cr_assert_eq(weft_server_close(c->srv, 1000 * MS), 0);
+    return 0;
+}
+
+Test(server, thousand_concurrent_clients)
+{
+    raise_nofile();
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    weft_server_opts o = {.listen.backlog = 4096};
+    start(&c, "127.0.0.1:0", &o);
+    cr_assert_eq(run_task(loop, many_main, &c), 0);
+    cr_assert_eq(c.failed, 0);
+    cr_assert_eq(c.ok, NCLIENTS);
+    cr_assert_eq(atomic_load(&c.served), NCLIENTS);
+    test_loop_free(loop);
+}
+
+/* ------------------------------------------------------------------ */
+/* connection limit                                                    */
+
+static int limit_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    weft_stream *s[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &s[i]), 0);
+    weft_sleep(c->loop, 20 * MS);
+    /* Two are served, the third waits in the listen queue. */
+    cr_assert_eq(weft_server_connections(c->srv), 2);
+    char b[2];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(weft_stream_write(s[i], "x", 1), 1);
+    cr_assert_eq(weft_stream_readexactly(s[0], b, 1), 1);
+    cr_assert_eq(weft_stream_readexactly(s[1], b, 1), 1);
+    weft_stream_close(s[0]);
+    /* A slot frees: the third is served now. */
+    cr_assert_eq(weft_stream_readexactly(s[2], b, 1), 1);
+    weft_stream_close(s[1]);
+    weft_stream_close(s[2]);
+    weft_sleep(c->loop, 10 * MS);
+    cr_assert_eq(weft_server_connections(c->srv), 0);
+    cr_assert_eq(weft_server_close(c->srv, 0), 0);
+    return 0;
+}
+
+Test(server, connection_limit)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    weft_server_opts o = {.max_connections = 2};
+    start(&c, "127.0.0.1:0", &o);
+    cr_assert_eq(run_task(loop, limit_main, &c), 0);
+    test_loop_free(loop);
+}
+
+/* ------------------------------------------------------------------ */
+/* graceful close                                                      */
+
+typedef struct {
+    srv_ctx *c;
+    weft_stream *s;
+    int64_t quit_after; /* ns; < 0: stay until the server goes */
+    int saw_eof;
+} client;
+
+static int client_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    client *k = arg;
+    cr_assert_eq(weft_stream_write(k->s, "hi", 2), 2);
+    char b[2];
+    cr_assert_eq(weft_stream_readexactly(k->s, b, 2), 2);
+    if (k->quit_after >= 0) {
+        weft_sleep(k->c->loop, k->quit_after);
+        weft_stream_write_eof(k->s); /* the handler sees end of stream and returns */
+    }
+    k->saw_eof = weft_stream_read(k->s, b, 1) == 0;
+    return 0;
+}
+
+static int graceful_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    client k[4];
+    weft_future *f[4];
+    for (int i = 0; i < 4; i++) {
+        k[i] = (client){.c = c, .quit_after = i < 2 ? 20 * MS : -1};
+        cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &k[i].s), 0);
+        cr_assert_eq(weft_task_spawn(c->loop, client_task, &k[i], &f[i]), 0);
+    }
+    weft_sleep(c->loop, 5 * MS);
+    cr_assert_eq(weft_server_connections(c->srv), 4);
+    int64_t t0 = mono_ns();
+    /* Two clients finish within the deadline, two idle ones are cancelled. */
+    c->forced = weft_server_close(c->srv, 100 * MS);
+    int64_t took = mono_ns() - t0;
+    cr_assert_eq(c->forced, 2, "forced %d", c->forced);
+    cr_assert_geq(took, 90 * MS);
+    cr_assert_lt(took, 1000 * MS);
+    /* No new connections once closed. */
+    weft_stream *s;
+    cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &s), -ECONNREFUSED);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(weft_await(f[i], NULL), 0);
+        weft_future_unref(f[i]);
+        cr_assert(k[i].saw_eof, "client %d did not see its connection end", i);
+        weft_stream_close(k[i].s);
+    }
+    return 0;
+}
+
+Test(server, graceful_close_with_live_clients)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    start(&c, "127.0.0.1:0", NULL);
+    cr_assert_eq(run_task(loop, graceful_main, &c), 0);
+    cr_assert_eq(atomic_load(&c.served), 4); /* every handler ran to its end */
+    test_loop_free(loop);
+}
+
+static int idle_close_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    int64_t t0 = mono_ns();
+    cr_assert_eq(weft_server_close(c->srv, 5000 * MS), 0);
+    cr_assert_lt(mono_ns() - t0, 500 * MS, "close waited with nobody connected");
+    return 0;
+}
+
+Test(server, close_without_clients_is_prompt)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    start(&c, "[::1]:0", NULL);
+    cr_assert_eq(run_task(loop, idle_close_main, &c), 0);
+    test_loop_free(loop);
+}
+
+/* ------------------------------------------------------------------ */
+/* Unix socket server                                                  */
+
+static int unix_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    cr_assert(echo_once(c->loop, &c->addr, 5000));
+    cr_assert_eq(weft_server_close(c->srv, 100 * MS), 0);
+    return 0;
+}
+
+Test(server, unix_socket_server)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    char where[64];
+    snprintf(where, sizeof where, "unix:/tmp/weft-srv-%d.sock", (int)getpid());
+    weft_server_opts o = {.listen.unlink_path = 1};
+    start(&c, where, &o);
+    cr_assert_eq(run_task(loop, unix_main, &c), 0);
+    cr_assert_neq(access(where + 5, F_OK), 0, "socket file left behind");
+    test_loop_free(loop);
+}
+
+/* ------------------------------------------------------------------ */
+/* thread-per-core                                                     */
+
+static int threads_client_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    for (int i = 0; i < 40; i++)
+        if (echo_once(c->loop, &c->addr, 1000))
+            c->ok++;
+    return 0;
+}
+
+Test(server, serve_on_threads)
+{
+    atomic_int served = 0;
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    weft_threads *t;
+    int rc = weft_serve_threads(3, NULL, &a, echo_handler, &served, NULL, 500 * MS, &t);
+    if (rc == WEFT_EUNAVAILABLE)
+        cr_skip_test("backend unavailable");
+    cr_assert_eq(rc, 0, "serve_threads: %s", weft_strerror(rc));
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    cr_assert_eq(weft_threads_addr(t, &c.addr), 0);
+    cr_assert_neq(weft_addr_port(&c.addr), 0);
+    cr_assert_eq(run_task(loop, threads_client_main, &c), 0);
+    cr_assert_eq(c.ok, 40);
+    cr_assert_eq(weft_threads_stop(t), 0);
+    cr_assert_eq(weft_threads_stop(t), 0);
+    cr_assert_eq(weft_threads_join(t), 0);
+    cr_assert_eq(atomic_load(&served), 40);
+    test_loop_free(loop);
+}
+
+static int thread_fails(weft_loop *loop, int index, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    return index == 1 ? -EIO : 0;
+}
+
+static int thread_waits(weft_loop *loop, int index, void *arg)
+{
+    (void)index;
+    atomic_int *started = arg;
+    atomic_fetch_add(started, 1);
+    /* keep the loop busy until stopped: sleep in a loop */
+    for (;;) {
+        int rc = weft_sleep(loop, 10 * MS);
+        if (rc)
+            return rc;
+    }
+}
+
+Test(server, threads_start_stop_join)
+{
+    weft_threads *t;
+    int rc = weft_threads_start(2, NULL, thread_fails, NULL, &t);
+    if (rc == WEFT_EUNAVAILABLE)
+        cr_skip_test("backend unavailable");
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(weft_threads_join(t), -EIO);
+    atomic_int started = 0;
+    cr_assert_eq(weft_threads_start(4, NULL, thread_waits, &started, &t), 0);
+    while (atomic_load(&started) < 4)
+        usleep(1000);
+    cr_assert_eq(weft_threads_stop(t), 0);
+    cr_assert_eq(weft_threads_join(t), 0); /* -ECANCELED is the expected end */
+    weft_addr a;
+    cr_assert_eq(weft_threads_addr(NULL, &a), -EINVAL);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int bad_in_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    (void)arg;
+    cr_assert_eq(weft_server_close(NULL, 0), -EINVAL);
+    return 0;
+}
+
+static int close_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    return weft_server_close(arg, 0);
+}
+
+Test(server, bad_input)
+{
+    weft_loop *loop = test_loop_new();
+    weft_server *srv = NULL;
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    cr_assert_eq(weft_start_server(NULL, &a, echo_handler, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_start_server(loop, NULL, echo_handler, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_start_server(loop, &a, NULL, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_start_server(loop, &a, echo_handler, NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_start_server_fd(loop, -1, echo_handler, NULL, NULL, &srv), -EINVAL);
+    weft_addr junk;
+    memset(&junk, 0x77, sizeof junk);
+    cr_assert_eq(weft_start_server(loop, &junk, echo_handler, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_server_addr(NULL, &a), -EINVAL);
+    cr_assert_eq(weft_server_connections(NULL), 0);
+    /* close outside a task: refused, nothing done */
+    cr_assert_eq(weft_start_server(loop, &a, echo_handler, NULL, NULL, &srv), 0);
+    cr_assert_eq(weft_server_close(srv, 0), -EPERM);
+    cr_assert_eq(run_task(loop, bad_in_task, loop), 0);
+    weft_threads *t;
+    cr_assert_eq(weft_threads_start(0, NULL, thread_fails, NULL, &t), -EINVAL);
+    cr_assert_eq(weft_threads_start(2, NULL, NULL, NULL, &t), -EINVAL);
+    cr_assert_eq(weft_threads_start(100000, NULL, thread_fails, NULL, &t), -EINVAL);
+    cr_assert_eq(weft_serve_threads(2, NULL, NULL, echo_handler, NULL, NULL, 0, &t), -EINVAL);
+    cr_assert_eq(weft_serve_threads(2, NULL, &a, NULL, NULL, NULL, 0, &t), -EINVAL);
+    cr_assert_eq(weft_threads_stop(NULL), -EINVAL);
+    cr_assert_eq(weft_threads_join(NULL), -EINVAL);
+    /* the server is still usable: close it for real */
+    cr_assert_eq(run_task(loop, close_task, srv), 0);
+    test_loop_free(loop);
+}
