@@ -26,6 +26,9 @@ srcs() {
 }
 
 mkdir -p "$OUT/artifacts"
+# -jobs makes libFuzzer write fuzz-N.log into the current directory.
+jobs_flags=""
+[ "$JOBS" -gt 1 ] && jobs_flags="-jobs=$JOBS -workers=$JOBS"
 rc=0
 for t in $TARGETS; do
     exe=$OUT/fuzz_$t
@@ -37,10 +40,11 @@ for t in $TARGETS; do
     mkdir -p "$work"
     log=$OUT/fuzz_$t.log
     echo "fuzz_$t: ${TIME}s from fuzz/corpus/$t"
-    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    # shellcheck disable=SC2086
+    if (cd "$OUT" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
         "$exe" -max_total_time="$TIME" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -jobs="$JOBS" -workers="$JOBS" \
-        -artifact_prefix="$OUT/artifacts/$t-" "$work" "fuzz/corpus/$t" >"$log" 2>&1; then
+        -print_final_stats=1 $jobs_flags \
+        -artifact_prefix="$OUT/artifacts/$t-" "$work" "$ROOT/fuzz/corpus/$t" >"$log" 2>&1); then
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
         cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1)
         echo "    ok: ${runs:-?} runs, $cov, corpus $(ls "$work" | wc -l) files"

@@ -1,0 +1,68 @@
+/* The http_server on one loop: see http_serve.h. */
+#include "http_serve.h"
+
+#include "http_session.h"
+
+#include <time.h>
+
+/* Buffers of each connection: a head is at most HTTP_DEFAULT_MAX_HEAD, the
+ * read buffer holds it with room for a pipelined batch behind it. */
+#define READ_BUF (16 * 1024)
+#define OUT_BUF (16 * 1024)
+
+static void date_tick(void *arg)
+{
+    http_serve *h = arg;
+    http_responses_update(&h->resp, time(NULL));
+    weft_call_later(h->loop, &h->date_timer, 1000000000, date_tick, h);
+}
+
+/* One connection: parse what is buffered, answer the whole batch with one
+ * write, read more. The server flushes and closes the stream on return. */
+static int handle_conn(weft_stream *s, void *arg)
+{
+    http_serve *h = arg;
+    http_session sess;
+    http_session_init(&sess, HTTP_DEFAULT_MAX_HEAD);
+    char out[OUT_BUF];
+    for (;;) {
+        size_t len, out_len = 0;
+        int more;
+        const char *in = weft_stream_peek(s, &len);
+        size_t used = http_session_feed(&sess, &h->resp, in, len, out, &out_len, sizeof out, &more);
+        weft_stream_consume(s, used);
+        if (out_len && weft_stream_write(s, out, out_len) < 0)
+            return 0;
+        if (sess.closing)
+            return 0;
+        if (more)
+            continue;
+        if (weft_stream_fill(s) <= 0) /* end of stream, an error (or a full buffer) */
+            return 0;
+    }
+}
+
+int http_serve_start(http_serve *h, weft_loop *loop, int lfd)
+{
+    h->loop = loop;
+    h->server = NULL;
+    h->date_timer = (weft_handle)WEFT_HANDLE_INIT;
+    http_responses_update(&h->resp, time(NULL));
+    weft_server_opts so = {0};
+    so.stream.read_limit = READ_BUF;
+    so.stream.write_high = OUT_BUF;
+    int rc = weft_start_server_fd(loop, lfd, handle_conn, h, &so, &h->server);
+    if (rc < 0)
+        return rc;
+    rc = weft_call_later(loop, &h->date_timer, 1000000000, date_tick, h);
+    return rc;
+}
+
+int http_serve_close(http_serve *h, int64_t grace_ns)
+{
+    if (weft_handle_pending(&h->date_timer))
+        weft_handle_cancel(h->loop, &h->date_timer);
+    int rc = h->server ? weft_server_close(h->server, grace_ns) : 0;
+    h->server = NULL;
+    return rc < 0 ? rc : 0;
+}
