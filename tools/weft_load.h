@@ -35,12 +35,15 @@ typedef struct wl_config {
     double hold;         /* idle mode: connect, then hold the connections this long */
     const char *label;   /* a name echoed in the report (the server under test) */
     int server_pid;      /* report that process's CPU use over the measurement (Linux /proc) */
+    int spin;            /* poll without sleeping (epoll_wait timeout 0): the client's CPU never
+                            idles, so its wake-up latency stays out of the numbers */
 } wl_config;
 
 /* One connection's state; owned by one worker thread. */
 typedef struct wl_conn {
     int fd;
     int dead;
+    int want_out;      /* EPOLLOUT registered: only while a send is blocked */
     uint64_t *sent_at; /* ring of send times, depth entries */
     unsigned head;     /* oldest request in flight */
     unsigned inflight;

@@ -32,6 +32,10 @@ int wl_connect_all(const wl_config *cfg, int *fds)
         }
         fds[i] = fd;
         if (cfg->source_ips > 0 && ai->ai_family == AF_INET) {
+            /* Pick the port at connect time, from the whole 4-tuple: ports
+             * in TIME_WAIT towards another server port stay usable. */
+            int one = 1;
+            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
             struct sockaddr_in src = {.sin_family = AF_INET};
             src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(i % cfg->source_ips));
             if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {

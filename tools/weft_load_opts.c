@@ -25,6 +25,7 @@ static void usage(FILE *f)
           "                    (prints \"held N\" once all are connected)\n"
           "  --label NAME      a name for the report (the server under test)\n"
           "  --server-pid PID  also report that process's CPU use while measuring\n"
+          "  --spin            busy-poll instead of sleeping in epoll_wait (a core per thread)\n"
           "  --json            one JSON object instead of text\n",
           f);
 }
@@ -70,6 +71,10 @@ int wl_parse(wl_config *cfg, int argc, char **argv)
         }
         if (strcmp(a, "--json") == 0) {
             cfg->json = 1;
+            continue;
+        }
+        if (strcmp(a, "--spin") == 0) {
+            cfg->spin = 1;
             continue;
         }
         if (i + 1 >= argc) {

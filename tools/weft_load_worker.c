@@ -82,8 +82,10 @@ int wl_worker_init(wl_worker *w, const wl_config *cfg, _Atomic int *phase, const
         wl_conn *c = &w->conns[i];
         c->fd = fds[i];
         c->sent_at = stamps + (size_t)i * (size_t)cfg->depth;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                 .data.ptr = c};
+        /* Write interest only while a send waits for room (conn_interest):
+         * with it always on, every ACK that frees send space would wake
+         * the loop and make the kernel do that work too. */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c};
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
             perror("weft-load: epoll_ctl");
             return -1;
@@ -113,7 +115,19 @@ static void conn_fail(wl_worker *w, wl_conn *c)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 }
 
-/* Write what is queued; stops at a full socket (EPOLLOUT resumes it). */
+/* Turn write interest on or off. */
+static void conn_interest(wl_worker *w, wl_conn *c, int out)
+{
+    if (c->want_out == out)
+        return;
+    c->want_out = out;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0),
+                             .data.ptr = c};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        conn_fail(w, c);
+}
+
+/* Write what is queued; at a full socket, wait for EPOLLOUT to resume. */
 static void conn_flush(wl_worker *w, wl_conn *c)
 {
     while (c->tx_pending > 0) {
@@ -126,11 +140,15 @@ static void conn_flush(wl_worker *w, wl_conn *c)
                 continue;
             if (errno != EAGAIN)
                 conn_fail(w, c);
+            else
+                conn_interest(w, c, 1);
             return;
         }
         c->tx_pending -= (size_t)r;
         c->tx_off = (c->tx_off + (size_t)r) % w->payload_len;
     }
+    if (c->want_out)
+        conn_interest(w, c, 0);
 }
 
 /* Queue up to n new requests stamped `now`, within the quota. */
@@ -241,7 +259,7 @@ void *wl_worker_run(void *arg)
         int sending = !(measuring && w->quota && w->sent >= w->quota);
         if (!sending && w->done_local >= w->quota)
             break;
-        int n = epoll_wait(w->epfd, evs, 256, 50);
+        int n = epoll_wait(w->epfd, evs, 256, w->cfg->spin ? 0 : 50);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -13,7 +13,8 @@ echo_servers() {
         "weft-cb poll|$PEERS/weft_echo_cb --backend poll --port" \
         "weft-task io_uring|$PEERS/weft_echo_task --backend io_uring --port" \
         "weft-task epoll|$PEERS/weft_echo_task --backend epoll --port" \
-        "weft-task poll|$PEERS/weft_echo_task --backend poll --port"; do
+        "weft-task poll|$PEERS/weft_echo_task --backend poll --port" \
+        "weft echo_server io_uring|$B/examples/echo_server --backend io_uring --port"; do
         bin=${s#*|}
         bin=${bin%% *}
         case " $ECHO_ONLY " in

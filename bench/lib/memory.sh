@@ -16,8 +16,9 @@ mem_one() {
     sleep 0.2
     rss0=$(rss_kb "$SERVER_PID")
     fd0=$(fd_count "$SERVER_PID")
-    # Spread over source addresses: one address has ~28k ephemeral ports.
-    srcs=$(((conns + 19999) / 20000))
+    # Spread over source addresses: one address has ~28k ephemeral ports,
+    # and earlier runs leave theirs in TIME_WAIT.
+    srcs=$((conns / 5000 + 2))
     $PIN_CLIENT "$LOAD" --port "$PORT" -c "$conns" --source-ips "$srcs" --hold 600 \
         >"$TMPD/hold.out" 2>"$TMPD/hold.err" &
     client=$!
@@ -45,6 +46,7 @@ mem_one() {
 
 MEM_SERVERS="weft-task io_uring|$PEERS/weft_echo_task --backend io_uring --port
 weft-task epoll|$PEERS/weft_echo_task --backend epoll --port
+weft echo_server io_uring|$B/examples/echo_server --backend io_uring --port
 weft-cb io_uring|$PEERS/weft_echo_cb --backend io_uring --port
 weft-cb epoll|$PEERS/weft_echo_cb --backend epoll --port
 libuv|$PEERS/libuv_echo --port

@@ -9,7 +9,9 @@
 
 /* A task's stack is 64 KiB: the read buffer on it is smaller than the
  * other peers' (the 16 KiB workload still fits one message per read). */
+#ifndef TASK_BUF
 #define TASK_BUF 16384
+#endif
 
 static weft_loop *g_loop;
 
