@@ -14,8 +14,9 @@
  * sleep on an event that every send completion sets. A failed send sticks:
  * every later write returns its error.
  *
- * Closing submits a WEFT_OP_CLOSE (which also stops an in-flight send on
- * every backend) and frees the memory when the last stream op is back. */
+ * Closing is synchronous: the loop forgets the fd (which also stops an
+ * in-flight send on every backend), the fd is closed, and the memory is
+ * freed at once, or by the send's completion when one was in flight. */
 #include "net_internal.h"
 #include "weft/sync.h"
 
@@ -38,16 +39,8 @@ struct weft_stream {
     int sending, werr, writing;
     weft_op wop;
     weft_event wev;
-    /* close */
-    int closing, closed_op_done;
-    weft_op cop;
+    int closing;
 };
-
-static void stream_free_if_done(weft_stream *s)
-{
-    if (s->closing && s->closed_op_done && !s->sending)
-        free(s);
-}
 
 static size_t wbuffered(const weft_stream *s)
 {
@@ -77,7 +70,7 @@ static void on_sent(weft_op *op)
     weft_stream *s = op->data;
     s->sending = 0;
     if (s->closing) {
-        stream_free_if_done(s);
+        free(s); /* closed while this send was in flight */
         return;
     }
     if (op->result < 0) {
@@ -96,13 +89,6 @@ static void on_sent(weft_op *op)
         kick(s);
     }
     weft_event_set(&s->wev);
-}
-
-static void on_closed(weft_op *op)
-{
-    weft_stream *s = op->data;
-    s->closed_op_done = 1;
-    stream_free_if_done(s);
 }
 
 int weft_stream_new(weft_loop *loop, int fd, const weft_stream_opts *opts, weft_stream **out)
@@ -164,15 +150,14 @@ int weft_stream_close(weft_stream *s)
     if (!s || s->closing)
         return -EINVAL;
     s->closing = 1;
-    weft_op_prep_close(&s->cop, s->fd, on_closed, s);
-    if (weft_op_submit(s->loop, &s->cop) != 0) {
-        weft_loop_forget_fd(s->loop, s->fd);
-        close(s->fd);
-        s->closed_op_done = 1;
-        if (s->sending)
-            weft_op_cancel(s->loop, &s->wop);
-        stream_free_if_done(s);
-    }
+    /* The loop forgets the fd first: a parked background send completes
+     * with -ECANCELED (io_uring: its cancel is issued before the close). */
+    weft_loop_forget_fd(s->loop, s->fd);
+    close(s->fd);
+    if (s->sending)
+        weft_op_cancel(s->loop, &s->wop); /* on_sent frees the stream */
+    else
+        free(s);
     return 0;
 }
 

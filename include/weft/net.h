@@ -231,11 +231,13 @@ int weft_stream_new(weft_loop *loop, int fd, const weft_stream_opts *opts, weft_
 int weft_open_connection(weft_loop *loop, const weft_addr *addr, const weft_stream_opts *opts,
                          int64_t timeout_ns, weft_stream **out);
 
-/* Close the stream: unsent buffered data is dropped (weft_stream_flush()
- * first to send it), an in-flight background send is cancelled, the fd is
- * closed through a WEFT_OP_CLOSE op, and the memory is freed once the
- * backend has given every op back (never blocks; from a task or a plain
- * callback). No task may be inside a call on the stream. 0 or -EINVAL. */
+/* Close the stream now, from a task or a plain callback (never blocks):
+ * unsent buffered data is dropped (weft_stream_flush() first to send it),
+ * the loop forgets the fd and it is closed, and the memory is freed at
+ * once, or, when a background send was in flight, as soon as the backend
+ * gives it back (a later loop iteration: run the loop once more before
+ * weft_loop_free, or that stream leaks). No task may be inside a call on
+ * the stream. 0 or -EINVAL. */
 int weft_stream_close(weft_stream *s);
 
 /* The stream's descriptor, loop; -EINVAL / NULL for NULL. */
