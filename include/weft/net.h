@@ -364,7 +364,9 @@ size_t weft_server_connections(const weft_server *srv);
 typedef struct weft_threads weft_threads;
 
 /* The main task of each thread: index is 0..n-1. It runs until it returns
- * or is cancelled by weft_threads_stop(). */
+ * or is cancelled by weft_threads_stop(). While it waits it must keep its
+ * loop busy (a server's accept, a timer): a loop with nothing pending ends
+ * the thread with -EDEADLK, as weft_run_until_complete does. */
 typedef int (*weft_thread_fn)(weft_loop *loop, int index, void *arg);
 
 /* Start n threads (1..1024), each with a loop of its own (loop_opts may be
