@@ -14,14 +14,28 @@ CC=${CC:-clang}
 case "$CC" in *clang*) ;; *) CC=clang ;; esac
 TIME=${FUZZ_TIME:-20}
 JOBS=${FUZZ_JOBS:-1}
-TARGETS=${*:-http resp}
+TARGETS=${*:-http resp stream}
 
 # Sources of each target (the parsers are pure C: no loop, no library).
 srcs() {
     case $1 in
     http) echo examples/http_parser.c examples/http_response.c examples/http_session.c ;;
     resp) echo examples/resp_parser.c examples/resp_db.c examples/resp_cmd.c examples/resp_session.c ;;
+    stream) echo core/*.c backends/readiness.c backends/readiness_multi.c backends/epoll.c \
+        backends/poll.c backends/select.c backends/uring.c net/*.c core/arch/switch_x86_64_sysv.S ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
+    esac
+}
+
+# The stream target is the whole library (x86-64 Linux): a config header of
+# its own, as the cross runner makes one.
+mkdir -p "$OUT/cfg"
+printf '%s\n' '#define WEFT_VERSION "fuzz"' '#define WEFT_HAVE_IO_URING 1' '#define WEFT_HAVE_EPOLL 1' \
+    '#define WEFT_HAVE_KQUEUE 0' '#define WEFT_HAVE_POLL 1' '#define WEFT_HAVE_IOCP 0' \
+    '#define WEFT_HAVE_VALGRIND 0' '#define WEFT_FP_CONTROL 0' >"$OUT/cfg/weft_config.h"
+extra() {
+    case $1 in
+    stream) echo -Iinclude -Icore -Ibackends -I"$OUT/cfg" -luring -lpthread ;;
     esac
 }
 
@@ -35,7 +49,7 @@ for t in $TARGETS; do
     # shellcheck disable=SC2046
     $CC -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -Iexamples -o "$exe" "fuzz/fuzz_$t.c" $(srcs "$t")
+        -Iexamples -o "$exe" "fuzz/fuzz_$t.c" $(srcs "$t") $(extra "$t")
     work=$OUT/corpus-$t
     mkdir -p "$work"
     log=$OUT/fuzz_$t.log
