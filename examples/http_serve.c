@@ -3,6 +3,7 @@
 
 #include "http_session.h"
 
+#include <string.h>
 #include <time.h>
 
 /* Buffers of each connection: a head is at most HTTP_DEFAULT_MAX_HEAD, the
@@ -47,6 +48,7 @@ int http_serve_start(http_serve *h, weft_loop *loop, int lfd)
     h->loop = loop;
     h->server = NULL;
     h->date_timer = (weft_handle)WEFT_HANDLE_INIT;
+    memset(&h->resp, 0, sizeof h->resp); /* the caller's memory: nothing built yet */
     http_responses_update(&h->resp, time(NULL));
     weft_server_opts so = {0};
     so.stream.read_limit = READ_BUF;
