@@ -95,7 +95,7 @@ static int ep_poll(weft_backend *be, int64_t timeout_ns)
         }
         int err = (e->events & (EPOLLERR | EPOLLHUP)) != 0;
         weft__ready_event(&ep->r, e->data.fd, err || (e->events & (EPOLLIN | EPOLLRDHUP)),
-                          err || (e->events & EPOLLOUT));
+                          err || (e->events & EPOLLOUT), err || (e->events & EPOLLRDHUP));
     }
     return 0;
 }

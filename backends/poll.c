@@ -131,7 +131,7 @@ static int pl_poll(weft_backend *be, int64_t timeout_ns)
             continue;
         e->revents = 0;
         int err = (ev & (POLLERR | POLLHUP | POLLNVAL)) != 0;
-        weft__ready_event(&p->r, e->fd, err || (ev & POLLIN), err || (ev & POLLOUT));
+        weft__ready_event(&p->r, e->fd, err || (ev & POLLIN), err || (ev & POLLOUT), err);
     }
     return 0;
 }

@@ -61,13 +61,32 @@ static int64_t sys_result(ssize_t n)
     return -errno;
 }
 
+/* Only on a byte stream does a short read prove the input empty (a
+ * datagram socket returns one datagram however many wait). */
+static int is_stream(int fd, weft_fdslot *slot)
+{
+    if (!slot->kind) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        slot->kind = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM
+                         ? FD_STREAM
+                         : FD_OTHER;
+    }
+    return slot->kind == FD_STREAM;
+}
+
 static int64_t try_recv(weft_fdslot *slot, weft_op *op)
 {
     ssize_t n;
+    if (slot->drained)
+        return PARK; /* nothing came since the last short read */
     if (!slot->not_socket) {
         do
             n = recv(op->fd, op->buf, op->len, op->flags);
         while (n < 0 && errno == EINTR);
+        if (n > 0 && (size_t)n < op->len && !slot->hup_seen && !(op->flags & MSG_PEEK) &&
+            is_stream(op->fd, slot))
+            slot->drained = 1;
         if (!(n < 0 && errno == ENOTSOCK && op->flags == 0))
             return sys_result(n);
         slot->not_socket = 1;
@@ -298,13 +317,17 @@ static void run_list(weft_readiness *r, weft_fdslot *slot, weft_list *list)
     }
 }
 
-void weft__ready_event(weft_readiness *r, int fd, int readable, int writable)
+void weft__ready_event(weft_readiness *r, int fd, int readable, int writable, int hup)
 {
     weft_fdslot *slot = weft__ready_slot(r, fd);
     if (!slot)
         return;
-    if (readable)
+    if (hup)
+        slot->hup_seen = 1; /* an edge-triggered mechanism will not say it again */
+    if (readable) {
+        slot->drained = 0;
         run_list(r, slot, &slot->readers);
+    }
     if (writable)
         run_list(r, slot, &slot->writers);
     sync_want(r, fd, slot);

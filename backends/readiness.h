@@ -19,7 +19,14 @@ typedef struct weft_fdslot {
     uint8_t want;        /* WEFT_WANT_* the mechanism was last told */
     uint8_t registered;  /* the mechanism watches this fd */
     uint8_t not_socket;  /* recv/send said ENOTSOCK: use read/write */
+    uint8_t kind;        /* 0 not known yet, FD_STREAM (a SOCK_STREAM socket), FD_OTHER */
+    uint8_t drained;     /* a short read emptied the input: until the mechanism says
+                            readable, a recv parks without trying (saves an EAGAIN call) */
+    uint8_t hup_seen;    /* the mechanism reported end of stream or an error: a short read
+                            no longer proves there is nothing to report */
 } weft_fdslot;
+
+enum { FD_STREAM = 1, FD_OTHER = 2 };
 
 typedef struct weft_readiness weft_readiness;
 
@@ -68,7 +75,7 @@ int weft__ready_submit(weft_backend *be, weft_op *op);
 int weft__ready_cancel(weft_backend *be, weft_op *op);
 int weft__ready_forget_fd(weft_backend *be, int fd);
 /* The mechanism saw fd ready: finish the parked ops that can finish now. */
-void weft__ready_event(weft_readiness *r, int fd, int readable, int writable);
+void weft__ready_event(weft_readiness *r, int fd, int readable, int writable, int hup);
 /* Drop all parked ops (their callbacks will not run) and the slot table. */
 void weft__ready_fini(weft_readiness *r);
 
