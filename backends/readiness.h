@@ -71,6 +71,13 @@ void weft__ready_multi_end(weft_readiness *r, weft_multi *m, int64_t res);
 void weft__ready_multi_forget(weft_readiness *r, int fd); /* paused recvs on fd end */
 void weft__ready_multi_fini(weft_readiness *r);
 
+/* The vtable entries every readiness backend shares. */
+#define WEFT_READINESS_OPS                                                                         \
+    .submit = weft__ready_submit, .cancel = weft__ready_cancel,                                    \
+    .forget_fd = weft__ready_forget_fd, .multi_start = weft__ready_multi_start,                    \
+    .multi_cancel = weft__ready_multi_cancel, .bufs_setup = weft__ready_bufs_setup,                \
+    .buf_put = weft__ready_buf_put, .buf_owned = weft__ready_buf_owned
+
 int weft__ready_submit(weft_backend *be, weft_op *op);
 int weft__ready_cancel(weft_backend *be, weft_op *op);
 int weft__ready_forget_fd(weft_backend *be, int fd);
