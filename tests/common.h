@@ -33,6 +33,24 @@ static inline void test_loop_free(weft_loop *loop)
     cr_assert_eq(weft_loop_free(loop), 0);
 }
 
+/* What an op's completion callback saw: use test_on_done as the callback
+ * and a test_rec as its data. `clock`, when set, numbers completions in order. */
+typedef struct {
+    int calls;
+    int64_t result;
+    int order;
+    int *clock;
+} test_rec;
+
+static inline void test_on_done(weft_op *op)
+{
+    test_rec *r = op->data;
+    r->calls++;
+    r->result = op->result;
+    if (r->clock)
+        r->order = ++*r->clock;
+}
+
 /* A connected non-blocking AF_UNIX stream pair. */
 static inline void test_unix_pair(int sv[2])
 {

@@ -8,18 +8,6 @@
 
 TestSuite(multi, .timeout = 60);
 
-typedef struct {
-    int calls;
-    int64_t result;
-} rec;
-
-static void on_done(weft_op *op)
-{
-    rec *r = op->data;
-    r->calls++;
-    r->result = op->result;
-}
-
 static void run_until(weft_loop *loop, const int *flag, int want)
 {
     for (int i = 0; i < 1000 && *flag < want; i++)
@@ -221,8 +209,8 @@ Test(multi, multishot_recv_paused_then_cancelled_or_closed)
     cr_assert_eq(weft_recv_multi(loop, &m2, b[0], on_recv, &r2), 0);
     weft_loop_run(loop, WEFT_RUN_NOWAIT);
     weft_op cl;
-    rec rc = {0};
-    weft_op_prep_close(&cl, b[0], on_done, &rc);
+    test_rec rc = {0};
+    weft_op_prep_close(&cl, b[0], test_on_done, &rc);
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     run_until(loop, &r2.finals, 1);
     test_run(loop);

@@ -13,22 +13,6 @@
 
 TestSuite(ops, .timeout = 20);
 
-typedef struct {
-    int calls;
-    int64_t result;
-    int order;
-    int *clock;
-} done_rec;
-
-static void on_done(weft_op *op)
-{
-    done_rec *d = op->data;
-    d->calls++;
-    d->result = op->result;
-    if (d->clock)
-        d->order = ++*d->clock;
-}
-
 static void nonblock(int fd)
 {
     cr_assert_geq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
@@ -41,9 +25,9 @@ static void tcp_pair(weft_loop *loop, int *client, int *server)
     int lfd = test_tcp_listener(&addr);
     int cfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     weft_op acc, con;
-    done_rec da = {0}, dc = {0};
-    weft_op_prep_accept(&acc, lfd, &peer, sizeof peer, on_done, &da);
-    weft_op_prep_connect(&con, cfd, &addr, sizeof addr, on_done, &dc);
+    test_rec da = {0}, dc = {0};
+    weft_op_prep_accept(&acc, lfd, &peer, sizeof peer, test_on_done, &da);
+    weft_op_prep_connect(&con, cfd, &addr, sizeof addr, test_on_done, &dc);
     cr_assert_eq(weft_op_submit(loop, &acc), 0);
     cr_assert_eq(weft_op_submit(loop, &con), 0);
     test_run(loop);
@@ -66,8 +50,8 @@ Test(ops, recv_parks_until_data_arrives)
     test_unix_pair(sv);
     char buf[16] = {0};
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert(weft_op_pending(&op));
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
@@ -91,8 +75,8 @@ Test(ops, callback_never_runs_inside_submit)
     cr_assert_eq(write(sv[1], "x", 1), 1);
     char c;
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_recv(&op, sv[0], &c, 1, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], &c, 1, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(d.calls, 0);
     test_run(loop);
@@ -110,8 +94,8 @@ Test(ops, recv_sees_end_of_stream)
     test_unix_pair(sv);
     char buf[8];
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     close(sv[1]);
@@ -134,9 +118,9 @@ Test(ops, tcp_accept_connect_send_recv)
     cr_assert(nodelay);
     char out[] = "ping over tcp", in[32] = {0};
     weft_op snd, rcv;
-    done_rec ds = {0}, dr = {0};
-    weft_op_prep_recv(&rcv, s, in, sizeof in, 0, on_done, &dr);
-    weft_op_prep_send(&snd, c, out, sizeof out, 0, on_done, &ds);
+    test_rec ds = {0}, dr = {0};
+    weft_op_prep_recv(&rcv, s, in, sizeof in, 0, test_on_done, &dr);
+    weft_op_prep_send(&snd, c, out, sizeof out, 0, test_on_done, &ds);
     cr_assert_eq(weft_op_submit(loop, &rcv), 0);
     cr_assert_eq(weft_op_submit(loop, &snd), 0);
     test_run(loop);
@@ -155,8 +139,8 @@ Test(ops, peer_reset_fails_the_parked_recv)
     tcp_pair(loop, &c, &s);
     char buf[8];
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_recv(&op, s, buf, sizeof buf, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&op, s, buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     /* Unread data plus SO_LINGER 0 makes close send an RST. */
@@ -183,8 +167,8 @@ Test(ops, send_to_reset_peer_fails)
     int64_t last = 0;
     for (int i = 0; i < 4 && last >= 0; i++) {
         weft_op op;
-        done_rec d = {0};
-        weft_op_prep_send(&op, c, big, sizeof big, 0, on_done, &d);
+        test_rec d = {0};
+        weft_op_prep_send(&op, c, big, sizeof big, 0, test_on_done, &d);
         cr_assert_eq(weft_op_submit(loop, &op), 0);
         test_run(loop);
         last = d.result;
@@ -202,8 +186,8 @@ Test(ops, connect_refused)
     close(lfd); /* nobody listens on that port now */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_connect(&op, fd, &addr, sizeof addr, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_connect(&op, fd, &addr, sizeof addr, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     test_run(loop);
     cr_assert_eq(d.calls, 1);
@@ -222,8 +206,8 @@ Test(ops, send_parks_when_the_socket_buffer_is_full)
     while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
     }
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_send(&op, sv[0], chunk, sizeof chunk, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_send(&op, sv[0], chunk, sizeof chunk, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     cr_assert_eq(d.calls, 0);
@@ -247,11 +231,11 @@ Test(ops, pipes_work_with_recv_and_send)
     nonblock(p[1]);
     char in[8] = {0};
     weft_op rd, wr;
-    done_rec dr = {0}, dw = {0};
-    weft_op_prep_recv(&rd, p[0], in, sizeof in, 0, on_done, &dr);
+    test_rec dr = {0}, dw = {0};
+    weft_op_prep_recv(&rd, p[0], in, sizeof in, 0, test_on_done, &dr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
-    weft_op_prep_send(&wr, p[1], "pipe", 4, 0, on_done, &dw);
+    weft_op_prep_send(&wr, p[1], "pipe", 4, 0, test_on_done, &dw);
     cr_assert_eq(weft_op_submit(loop, &wr), 0);
     test_run(loop);
     cr_assert_eq(dw.result, 4);
@@ -259,7 +243,7 @@ Test(ops, pipes_work_with_recv_and_send)
     cr_assert_str_eq(in, "pipe");
     /* EOF on the pipe. */
     close(p[1]);
-    weft_op_prep_recv(&rd, p[0], in, sizeof in, 0, on_done, &dr);
+    weft_op_prep_recv(&rd, p[0], in, sizeof in, 0, test_on_done, &dr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     test_run(loop);
     cr_assert_eq(dr.result, 0);
@@ -273,9 +257,9 @@ Test(ops, poll_in_and_poll_out)
     int sv[2];
     test_unix_pair(sv);
     weft_op pin, pout;
-    done_rec di = {0}, dout = {0};
-    weft_op_prep_poll_in(&pin, sv[0], on_done, &di);
-    weft_op_prep_poll_out(&pout, sv[0], on_done, &dout);
+    test_rec di = {0}, dout = {0};
+    weft_op_prep_poll_in(&pin, sv[0], test_on_done, &di);
+    weft_op_prep_poll_out(&pout, sv[0], test_on_done, &dout);
     cr_assert_eq(weft_op_submit(loop, &pin), 0);
     cr_assert_eq(weft_op_submit(loop, &pout), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
@@ -302,9 +286,9 @@ Test(ops, parked_recvs_complete_in_submission_order)
     int clock = 0;
     char a[2] = {0}, b[2] = {0};
     weft_op oa, ob;
-    done_rec da = {.clock = &clock}, db = {.clock = &clock};
-    weft_op_prep_recv(&oa, sv[0], a, 1, 0, on_done, &da);
-    weft_op_prep_recv(&ob, sv[0], b, 1, 0, on_done, &db);
+    test_rec da = {.clock = &clock}, db = {.clock = &clock};
+    weft_op_prep_recv(&oa, sv[0], a, 1, 0, test_on_done, &da);
+    weft_op_prep_recv(&ob, sv[0], b, 1, 0, test_on_done, &db);
     cr_assert_eq(weft_op_submit(loop, &oa), 0);
     cr_assert_eq(weft_op_submit(loop, &ob), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
@@ -325,8 +309,8 @@ Test(ops, cancel_a_parked_op)
     test_unix_pair(sv);
     char buf[4];
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     cr_assert_eq(weft_op_cancel(loop, &op), 0);
@@ -338,7 +322,7 @@ Test(ops, cancel_a_parked_op)
     /* The op is idle again and can be reused; data sent now still arrives. */
     cr_assert_eq(weft_op_cancel(loop, &op), -EINVAL);
     cr_assert_eq(write(sv[1], "ok", 2), 2);
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     test_run(loop);
     cr_assert_eq(d.result, 2);
@@ -355,8 +339,8 @@ Test(ops, cancel_after_completion_keeps_the_result)
     cr_assert_eq(write(sv[1], "abc", 3), 3);
     char buf[4];
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     /* Let the backend finish it without running callbacks yet. */
     int rc = weft_op_cancel(loop, &op);
@@ -376,11 +360,11 @@ Test(ops, close_op_cancels_parked_ops)
     test_unix_pair(sv);
     char buf[4];
     weft_op rd, cl;
-    done_rec dr = {0}, dc = {0};
-    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &dr);
+    test_rec dr = {0}, dc = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, test_on_done, &dr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
-    weft_op_prep_close(&cl, sv[0], on_done, &dc);
+    weft_op_prep_close(&cl, sv[0], test_on_done, &dc);
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     test_run(loop);
     cr_assert_eq(dr.calls, 1);
@@ -399,8 +383,8 @@ Test(ops, forget_fd_cancels_parked_ops)
     test_unix_pair(sv);
     char buf[4];
     weft_op rd;
-    done_rec dr = {0};
-    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &dr);
+    test_rec dr = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, test_on_done, &dr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     cr_assert_eq(weft_loop_forget_fd(loop, sv[0]), 0);
@@ -420,15 +404,15 @@ Test(ops, ops_on_a_closed_fd_fail_with_ebadf)
     close(sv[1]);
     char buf[4];
     weft_op rd, wr, cl;
-    done_rec dr = {0}, dw = {0}, dc = {0};
-    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &dr);
-    weft_op_prep_send(&wr, sv[1], "x", 1, 0, on_done, &dw);
+    test_rec dr = {0}, dw = {0}, dc = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, test_on_done, &dr);
+    weft_op_prep_send(&wr, sv[1], "x", 1, 0, test_on_done, &dw);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &wr), 0);
     test_run(loop);
     cr_assert_eq(dr.result, -EBADF);
     cr_assert_eq(dw.result, -EBADF);
-    weft_op_prep_close(&cl, sv[0], on_done, &dc);
+    weft_op_prep_close(&cl, sv[0], test_on_done, &dc);
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     test_run(loop);
     cr_assert_eq(dc.result, -EBADF);
@@ -440,8 +424,8 @@ Test(ops, a_huge_bogus_fd_fails_with_ebadf)
     weft_loop *loop = test_loop_new();
     char buf[4];
     weft_op op;
-    done_rec d = {0};
-    weft_op_prep_recv(&op, 0x7fffffff, buf, sizeof buf, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&op, 0x7fffffff, buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     test_run(loop);
     cr_assert_eq(d.calls, 1);
@@ -457,13 +441,13 @@ Test(ops, accept_many_connections)
     enum { N = 64 };
     int clients[N], accepted = 0;
     weft_op acc;
-    done_rec d = {0};
+    test_rec d = {0};
     for (int i = 0; i < N; i++) {
         clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         cr_assert_eq(connect(clients[i], (struct sockaddr *)&addr, sizeof addr), 0);
     }
     while (accepted < N) {
-        weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &d);
+        weft_op_prep_accept(&acc, lfd, NULL, 0, test_on_done, &d);
         cr_assert_eq(weft_op_submit(loop, &acc), 0);
         test_run(loop);
         cr_assert_geq(d.result, 0, "accept: %s", weft_strerror((int)d.result));
@@ -483,8 +467,8 @@ Test(ops, free_with_ops_in_flight)
     test_unix_pair(sv);
     char buf[4];
     weft_op rd;
-    done_rec d = {0};
-    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &d);
+    test_rec d = {0};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, test_on_done, &d);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     test_loop_free(loop);

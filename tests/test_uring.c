@@ -30,22 +30,6 @@ static void init(void)
 
 TestSuite(uring, .init = init, .timeout = 30);
 
-typedef struct {
-    int calls;
-    int64_t result;
-    int order;
-    int *clock;
-} rec;
-
-static void on_done(weft_op *op)
-{
-    rec *r = op->data;
-    r->calls++;
-    r->result = op->result;
-    if (r->clock)
-        r->order = ++*r->clock;
-}
-
 static weft_loop *ring_loop(uint32_t entries)
 {
     weft_loop *loop = NULL;
@@ -120,8 +104,8 @@ Test(uring, cancel_right_after_submit)
     test_unix_pair(sv);
     char buf[8];
     weft_op op;
-    rec r = {0};
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    test_rec r = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     /* Both SQEs go to the kernel in one batch, the recv first. */
     cr_assert_eq(weft_op_cancel(loop, &op), 0);
@@ -131,7 +115,7 @@ Test(uring, cancel_right_after_submit)
     cr_assert_eq(r.result, -ECANCELED);
     /* The socket is intact: the next recv gets the data. */
     cr_assert_eq(write(sv[1], "abc", 3), 3);
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert_eq(r.result, 3);
@@ -148,8 +132,8 @@ Test(uring, cancel_loses_to_data_already_there)
     cr_assert_eq(write(sv[1], "abc", 3), 3);
     char buf[8];
     weft_op op;
-    rec r = {0};
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    test_rec r = {0};
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(weft_op_cancel(loop, &op), 0);
     run(loop);
@@ -165,7 +149,7 @@ typedef struct {
     weft_loop *loop;
     weft_op *other;
     int cancel_rc;
-    rec r;
+    test_rec r;
 } canceller;
 
 static void cancel_other(weft_op *op)
@@ -186,10 +170,10 @@ Test(uring, cancel_after_completion_is_ealready_and_keeps_the_result)
     cr_assert_eq(write(b[1], "22", 2), 2);
     char ba[4], bb[4];
     weft_op oa, ob;
-    rec rb = {0};
+    test_rec rb = {0};
     canceller c = {.loop = loop, .other = &ob};
     weft_op_prep_recv(&oa, a[0], ba, sizeof ba, 0, cancel_other, &c);
-    weft_op_prep_recv(&ob, b[0], bb, sizeof bb, 0, on_done, &rb);
+    weft_op_prep_recv(&ob, b[0], bb, sizeof bb, 0, test_on_done, &rb);
     cr_assert_eq(weft_op_submit(loop, &oa), 0);
     cr_assert_eq(weft_op_submit(loop, &ob), 0);
     run(loop);
@@ -214,10 +198,10 @@ Test(uring, cancel_an_op_waiting_behind_the_head)
     char b1[4] = {0}, b2[4] = {0}, b3[4] = {0};
     weft_op o1, o2, o3;
     int clock = 0;
-    rec r1 = {.clock = &clock}, r2 = {.clock = &clock}, r3 = {.clock = &clock};
-    weft_op_prep_recv(&o1, sv[0], b1, 1, 0, on_done, &r1);
-    weft_op_prep_recv(&o2, sv[0], b2, 1, 0, on_done, &r2);
-    weft_op_prep_recv(&o3, sv[0], b3, 1, 0, on_done, &r3);
+    test_rec r1 = {.clock = &clock}, r2 = {.clock = &clock}, r3 = {.clock = &clock};
+    weft_op_prep_recv(&o1, sv[0], b1, 1, 0, test_on_done, &r1);
+    weft_op_prep_recv(&o2, sv[0], b2, 1, 0, test_on_done, &r2);
+    weft_op_prep_recv(&o3, sv[0], b3, 1, 0, test_on_done, &r3);
     cr_assert_eq(weft_op_submit(loop, &o1), 0);
     cr_assert_eq(weft_op_submit(loop, &o2), 0);
     cr_assert_eq(weft_op_submit(loop, &o3), 0);
@@ -248,18 +232,18 @@ Test(uring, close_completes_every_op_on_the_fd_first)
     char buf[4];
     weft_op rd, pin, wr, pout, cl;
     int clock = 0;
-    rec rr = {.clock = &clock}, rp = {.clock = &clock}, rw = {.clock = &clock},
-        ro = {.clock = &clock}, rc = {.clock = &clock};
-    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &rr);
-    weft_op_prep_poll_in(&pin, sv[0], on_done, &rp);
-    weft_op_prep_send(&wr, sv[0], big, sizeof big, 0, on_done, &rw);
-    weft_op_prep_poll_out(&pout, sv[0], on_done, &ro);
+    test_rec rr = {.clock = &clock}, rp = {.clock = &clock}, rw = {.clock = &clock},
+             ro = {.clock = &clock}, rc = {.clock = &clock};
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, test_on_done, &rr);
+    weft_op_prep_poll_in(&pin, sv[0], test_on_done, &rp);
+    weft_op_prep_send(&wr, sv[0], big, sizeof big, 0, test_on_done, &rw);
+    weft_op_prep_poll_out(&pout, sv[0], test_on_done, &ro);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &pin), 0);
     cr_assert_eq(weft_op_submit(loop, &wr), 0);
     cr_assert_eq(weft_op_submit(loop, &pout), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
-    weft_op_prep_close(&cl, sv[0], on_done, &rc);
+    weft_op_prep_close(&cl, sv[0], test_on_done, &rc);
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     run(loop);
     cr_assert_eq(rr.result, -ECANCELED);
@@ -280,9 +264,9 @@ Test(uring, close_in_the_same_batch_as_the_ops)
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     char buf[4];
     weft_op rd, cl;
-    rec rr = {0}, rc = {0};
-    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
-    weft_op_prep_close(&cl, p[0], on_done, &rc);
+    test_rec rr = {0}, rc = {0};
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, test_on_done, &rr);
+    weft_op_prep_close(&cl, p[0], test_on_done, &rc);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     run(loop);
@@ -299,9 +283,9 @@ Test(uring, forget_fd_then_plain_close)
     cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     char buf[4];
     weft_op rd, pin;
-    rec rr = {0}, rp = {0};
-    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
-    weft_op_prep_poll_in(&pin, p[0], on_done, &rp);
+    test_rec rr = {0}, rp = {0};
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, test_on_done, &rr);
+    weft_op_prep_poll_in(&pin, p[0], test_on_done, &rp);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &pin), 0);
     /* Not even submitted to the kernel yet: forget_fd must do it before the
@@ -322,18 +306,18 @@ Test(uring, closed_fd_reset_peer_refused_connect)
     weft_loop *loop = ring_loop(0);
     char buf[8];
     weft_op op;
-    rec r = {0};
+    test_rec r = {0};
 
     int sv[2];
     test_unix_pair(sv);
     close(sv[0]);
     close(sv[1]);
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, on_done, &r);
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert_eq(r.result, -EBADF);
     /* A number far beyond any open fd: no giant table, just -EBADF. */
-    weft_op_prep_recv(&op, 0x7fffffff, buf, sizeof buf, 0, on_done, &r);
+    weft_op_prep_recv(&op, 0x7fffffff, buf, sizeof buf, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert_eq(r.result, -EBADF);
@@ -343,12 +327,12 @@ Test(uring, closed_fd_reset_peer_refused_connect)
     int lfd = test_tcp_listener(&addr);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_eq(connect(c, (struct sockaddr *)&addr, sizeof addr), 0);
-    weft_op_prep_accept(&op, lfd, NULL, 0, on_done, &r);
+    weft_op_prep_accept(&op, lfd, NULL, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert_geq(r.result, 0);
     int s = (int)r.result;
-    weft_op_prep_recv(&op, s, buf, sizeof buf, 0, on_done, &r);
+    weft_op_prep_recv(&op, s, buf, sizeof buf, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -356,7 +340,7 @@ Test(uring, closed_fd_reset_peer_refused_connect)
     close(c);
     run(loop);
     cr_assert_eq(r.result, -ECONNRESET, "%s", weft_strerror((int)r.result));
-    weft_op_prep_send(&op, s, "x", 1, 0, on_done, &r);
+    weft_op_prep_send(&op, s, "x", 1, 0, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert(r.result == -EPIPE || r.result == -ECONNRESET, "%s", weft_strerror((int)r.result));
@@ -365,7 +349,7 @@ Test(uring, closed_fd_reset_peer_refused_connect)
     /* Refused: nobody listens any more. */
     close(lfd);
     c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    weft_op_prep_connect(&op, c, &addr, sizeof addr, on_done, &r);
+    weft_op_prep_connect(&op, c, &addr, sizeof addr, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert_eq(r.result, -ECONNREFUSED, "%s", weft_strerror((int)r.result));
@@ -380,9 +364,9 @@ Test(uring, accept_reports_the_address_and_a_nonblocking_cloexec_fd)
     int lfd = test_tcp_listener(&addr);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     weft_op acc, con;
-    rec ra = {0}, rc = {0};
-    weft_op_prep_accept(&acc, lfd, &peer, sizeof peer, on_done, &ra);
-    weft_op_prep_connect(&con, c, &addr, sizeof addr, on_done, &rc);
+    test_rec ra = {0}, rc = {0};
+    weft_op_prep_accept(&acc, lfd, &peer, sizeof peer, test_on_done, &ra);
+    weft_op_prep_connect(&con, c, &addr, sizeof addr, test_on_done, &rc);
     cr_assert_eq(weft_op_submit(loop, &acc), 0);
     cr_assert_eq(weft_op_submit(loop, &con), 0);
     run(loop);
@@ -408,9 +392,9 @@ Test(uring, pipes_use_read_write_and_remember_it)
     cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     char buf[8] = {0};
     weft_op rd, wr;
-    rec rr = {0}, rw = {0};
-    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
-    weft_op_prep_send(&wr, p[1], "pipe", 4, 0, on_done, &rw);
+    test_rec rr = {0}, rw = {0};
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, test_on_done, &rr);
+    weft_op_prep_send(&wr, p[1], "pipe", 4, 0, test_on_done, &rw);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &wr), 0);
     run(loop);
@@ -418,8 +402,8 @@ Test(uring, pipes_use_read_write_and_remember_it)
     cr_assert_eq(rr.result, 4);
     cr_assert_str_eq(buf, "pipe");
     /* The second ops on these fds go straight to read/write. */
-    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, on_done, &rr);
-    weft_op_prep_send(&wr, p[1], "more", 4, 0, on_done, &rw);
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, 0, test_on_done, &rr);
+    weft_op_prep_send(&wr, p[1], "more", 4, 0, test_on_done, &rw);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &wr), 0);
     cr_assert(rd.flags_ & WEFT_OPF_READ_WRITE);
@@ -427,19 +411,19 @@ Test(uring, pipes_use_read_write_and_remember_it)
     run(loop);
     cr_assert_eq(rr.result, 4);
     /* MSG_* flags on a pipe stay an error, as on the readiness backends. */
-    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, MSG_PEEK, on_done, &rr);
+    weft_op_prep_recv(&rd, p[0], buf, sizeof buf, MSG_PEEK, test_on_done, &rr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     run(loop);
     cr_assert_eq(rr.result, -ENOTSOCK);
     /* After a CLOSE the number is forgotten: a socket may get it next. */
     weft_op cl;
-    weft_op_prep_close(&cl, p[0], on_done, &rr);
+    weft_op_prep_close(&cl, p[0], test_on_done, &rr);
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     run(loop);
     int sv[2];
     test_unix_pair(sv);
     cr_assert_eq(sv[0], p[0], "fd number reused");
-    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, test_on_done, &rr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_not(rd.flags_ & WEFT_OPF_READ_WRITE);
     cr_assert_eq(weft_op_cancel(loop, &rd), 0);
@@ -459,7 +443,7 @@ Test(uring, sq_full_submits_early_and_drops_nothing)
     static int sv[PAIRS][2];
     static char bufs[PAIRS][2][4];
     static weft_op ops[PAIRS][2];
-    static rec recs[PAIRS][2];
+    static test_rec recs[PAIRS][2];
     for (int i = 0; i < PAIRS; i++) {
         test_unix_pair(sv[i]);
         if (i % 2)
@@ -468,7 +452,7 @@ Test(uring, sq_full_submits_early_and_drops_nothing)
     for (int i = 0; i < PAIRS; i++)
         for (int j = 0; j < 2; j++) {
             memset(&recs[i][j], 0, sizeof recs[i][j]);
-            weft_op_prep_recv(&ops[i][j], sv[i][j], bufs[i][j], sizeof bufs[i][j], 0, on_done,
+            weft_op_prep_recv(&ops[i][j], sv[i][j], bufs[i][j], sizeof bufs[i][j], 0, test_on_done,
                               &recs[i][j]);
             cr_assert_eq(weft_op_submit(loop, &ops[i][j]), 0);
         }
@@ -565,13 +549,13 @@ Test(uring, ten_thousand_recvs_over_few_fds_keep_fifo_order)
     static int sv[FDS][2];
     static weft_op ops[FDS][PER];
     static unsigned char bufs[FDS][PER];
-    static rec recs[FDS][PER];
+    static test_rec recs[FDS][PER];
     int clock = 0;
     for (int f = 0; f < FDS; f++) {
         test_unix_pair(sv[f]);
         for (int i = 0; i < PER; i++) {
-            recs[f][i] = (rec){.clock = &clock};
-            weft_op_prep_recv(&ops[f][i], sv[f][0], &bufs[f][i], 1, 0, on_done, &recs[f][i]);
+            recs[f][i] = (test_rec){.clock = &clock};
+            weft_op_prep_recv(&ops[f][i], sv[f][0], &bufs[f][i], 1, 0, test_on_done, &recs[f][i]);
             cr_assert_eq(weft_op_submit(loop, &ops[f][i]), 0);
         }
     }
@@ -604,8 +588,8 @@ Test(uring, nowait_iterations_see_completions)
     int sv[2];
     test_unix_pair(sv);
     weft_op op;
-    rec r = {0};
-    weft_op_prep_poll_in(&op, sv[0], on_done, &r);
+    test_rec r = {0};
+    weft_op_prep_poll_in(&op, sv[0], test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     cr_assert_eq(write(sv[1], "x", 1), 1);
@@ -650,8 +634,8 @@ Test(uring, another_thread_wakes_a_blocked_loop)
     int sv[2];
     test_unix_pair(sv);
     weft_op op;
-    rec r = {0};
-    weft_op_prep_poll_in(&op, sv[0], on_done, &r);
+    test_rec r = {0};
+    weft_op_prep_poll_in(&op, sv[0], test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     for (int round = 0; round < 3; round++) {
         waker w = {.loop = loop};
@@ -670,7 +654,7 @@ Test(uring, another_thread_wakes_a_blocked_loop)
 typedef struct {
     weft_loop *loop;
     int sv[2];
-    rec r;
+    test_rec r;
     int rc;
 } thread_job;
 
@@ -679,7 +663,7 @@ static void *run_elsewhere(void *arg)
     thread_job *j = arg;
     char buf[4];
     weft_op op;
-    weft_op_prep_recv(&op, j->sv[0], buf, sizeof buf, 0, on_done, &j->r);
+    weft_op_prep_recv(&op, j->sv[0], buf, sizeof buf, 0, test_on_done, &j->r);
     weft_op_submit(j->loop, &op);
     j->rc = weft_loop_run(j->loop, WEFT_RUN_UNTIL_IDLE);
     weft_loop_free(j->loop);
@@ -713,11 +697,11 @@ Test(uring, nothing_touches_caller_memory_after_free)
     char *buf = calloc(1, 16), *pbuf = calloc(1, 16);
     struct sockaddr_in *peer = calloc(1, sizeof *peer);
     weft_op *ops = calloc(4, sizeof *ops);
-    rec r = {0};
-    weft_op_prep_recv(&ops[0], sv[0], buf, 16, 0, on_done, &r);
-    weft_op_prep_recv(&ops[1], p[0], pbuf, 16, 0, on_done, &r);
-    weft_op_prep_accept(&ops[2], lfd, peer, sizeof *peer, on_done, &r);
-    weft_op_prep_poll_in(&ops[3], sv[0], on_done, &r);
+    test_rec r = {0};
+    weft_op_prep_recv(&ops[0], sv[0], buf, 16, 0, test_on_done, &r);
+    weft_op_prep_recv(&ops[1], p[0], pbuf, 16, 0, test_on_done, &r);
+    weft_op_prep_accept(&ops[2], lfd, peer, sizeof *peer, test_on_done, &r);
+    weft_op_prep_poll_in(&ops[3], sv[0], test_on_done, &r);
     for (int i = 0; i < 4; i++)
         cr_assert_eq(weft_op_submit(loop, &ops[i]), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
