@@ -9,6 +9,7 @@
 #include "http_parser.h"
 #include "http_response.h"
 #include "http_session.h"
+#include "tight_buf.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,15 +36,7 @@ static void feed(run *r, const uint8_t *data, size_t n)
         return;
     if (r->have + n > IN_CAP) /* a server's buffer is bounded too */
         n = IN_CAP - r->have;
-    /* An exactly sized buffer for every call: no slack to read into. */
-    char *b = malloc(r->have + n ? r->have + n : 1);
-    if (r->have)
-        memcpy(b, r->in, r->have);
-    if (n)
-        memcpy(b + r->have, data, n);
-    free(r->in);
-    r->in = b;
-    r->have += n;
+    tight_append(&r->in, &r->have, data, n);
     size_t off = 0;
     int more;
     do {
@@ -58,12 +51,7 @@ static void feed(run *r, const uint8_t *data, size_t n)
         memcpy(r->out + r->out_len, out, out_len);
         r->out_len += out_len;
     } while (more);
-    char *rest = malloc(r->have - off ? r->have - off : 1);
-    if (r->have - off)
-        memcpy(rest, r->in + off, r->have - off);
-    free(r->in);
-    r->in = rest;
-    r->have -= off;
+    tight_consume(&r->in, &r->have, off);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

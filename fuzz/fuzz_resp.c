@@ -11,6 +11,7 @@
 #include "resp_db.h"
 #include "resp_parser.h"
 #include "resp_session.h"
+#include "tight_buf.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,14 +52,7 @@ static void feed(run *r, const uint8_t *data, size_t n)
         return;
     if (r->have + n > IN_CAP)
         n = IN_CAP - r->have;
-    char *b = malloc(r->have + n ? r->have + n : 1);
-    if (r->have)
-        memcpy(b, r->in, r->have);
-    if (n)
-        memcpy(b + r->have, data, n);
-    free(r->in);
-    r->in = b;
-    r->have += n;
+    tight_append(&r->in, &r->have, data, n);
     size_t off = 0;
     int more;
     do {
@@ -67,12 +61,7 @@ static void feed(run *r, const uint8_t *data, size_t n)
         if (off > r->have)
             __builtin_trap();
     } while (more);
-    char *rest = malloc(r->have - off ? r->have - off : 1);
-    if (r->have - off)
-        memcpy(rest, r->in + off, r->have - off);
-    free(r->in);
-    r->in = rest;
-    r->have -= off;
+    tight_consume(&r->in, &r->have, off);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
