@@ -1,7 +1,12 @@
 /* Streams: asyncio's StreamReader and StreamWriter over one descriptor.
  *
- * One allocation per stream holds the struct and both buffers; nothing
- * grows afterwards.
+ * Buffers are allocated at first use and grow by doubling up to their
+ * limits (asyncio's limits are caps, not preallocations): an idle
+ * connection holds no buffer, and a few hundred bytes in all. The read
+ * buffer is allocated only once the descriptor first becomes readable
+ * (the first receive waits for readiness), so a task parked on a silent
+ * peer owns nothing but its struct. Growth happens at most log2(limit /
+ * 4 KiB) times per stream, never per operation.
  *
  * Reading: the read buffer [rstart, rend) is filled by a recv op the
  * reading task awaits (kept in the stream). Records handed out in place
@@ -28,19 +33,74 @@ struct weft_stream {
     weft_loop *loop;
     int fd;
     /* read side */
-    char *rbuf;
-    size_t rcap, rstart, rend;
+    char *rbuf;         /* NULL until the first receive */
+    size_t rcap, rsize; /* the limit, and what is allocated */
+    size_t rstart, rend;
     size_t scanned; /* readuntil: bytes from rstart already searched */
     int eof, rerr, reading;
     weft_op rop;
     /* write side */
-    char *wbuf;
-    size_t wcap, wstart, wend, high, low;
+    char *wbuf;         /* NULL until the first write */
+    char *wretired;     /* the buffer an in-flight send reads, after a growth */
+    size_t wcap, wsize; /* the limit, and what is allocated */
+    size_t wstart, wend, high, low;
     int sending, werr, writing;
     weft_op wop;
     weft_event wev;
     int closing;
 };
+
+/* The first allocation of a buffer; later ones double it. */
+#define FIRST_BUF 4096
+
+static void stream_free(weft_stream *s)
+{
+    free(s->rbuf);
+    free(s->wbuf);
+    free(s->wretired);
+    free(s);
+}
+
+/* Grow *buf (now *size bytes) to hold at least `need`, doubling, at most
+ * `limit`; the contents are kept. 0, or -ENOMEM (the buffer unchanged). */
+static int grow(char **buf, size_t *size, size_t need, size_t limit)
+{
+    size_t n = *size ? *size : FIRST_BUF;
+    while (n < need && n < limit)
+        n *= 2;
+    if (n > limit)
+        n = limit;
+    if (n <= *size)
+        return 0;
+    char *p = realloc(*buf, n);
+    if (!p)
+        return -ENOMEM;
+    *buf = p;
+    *size = n;
+    return 0;
+}
+
+/* Grow the write buffer to hold `need` bytes (at most its cap). A send in
+ * flight points into the old buffer: that one is kept until the send
+ * completes (on_sent frees it), the data continues in the copy. */
+static int grow_wbuf(weft_stream *s, size_t need)
+{
+    if (!s->sending)
+        return grow(&s->wbuf, &s->wsize, need, s->wcap);
+    char *copy = NULL;
+    size_t size = s->wsize;
+    int rc = grow(&copy, &size, need, s->wcap);
+    if (rc || !copy)
+        return rc;
+    memcpy(copy, s->wbuf, s->wend);
+    if (s->wretired)
+        free(s->wbuf); /* not the one the send reads from */
+    else
+        s->wretired = s->wbuf;
+    s->wbuf = copy;
+    s->wsize = size;
+    return 0;
+}
 
 static size_t wbuffered(const weft_stream *s)
 {
@@ -69,8 +129,10 @@ static void on_sent(weft_op *op)
 {
     weft_stream *s = op->data;
     s->sending = 0;
+    free(s->wretired);
+    s->wretired = NULL;
     if (s->closing) {
-        free(s); /* closed while this send was in flight */
+        stream_free(s); /* closed while this send was in flight */
         return;
     }
     if (op->result < 0) {
@@ -115,17 +177,14 @@ int weft_stream_new(weft_loop *loop, int fd, const weft_stream_opts *opts, weft_
         weft_close(loop, fd);
         return -EINVAL;
     }
-    weft_stream *s = malloc(sizeof *s + o.read_limit + o.write_limit);
+    weft_stream *s = calloc(1, sizeof *s);
     if (!s) {
         weft_close(loop, fd);
         return -ENOMEM;
     }
-    memset(s, 0, sizeof *s);
     s->loop = loop;
     s->fd = fd;
-    s->rbuf = (char *)(s + 1);
     s->rcap = o.read_limit;
-    s->wbuf = s->rbuf + o.read_limit;
     s->wcap = o.write_limit;
     s->high = o.write_high;
     s->low = o.write_low;
@@ -157,7 +216,7 @@ int weft_stream_close(weft_stream *s)
     if (s->sending)
         weft_op_cancel(s->loop, &s->wop); /* on_sent frees the stream */
     else
-        free(s);
+        stream_free(s);
     return 0;
 }
 
@@ -201,23 +260,46 @@ static int64_t recv_into(weft_stream *s, void *buf, size_t len)
     return n;
 }
 
-/* Receive once into the free end of the read buffer (compacting it
- * first if needed). Bytes received, 0 at end of stream, -EMSGSIZE when
- * full, or an error. */
+/* The first receive: wait until the descriptor is readable, then
+ * allocate the buffer, so that a connection that never speaks costs none.
+ * 0, or what the wait returned (-ECANCELED, ...), or -ENOMEM. */
+static int first_buffer(weft_stream *s)
+{
+    weft_op_prep_poll_in(&s->rop, s->fd, NULL, NULL);
+    s->reading = 1;
+    int64_t r = weft_await_op(s->loop, &s->rop);
+    s->reading = 0;
+    if (r < 0)
+        return (int)r;
+    return grow(&s->rbuf, &s->rsize, FIRST_BUF, s->rcap);
+}
+
+/* Receive once into the free end of the read buffer, compacting or
+ * growing it first when it is full. Bytes received, 0 at end of stream,
+ * -EMSGSIZE when full at the limit, or an error. */
 static int64_t fill(weft_stream *s)
 {
     if (s->eof)
         return s->rerr;
-    if (s->rstart == s->rend) {
+    if (!s->rbuf) {
+        int rc = first_buffer(s);
+        if (rc)
+            return rc;
+    }
+    if (s->rstart == s->rend)
         s->rstart = s->rend = 0;
-    } else if (s->rend == s->rcap) {
-        if (s->rstart == 0)
-            return -EMSGSIZE;
+    if (s->rend == s->rsize && s->rstart > 0) {
         memmove(s->rbuf, s->rbuf + s->rstart, s->rend - s->rstart);
         s->rend -= s->rstart;
         s->rstart = 0;
     }
-    int64_t n = recv_into(s, s->rbuf + s->rend, s->rcap - s->rend);
+    /* Less than half free after compacting: grow rather than receive in
+     * ever smaller pieces. */
+    if (s->rsize - s->rend < s->rsize / 2 && grow(&s->rbuf, &s->rsize, s->rsize + 1, s->rcap))
+        return -ENOMEM;
+    if (s->rend == s->rsize)
+        return -EMSGSIZE;
+    int64_t n = recv_into(s, s->rbuf + s->rend, s->rsize - s->rend);
     if (n > 0)
         s->rend += (size_t)n;
     return n;
@@ -294,6 +376,8 @@ int64_t weft_stream_readexactly(weft_stream *s, void *buf, size_t n)
 static size_t find_delim(weft_stream *s, const char *delim, size_t dlen)
 {
     size_t have = s->rend - s->rstart;
+    if (!have)
+        return 0;
     size_t from = s->scanned >= dlen ? s->scanned - dlen + 1 : 0;
     const char *base = s->rbuf + s->rstart;
     while (from + dlen <= have) {
@@ -358,7 +442,7 @@ const char *weft_stream_peek(const weft_stream *s, size_t *len)
     }
     if (len)
         *len = s->rend - s->rstart;
-    return s->rbuf + s->rstart;
+    return s->rbuf ? s->rbuf + s->rstart : "";
 }
 
 int weft_stream_consume(weft_stream *s, size_t n)
@@ -447,7 +531,10 @@ int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
             s->wend -= s->wstart;
             s->wstart = 0;
         }
-        size_t room = s->wcap - s->wend;
+        /* When growing fails, wait for room as at the limit. */
+        if (s->wsize - s->wend < left && grow_wbuf(s, s->wend + left) && !s->wbuf)
+            return -ENOMEM;
+        size_t room = s->wsize - s->wend;
         size_t k = left < room ? left : room;
         memcpy(s->wbuf + s->wend, p, k);
         s->wend += k;

@@ -435,3 +435,106 @@ Test(stream, bad_input)
     close(sv[1]);
     test_loop_free(loop);
 }
+
+/* ------------------------------------------------------------------ */
+/* Buffers start small, at first use, and grow up to their caps. */
+
+static int long_line_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    st_ctx *c = arg;
+    st_open(c);
+    /* A 40,000-byte line: longer than the first read buffer, within the
+     * 64 KiB cap, so the buffer grows and hands the line out whole. */
+    size_t n = 40000;
+    unsigned char *line = malloc(n);
+    fill_pattern(line, n - 1);
+    line[n - 1] = '\n';
+    for (size_t i = 0; i < n - 1; i++)
+        if (line[i] == '\n')
+            line[i] = ' ';
+    cr_assert_eq(weft_send_all(c->loop, c->raw, line, n), (int64_t)n);
+    const char *got;
+    cr_assert_eq(weft_stream_readline(c->s, &got), (int64_t)n);
+    cr_assert_eq(memcmp(got, line, n), 0);
+    free(line);
+    st_close(c);
+    return 0;
+}
+
+Test(stream, read_buffer_grows_to_the_limit)
+{
+    st_run((weft_stream_opts){0}, long_line_main);
+}
+
+static int grow_while_sending_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    st_ctx *c = arg;
+    st_open(c);
+    int small = 4096;
+    setsockopt(weft_stream_fd(c->s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(c->raw, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    /* The peer does not read yet: the background send parks on a full
+     * socket while writes keep coming, so the buffer grows under a send
+     * in flight (the send keeps reading the old copy). */
+    size_t total = 100000, chunk = 5000;
+    unsigned char *data = malloc(total);
+    fill_pattern(data, total);
+    for (size_t off = 0; off < total; off += chunk)
+        cr_assert_eq(weft_stream_write(c->s, data + off, chunk), (int64_t)chunk);
+    cr_assert_gt(weft_stream_write_buffered(c->s), 8192, "the buffer never grew");
+    cr_assert_leq(weft_stream_write_buffered(c->s), 128 * 1024);
+    slow_reader r = {.c = c, .total = total};
+    weft_future *f;
+    cr_assert_eq(weft_task_spawn(c->loop, slow_read_task, &r, &f), 0);
+    cr_assert_eq(weft_stream_write_eof(c->s), 0);
+    cr_assert_eq(weft_await(f, NULL), 0);
+    weft_future_unref(f);
+    cr_assert(r.ok, "reader got %zu of %zu", r.got, r.total);
+    free(data);
+    st_close(c);
+    return 0;
+}
+
+Test(stream, write_buffer_grows_while_a_send_is_in_flight)
+{
+    st_run((weft_stream_opts){0}, grow_while_sending_main);
+}
+
+static int idle_reader_task(void *arg, intptr_t *result)
+{
+    st_ctx *c = arg;
+    char b[8];
+    *result = (intptr_t)weft_stream_read(c->s, b, sizeof b);
+    return 0;
+}
+
+static int cancel_first_read_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    st_ctx *c = arg;
+    st_open(c);
+    /* Cancel a reader parked in the stream's very first receive (the
+     * wait for readability that comes before the buffer): the stream
+     * stays usable. */
+    weft_future *f;
+    cr_assert_eq(weft_task_spawn(c->loop, idle_reader_task, c, &f), 0);
+    weft_sleep(c->loop, 2 * MS);
+    cr_assert_eq(weft_future_cancel(f), 0);
+    intptr_t r = 0;
+    cr_assert_eq(weft_await(f, &r), 0);
+    cr_assert_eq(r, -ECANCELED);
+    weft_future_unref(f);
+    peer_send(c, "late");
+    char b[8];
+    cr_assert_eq(weft_stream_read(c->s, b, sizeof b), 4);
+    cr_assert_eq(memcmp(b, "late", 4), 0);
+    st_close(c);
+    return 0;
+}
+
+Test(stream, cancel_during_the_first_read)
+{
+    st_run((weft_stream_opts){0}, cancel_first_read_main);
+}

@@ -209,12 +209,15 @@ typedef struct weft_stream weft_stream;
 
 /* Stream options; zero fields take the defaults. */
 typedef struct weft_stream_opts {
-    size_t read_limit;  /* read buffer = the longest line/chunk readline and readuntil accept;
-                           default 64 KiB */
+    size_t read_limit;  /* the read buffer's cap = the longest line/chunk readline and
+                           readuntil accept; default 64 KiB */
     size_t write_high;  /* drain() waits while more than this is buffered; default 64 KiB */
     size_t write_low;   /* ... until no more than this is; default write_high / 4 */
-    size_t write_limit; /* write buffer size (>= write_high); default 2 * write_high */
+    size_t write_limit; /* the write buffer's cap (>= write_high); default 2 * write_high */
 } weft_stream_opts;
+/* Both buffers start at 4 KiB when first needed and double up to their
+ * caps; the read buffer is allocated when the descriptor first becomes
+ * readable, so an idle connection holds no buffer at all. */
 
 #define WEFT_STREAM_DEFAULT_LIMIT (64 * 1024)
 
