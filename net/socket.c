@@ -147,6 +147,24 @@ int64_t weft_recv(weft_loop *loop, int fd, void *buf, size_t len)
     return weft_await_op(loop, &op);
 }
 
+int weft_wait_readable(weft_loop *loop, int fd)
+{
+    if (!loop)
+        return -EINVAL;
+    weft_op op;
+    weft_op_prep_poll_in(&op, fd, NULL, NULL);
+    return (int)weft_await_op(loop, &op);
+}
+
+int weft_wait_writable(weft_loop *loop, int fd)
+{
+    if (!loop)
+        return -EINVAL;
+    weft_op op;
+    weft_op_prep_poll_out(&op, fd, NULL, NULL);
+    return (int)weft_await_op(loop, &op);
+}
+
 int64_t weft_send(weft_loop *loop, int fd, const void *buf, size_t len)
 {
     if (!loop || (!buf && len))

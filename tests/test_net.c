@@ -419,6 +419,83 @@ Test(net, half_close)
     test_loop_free(loop);
 }
 
+typedef struct {
+    pair_ctx *p;
+    int64_t delay;
+    const char *text; /* NULL: shut the client's side instead */
+} later_sender;
+
+static int send_later(void *arg, intptr_t *result)
+{
+    (void)result;
+    later_sender *l = arg;
+    weft_sleep(l->p->loop, l->delay);
+    if (l->text)
+        return (int)weft_send_all(l->p->loop, l->p->cfd, l->text, strlen(l->text)) < 0;
+    return weft_shutdown(l->p->cfd, SHUT_WR);
+}
+
+static int wait_readable_task(void *arg, intptr_t *result)
+{
+    pair_ctx *p = arg;
+    *result = weft_wait_readable(p->loop, p->sfd);
+    return 0;
+}
+
+static int wait_ready_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    pair_ctx *p = arg;
+    tcp_pair_task(p);
+    /* A fresh socket is writable at once. */
+    cr_assert_eq(weft_wait_writable(p->loop, p->cfd), 0);
+    /* Readable once data comes; the wait itself takes no bytes. */
+    later_sender l = {p, 5 * MS, "ping"};
+    weft_future *f;
+    cr_assert_eq(weft_task_spawn(p->loop, send_later, &l, &f), 0);
+    cr_assert_eq(weft_wait_readable(p->loop, p->sfd), 0);
+    char buf[8];
+    cr_assert_eq(weft_recv(p->loop, p->sfd, buf, sizeof buf), 4);
+    cr_assert_eq(memcmp(buf, "ping", 4), 0);
+    cr_assert_eq(weft_await(f, NULL), 0);
+    weft_future_unref(f);
+    /* Cancelled while parked: -ECANCELED, and the socket still works. */
+    cr_assert_eq(weft_task_spawn(p->loop, wait_readable_task, p, &f), 0);
+    weft_sleep(p->loop, 2 * MS);
+    cr_assert_eq(weft_future_cancel(f), 0);
+    intptr_t r = 0;
+    cr_assert_eq(weft_await(f, &r), 0);
+    cr_assert_eq(r, -ECANCELED);
+    weft_future_unref(f);
+    /* End of stream counts as readable. */
+    l = (later_sender){p, 2 * MS, NULL};
+    cr_assert_eq(weft_task_spawn(p->loop, send_later, &l, &f), 0);
+    cr_assert_eq(weft_wait_readable(p->loop, p->sfd), 0);
+    cr_assert_eq(weft_recv(p->loop, p->sfd, buf, sizeof buf), 0);
+    cr_assert_eq(weft_await(f, NULL), 0);
+    weft_future_unref(f);
+    /* A closed descriptor fails at once. */
+    int dead = p->cfd;
+    cr_assert_eq(weft_close(p->loop, p->cfd), 0);
+    cr_assert_lt(weft_wait_readable(p->loop, dead), 0);
+    cr_assert_lt(weft_wait_writable(p->loop, dead), 0);
+    weft_close(p->loop, p->sfd);
+    return 0;
+}
+
+Test(net, wait_readable_and_writable)
+{
+    weft_loop *loop = test_loop_new();
+    pair_ctx p = {.loop = loop};
+    p.lfd = loopback_listener(&p.addr, 8);
+    cr_assert_eq(run_task(loop, wait_ready_main, &p), 0);
+    /* outside a task, and bad input */
+    cr_assert_eq(weft_wait_readable(loop, p.lfd), -EPERM);
+    cr_assert_eq(weft_wait_writable(NULL, p.lfd), -EINVAL);
+    weft_close(loop, p.lfd);
+    test_loop_free(loop);
+}
+
 static void reset_fd(weft_loop *loop, int fd)
 {
     struct linger lg = {1, 0};

@@ -147,6 +147,13 @@ int weft_connect(weft_loop *loop, const weft_addr *addr, int64_t timeout_ns);
  * peer closed its side), or -EINVAL, -ECONNRESET, -ECANCELED, -EPERM, ... */
 int64_t weft_recv(weft_loop *loop, int fd, void *buf, size_t len);
 
+/* Task only: wait until fd is readable (data, end of stream or an error
+ * to collect), or writable, without moving any bytes: a connection can
+ * take its buffer only once the peer speaks. 0, or -EINVAL, -ECANCELED,
+ * -EPERM (outside a task), -EBADF, ... */
+int weft_wait_readable(weft_loop *loop, int fd);
+int weft_wait_writable(weft_loop *loop, int fd);
+
 /* Task only: send up to len bytes (one send: may be short). Returns the
  * count, or -EINVAL, -EPIPE, -ECONNRESET, -ECANCELED, -EPERM, ...
  * SIGPIPE is never raised. */
@@ -274,7 +281,8 @@ int64_t weft_stream_readuntil(weft_stream *s, const void *delim, size_t dlen, co
 int64_t weft_stream_readline(weft_stream *s, const char **out);
 
 /* Parser-friendly access to the read buffer. peek: the buffered bytes (in
- * place, valid until the next call on the stream) and their count in *len.
+ * place, valid until the next reading call on the stream: writes leave
+ * them alone) and their count in *len.
  * consume: drop n buffered bytes (0, or -EINVAL when n > buffered). fill
  * (task only): receive more into the buffer; returns the bytes received
  * (> 0), 0 at end of stream, -EMSGSIZE when the buffer is full, or the
