@@ -5,21 +5,26 @@
 # <date>.png (the plot). Flags:
 #   --quick        a short version (under 2 minutes)
 #   --only LIST    sections to run, comma-separated:
-#                  echo,profile,memory,http,resp,micro (all by default)
+#                  echo,profile,memory,http,resp,client,micro (all by default)
 #   --json         the microbenchmarks print JSON lines instead of tables
+#   --tag NAME     name the results <date>-NAME (a partial run then leaves
+#                  the day's full results alone)
 # Environment: REPS (echo rounds), PROTO_REPS (HTTP/RESP rounds), ECHO_SECS
 # (seconds per echo run), ECHO_ONLY (echo server names, space-separated),
-# MEM_CONNS (idle connections), MEM_BIG=0 (skip 100,000), B (build dir).
+# MEM_CONNS (idle connections), MEM_BIG=0 (skip 100,000), CLIENT_SECS and
+# RESP_CLIENT_N (the load-client runs), B (build dir).
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0
 JSON=""
-ONLY="echo,profile,memory,http,resp,micro"
+ONLY="echo,profile,memory,http,resp,client,micro"
+NAME_TAG=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
     --json) JSON=--json ;;
     --only) ONLY=$2; shift ;;
+    --tag) NAME_TAG=$2; shift ;;
     *) echo "bench/run.sh: unknown flag $1" >&2; exit 2 ;;
     esac
     shift
@@ -45,6 +50,8 @@ if [ "$QUICK" = 1 ]; then
     MEM_QUICK=1
     HTTP_SECS=${HTTP_SECS:-2}
     RESP_N=${RESP_N:-50000}
+    CLIENT_SECS=${CLIENT_SECS:-1}
+    RESP_CLIENT_N=${RESP_CLIENT_N:-50000}
     TAG=$(date +%Y-%m-%d)-quick
 else
     REPS=${REPS:-5}
@@ -57,9 +64,13 @@ else
     MEM_QUICK=0
     HTTP_SECS=${HTTP_SECS:-4}
     RESP_N=${RESP_N:-200000}
+    CLIENT_SECS=${CLIENT_SECS:-2}
+    RESP_CLIENT_N=${RESP_CLIENT_N:-100000}
     TAG=$(date +%Y-%m-%d)
 fi
+[ -z "$NAME_TAG" ] || TAG="$TAG-$NAME_TAG"
 export B REPS PROTO_REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY MEM_CONNS MEM_BIG HTTP_SECS RESP_N
+export CLIENT_SECS RESP_CLIENT_N
 
 TMPD=$(mktemp -d)
 RESULTS=bench/results
@@ -76,6 +87,7 @@ JSONL="$RESULTS/$TAG.jsonl"
 . bench/lib/memory.sh
 . bench/lib/http.sh
 . bench/lib/resp.sh
+. bench/lib/client.sh
 . bench/lib/plot.sh
 cleanup() {
     stop_server
@@ -98,7 +110,7 @@ start=$(date +%s)
         "$REPS" "$ECHO_SECS" "$ECHO_WARMUP"
     printf -- '- load average at start: %s (other work on the machine makes runs noisy;\n' \
         "$(cut -d' ' -f1-3 /proc/loadavg)"
-    printf '  the server cpu and req/cpu-s columns show how much CPU the server got)\n'
+    printf '  the core columns show how busy each pinned core was, softirq included)\n'
 } | tee "$OUT"
 
 if want echo; then
@@ -132,7 +144,7 @@ if want http; then
     REPS=$PROTO_REPS run_http
     if grep -q '^http' "$RAW"; then
         out ""
-        out "## http (wrk -t1, GET / answered with \"Hello, World!\")"
+        out "## http (wrk -t1 unpipelined, weft-load -p 16 pipelined; GET / answered with \"Hello, World!\")"
         table http "nginx (1 worker)" "http" | tee -a "$OUT"
     fi
 fi
@@ -142,8 +154,20 @@ if want resp; then
     REPS=$PROTO_REPS run_resp
     if grep -q '^resp' "$RAW"; then
         out ""
-        out "## resp (redis-benchmark -c 50, -n $RESP_N unpipelined, 5x that with -P 16)"
+        out "## resp (redis-benchmark -c 50, -n $RESP_N unpipelined, 5x that with -P 16; then weft-load -c 50)"
         table resp redis-server "resp" | tee -a "$OUT"
+    fi
+fi
+
+if want client; then
+    say "== client: is the load client the bottleneck? (libuv echo, nginx, redis-server)"
+    mkdir -p "$TMPD/nginx"
+    nginx_conf "$TMPD/nginx"
+    REPS=$PROTO_REPS run_client
+    if grep -q '^client' "$RAW"; then
+        out ""
+        out "## load client (one server, its clients in turn; core busy from /proc/stat, softirq included)"
+        REPS=$PROTO_REPS client_table | tee -a "$OUT"
     fi
 fi
 

@@ -58,6 +58,15 @@ static uint64_t total_done(wl_worker *w, int n)
     return s;
 }
 
+/* Whether every worker thread has ended. */
+static int all_finished(wl_worker *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!atomic_load(&w[i].finished))
+            return 0;
+    return 1;
+}
+
 static int hold(const wl_config *cfg, const int *fds)
 {
     (void)fds;
@@ -177,6 +186,8 @@ int main(int argc, char **argv)
             break;
         if (cfg.requests && total_done(w, cfg.threads) >= cfg.requests)
             break;
+        if (all_finished(w, cfg.threads))
+            break; /* every connection was lost */
         if (tty) {
             uint64_t n = total_done(w, cfg.threads);
             printf("\r  %5.1f s  %10.0f requests/s  %llu done   ", (double)(now - t0) / 1e9,
@@ -186,8 +197,9 @@ int main(int argc, char **argv)
             last_t = now;
         }
     }
-    if (!cfg.requests || g_interrupted)
-        atomic_store(&phase, WL_STOP);
+    /* With -n every worker is past its quota here (or has no connection
+     * left): stopping them changes nothing that is counted. */
+    atomic_store(&phase, WL_STOP);
     uint64_t t1 = wl_now_ns();
     uint64_t srv1 = cfg.server_pid ? wl_process_cpu_ns(cfg.server_pid) : 0;
     for (int t = 0; t < cfg.threads; t++)

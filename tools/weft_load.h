@@ -37,6 +37,7 @@ typedef struct wl_config {
     int server_pid;      /* report that process's CPU use over the measurement (Linux /proc) */
     int spin;            /* poll without sleeping (epoll_wait timeout 0): the client's CPU never
                             idles, so its wake-up latency stays out of the numbers */
+    int interleave;      /* send right after each read instead of after the whole batch */
 } wl_config;
 
 /* One connection's state; owned by one worker thread. */
@@ -52,6 +53,7 @@ typedef struct wl_conn {
     size_t match;      /* request mode with a marker: bytes of it matched */
     size_t tx_pending; /* bytes queued but not yet written (socket was full) */
     size_t tx_off;     /* position in the payload of the next byte to write */
+    int flush_queued;  /* on the worker's flush list */
 } wl_conn;
 
 typedef struct wl_worker {
@@ -62,6 +64,8 @@ typedef struct wl_worker {
     int epfd;
     wl_conn *conns;
     int nconns;
+    wl_conn **flushq; /* connections with requests to send after this batch */
+    int nflush;
     char *payload; /* depth requests back to back */
     size_t payload_len;
     size_t msg_len; /* bytes of one request */
@@ -75,6 +79,7 @@ typedef struct wl_worker {
     uint64_t errors;             /* connections lost */
     uint64_t cpu_start, cpu_end; /* thread CPU ns over the measurement */
     uint64_t end_ns;             /* when it finished (requests mode) */
+    _Atomic int finished;        /* the thread is done (quota met, stopped, or all lost) */
     wl_hist hist;
 } wl_worker;
 

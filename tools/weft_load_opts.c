@@ -26,6 +26,8 @@ static void usage(FILE *f)
           "  --label NAME      a name for the report (the server under test)\n"
           "  --server-pid PID  also report that process's CPU use while measuring\n"
           "  --spin            busy-poll instead of sleeping in epoll_wait (a core per thread)\n"
+          "  --interleave      send each replacement request as soon as its response is\n"
+          "                    read (default: read every ready connection, then send)\n"
           "  --json            one JSON object instead of text\n",
           f);
 }
@@ -75,6 +77,10 @@ int wl_parse(wl_config *cfg, int argc, char **argv)
         }
         if (strcmp(a, "--spin") == 0) {
             cfg->spin = 1;
+            continue;
+        }
+        if (strcmp(a, "--interleave") == 0) {
+            cfg->interleave = 1;
             continue;
         }
         if (i + 1 >= argc) {

@@ -1,7 +1,10 @@
 /* weft-load: one worker thread driving its connections with edge-triggered
  * epoll. Each connection keeps `depth` requests in flight; a response
  * completes the oldest one (echo and pipelined protocols answer in order),
- * records its latency and sends the next request. */
+ * records its latency and queues the next request. The queued requests go
+ * out after every ready connection was read (as wrk and redis-benchmark
+ * do): the server then wakes once for the whole burst instead of once for
+ * its first few requests (bench/RESULTS.md, "load client"). */
 #include "weft_load.h"
 
 #include <errno.h>
@@ -59,8 +62,9 @@ int wl_worker_init(wl_worker *w, const wl_config *cfg, _Atomic int *phase, const
     w->rxbuf_len = w->payload_len > 65536 ? w->payload_len : 65536;
     w->rxbuf = malloc(w->rxbuf_len);
     w->conns = calloc((size_t)(nfds ? nfds : 1), sizeof *w->conns);
+    w->flushq = calloc((size_t)(nfds ? nfds : 1), sizeof *w->flushq);
     uint64_t *stamps = calloc((size_t)(nfds ? nfds : 1) * (size_t)cfg->depth, sizeof *stamps);
-    if (!w->payload || !w->rxbuf || !w->conns || !stamps) {
+    if (!w->payload || !w->rxbuf || !w->conns || !w->flushq || !stamps) {
         fprintf(stderr, "weft-load: out of memory\n");
         free(stamps);
         return -1;
@@ -100,6 +104,7 @@ void wl_worker_free(wl_worker *w)
     if (w->conns && w->nconns)
         free(w->conns[0].sent_at);
     free(w->conns);
+    free(w->flushq);
     free(w->payload);
     free(w->rxbuf);
     if (w->epfd > 0)
@@ -220,16 +225,24 @@ static void conn_readable(wl_worker *w, wl_conn *c, int measuring, int sending)
             n = c->inflight; /* a peer answering more than asked */
         uint64_t now = wl_now_ns();
         if (measuring) {
-            for (unsigned i = 0; i < n; i++)
+            unsigned counted = n;
+            if (w->quota && w->done_local + counted > w->quota)
+                counted = (unsigned)(w->quota - w->done_local);
+            for (unsigned i = 0; i < counted; i++)
                 wl_hist_add(&w->hist, now - c->sent_at[(c->head + i) % depth], 1);
-            w->done_local += n;
+            w->done_local += counted;
             w->rx_bytes += (uint64_t)r;
         }
         c->head = (c->head + n) % depth;
         c->inflight -= n;
         if (sending && n) {
             conn_queue(w, c, n, now, measuring);
-            conn_flush(w, c);
+            if (w->cfg->interleave) {
+                conn_flush(w, c);
+            } else if (!c->flush_queued) {
+                c->flush_queued = 1;
+                w->flushq[w->nflush++] = c;
+            }
         }
         /* A short read drained the socket: the next arrival is a new edge. */
         if ((size_t)r < w->rxbuf_len)
@@ -255,7 +268,13 @@ void *wl_worker_run(void *arg)
         if (phase == WL_MEASURE && !measuring) {
             measuring = 1;
             w->cpu_start = wl_thread_cpu_ns();
+            /* Requests already in flight are answered while measuring:
+             * they count against the quota (-n), or it would overshoot. */
+            for (int i = 0; i < w->nconns; i++)
+                w->sent += w->conns[i].inflight;
         }
+        if (w->errors == (uint64_t)w->nconns)
+            break; /* every connection lost: nothing left to measure */
         int sending = !(measuring && w->quota && w->sent >= w->quota);
         if (!sending && w->done_local >= w->quota)
             break;
@@ -275,6 +294,13 @@ void *wl_worker_run(void *arg)
             if (!c->dead && (evs[i].events & EPOLLOUT) && c->tx_pending)
                 conn_flush(w, c);
         }
+        for (int i = 0; i < w->nflush; i++) {
+            wl_conn *c = w->flushq[i];
+            c->flush_queued = 0;
+            if (!c->dead)
+                conn_flush(w, c);
+        }
+        w->nflush = 0;
         atomic_store_explicit(&w->done, w->done_local, memory_order_relaxed);
     }
     w->cpu_end = wl_thread_cpu_ns();
@@ -282,5 +308,6 @@ void *wl_worker_run(void *arg)
         w->cpu_start = w->cpu_end;
     w->end_ns = wl_now_ns();
     atomic_store_explicit(&w->done, w->done_local, memory_order_relaxed);
+    atomic_store(&w->finished, 1);
     return NULL;
 }

@@ -9,9 +9,13 @@ PEERS="$B/bench/peers"
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
     PIN_SERVER="taskset -c 0"
     PIN_CLIENT="taskset -c 1"
+    SERVER_CORE=0
+    CLIENT_CORE=1
 else
     PIN_SERVER=""
     PIN_CLIENT=""
+    SERVER_CORE=""
+    CLIENT_CORE=""
 fi
 
 # Each server start takes a new port: an io_uring server's listener can
@@ -57,6 +61,26 @@ stop_server() {
     SERVER_PID=""
 }
 
+# How busy the pinned cores were over a run, from /proc/stat: softirq
+# included, where loopback TCP does much of its work outside any process's
+# CPU time. SERVER_CORE and CLIENT_CORE are the pinned CPUs ("" unpinned).
+# core_ticks N: "busy total" jiffies of CPU N (busy: all but idle, iowait).
+core_ticks() {
+    [ -n "$1" ] || { echo "0 0"; return 0; }
+    awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t }' \
+        /proc/stat
+}
+
+# core_busy "BEFORE" "AFTER": percent of the interval the core was busy, or "-".
+core_busy() {
+    printf '%s %s\n' "$1" "$2" | awk '{ if ($4 > $2) printf "%.1f", ($3 - $1) * 100 / ($4 - $2); else print "-" }'
+}
+
+# per_core RPS BUSY: requests per second of a fully busy core, or "".
+per_core() {
+    awk -v r="$1" -v b="$2" 'BEGIN { if (b != "-" && b + 0 > 0 && r != "") printf "%.0f", r / (b / 100) }'
+}
+
 # json_field NAME < one JSON object line: the number after "NAME":
 json_field() {
     sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"
@@ -70,7 +94,7 @@ median() {
 }
 
 # Where each measurement goes: one tab-separated line per run
-#   section workload server rep rps p99_us client_cpu% server_cpu% rps_per_server_cpu
+#   section workload server rep rps p99_us client_core% server_core% rps_per_server_core
 RAW=${RAW:-/dev/null}
 record() {
     {

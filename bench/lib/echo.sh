@@ -33,15 +33,25 @@ echo_round() {
     echo_servers | while IFS='|' read -r name cmd; do
         # shellcheck disable=SC2086
         start_server $cmd || continue
+        s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
         out=$($PIN_CLIENT "$LOAD" --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
             -w "$ECHO_WARMUP" --json --label "$name" --server-pid "$SERVER_PID" 2>"$TMPD/load.err") || true
+        s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
         stop_server
         printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
         rps=$(printf '%s\n' "$out" | json_field rps)
         p99=$(printf '%s\n' "$out" | json_field p99_us)
-        cpu=$(printf '%s\n' "$out" | json_field client_cpu_pct)
-        scpu=$(printf '%s\n' "$out" | json_field server_cpu_pct)
-        percpu=$(printf '%s\n' "$out" | json_field rps_per_server_cpu)
+        # The cores' busy share over the whole run (warm-up included: the
+        # load is the same throughout); without pinning, the processes' own.
+        if [ -n "$SERVER_CORE" ]; then
+            cpu=$(core_busy "$k0" "$k1")
+            scpu=$(core_busy "$s0" "$s1")
+            percpu=$(per_core "$rps" "$scpu")
+        else
+            cpu=$(printf '%s\n' "$out" | json_field client_cpu_pct)
+            scpu=$(printf '%s\n' "$out" | json_field server_cpu_pct)
+            percpu=$(printf '%s\n' "$out" | json_field rps_per_server_cpu)
+        fi
         [ -n "$rps" ] || { say "  $name: no result ($(head -c 200 "$TMPD/load.err"))"; continue; }
         record echo "$wl" "$name" "$rep" "$rps" "$p99" "$cpu" "$scpu" "$percpu"
         printf '.' >&2

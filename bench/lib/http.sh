@@ -63,22 +63,52 @@ run_http() {
                 # shellcheck disable=SC2086
                 start_server $cmd || continue
                 c0=$(proc_tree_cpu "$SERVER_PID")
+                s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
                 # shellcheck disable=SC2086
                 $PIN_CLIENT wrk -t1 -c"$conns" -d"${HTTP_SECS}s" --latency \
                     "http://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
                 c1=$(proc_tree_cpu "$SERVER_PID")
+                s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
                 stop_server
                 rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMPD/wrk.out")
                 p99=$(wrk_us "$(sed -n 's/^ *99% *\([0-9.a-z]*\).*/\1/p' "$TMPD/wrk.out")")
                 errs=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$TMPD/wrk.out")
                 [ -n "$rps" ] || { say "  $name: no wrk result"; continue; }
                 [ -z "$errs" ] || say "  $name: $errs non-2xx responses"
-                scpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$HTTP_SECS" \
-                    'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
-                eff=$(awk -v r="$rps" -v c="$scpu" 'BEGIN { if (c > 0) printf "%.0f", r / (c / 100) }')
-                record http "wrk-c$conns" "$name" "$r" "$rps" "$p99" "" "$scpu" "$eff"
+                # Pinned: the cores' busy share (softirq included); else the
+                # server processes' CPU time.
+                ccpu=""
+                if [ -n "$SERVER_CORE" ]; then
+                    scpu=$(core_busy "$s0" "$s1")
+                    ccpu=$(core_busy "$k0" "$k1")
+                else
+                    scpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$HTTP_SECS" \
+                        'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
+                fi
+                eff=$(per_core "$rps" "$scpu")
+                record http "wrk-c$conns" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff"
                 printf '.' >&2
             done
+        done
+        # Pipelined (16 requests in flight per connection, as TechEmpower's
+        # plaintext test): the load client is then far from its ceiling.
+        http_servers | while IFS='|' read -r name cmd; do
+            # shellcheck disable=SC2086
+            start_server $cmd || continue
+            s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+            out=$($PIN_CLIENT "$LOAD" --port "$PORT" -c 64 -p 16 -d "$HTTP_SECS" -w 0.5 --json \
+                --request 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' --expect 'HTTP/1.1 200' \
+                --label "$name" 2>"$TMPD/load.err") || true
+            s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+            stop_server
+            printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
+            rps=$(printf '%s\n' "$out" | json_field rps)
+            [ -n "$rps" ] || { say "  $name: no weft-load result"; continue; }
+            scpu=$(core_busy "$s0" "$s1")
+            record http "weft-load-p16-c64" "$name" "$r" "$rps" \
+                "$(printf '%s\n' "$out" | json_field p99_us)" "$(core_busy "$k0" "$k1")" "$scpu" \
+                "$(per_core "$rps" "$scpu")"
+            printf '.' >&2
         done
         r=$((r + 1))
     done

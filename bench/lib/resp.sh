@@ -22,18 +22,58 @@ run_resp() {
                 start_server $cmd || continue
                 n=$RESP_N
                 [ "$pipe" = 1 ] || n=$((RESP_N * 5))
-                $PIN_CLIENT redis-benchmark -p "$PORT" -c 50 -n "$n" -P "$pipe" \
-                    -t ping,set,get --csv -q >"$TMPD/rb.out" 2>&1 || true
+                # One test per redis-benchmark run, so that the cores' busy
+                # share belongs to that test.
+                for t in ping_inline ping_mbulk set get; do
+                    s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+                    $PIN_CLIENT redis-benchmark -p "$PORT" -c 50 -n "$n" -P "$pipe" \
+                        -t "$t" --csv -q >"$TMPD/rb.out" 2>&1 || true
+                    s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+                    scpu="" ccpu=""
+                    if [ -n "$SERVER_CORE" ]; then
+                        scpu=$(core_busy "$s0" "$s1")
+                        ccpu=$(core_busy "$k0" "$k1")
+                    fi
+                    # "PING_INLINE","123456.79","0.207",...,"p99",... (redis 7's
+                    # columns: test, rps, avg, min, p50, p95, p99, max)
+                    tr -d '"' <"$TMPD/rb.out" | awk -F, -v p="$pipe" 'NF >= 7 && $2 + 0 > 0 {
+                        print $1 "-P" p "\t" $2 "\t" $7 * 1000 }' |
+                        while IFS="$(printf '\t')" read -r test rps p99; do
+                            record resp "$test" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" \
+                                "$(per_core "$rps" "$scpu")"
+                        done
+                done
                 stop_server
-                # "PING_INLINE","123456.79","0.207",...,"p99",... (redis 7's columns:
-                # test, rps, avg, min, p50, p95, p99, max)
-                tr -d '"' <"$TMPD/rb.out" | awk -F, -v p="$pipe" 'NF >= 7 && $2 + 0 > 0 {
-                    print $1 "-P" p "\t" $2 "\t" $7 * 1000 }' |
-                    while IFS="$(printf '\t')" read -r test rps p99; do
-                        record resp "$test" "$name" "$r" "$rps" "$p99" "" "" ""
-                    done
                 printf '.' >&2
             done
+        done
+        # The same servers under weft-load, which drives them harder than
+        # redis-benchmark (section "load client"): SET then GET of one key,
+        # unpipelined and 16 deep. Responses have a fixed length.
+        resp_servers | while IFS='|' read -r name cmd; do
+            # shellcheck disable=SC2086
+            start_server $cmd || continue
+            for spec in 'SET|*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$3\r\nval\r\n|5' \
+                'GET|*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n|9'; do
+                cmdname=${spec%%|*} rest=${spec#*|}
+                req=${rest%|*} rlen=${rest##*|}
+                for pipe in 1 16; do
+                    s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+                    out=$($PIN_CLIENT "$LOAD" --port "$PORT" -c 50 -p "$pipe" -d "$HTTP_SECS" \
+                        -w 0.3 --json --request "$req" --response-len "$rlen" \
+                        --label "$name" 2>"$TMPD/load.err") || true
+                    s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+                    printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
+                    rps=$(printf '%s\n' "$out" | json_field rps)
+                    [ -n "$rps" ] || { say "  $name: no weft-load result"; continue; }
+                    scpu=$(core_busy "$s0" "$s1")
+                    record resp "weft-load-$cmdname-P$pipe" "$name" "$r" "$rps" \
+                        "$(printf '%s\n' "$out" | json_field p99_us)" "$(core_busy "$k0" "$k1")" \
+                        "$scpu" "$(per_core "$rps" "$scpu")"
+                done
+            done
+            stop_server
+            printf '.' >&2
         done
         r=$((r + 1))
     done

@@ -19,16 +19,18 @@ col() {
 }
 
 # table SECTION BASELINE TITLE: a Markdown table per workload of SECTION.
-# Columns: requests/s, its ratio to the baseline, p99, the server's CPU use
-# while measured, requests per second of server CPU and its ratio (steadier
-# when something else shares the server's core), the client's CPU use.
+# Columns: requests/s, its ratio to the baseline, p99, how busy the
+# server's core was (softirq included), requests per second of a fully busy
+# server core and its ratio (the server's efficiency: where the client's
+# core is the one at 100 %, requests/s is the client's ceiling and this is
+# what tells the servers apart), how busy the client's core was.
 table() {
     sec=$1 base=$2 title=$3
     awk -F'\t' -v s="$sec" '$1 == s && !seen[$2]++ { print $2 }' "$RAW" | while read -r wl; do
         runs=$(awk -F'\t' -v s="$sec" -v w="$wl" '$1 == s && $2 == w { n[$3]++ } END {
                 for (k in n) if (n[k] > m) m = n[k]; print m + 0 }' "$RAW")
         printf '\n**%s %s** (median of %s runs)\n\n' "$title" "$wl" "$runs"
-        printf '| server | requests/s | vs %s | p99 us | server cpu %% | req/cpu-s | vs %s | client cpu %% |\n' "$base" "$base"
+        printf '| server | requests/s | vs %s | p99 us | server core %% | req/core-s | vs %s | client core %% |\n' "$base" "$base"
         printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
         b_rps=$(col "$sec" "$wl" "$base" 5)
         b_eff=$(col "$sec" "$wl" "$base" 9)

@@ -1,0 +1,84 @@
+#!/bin/sh
+# weft-load end to end, against examples/echo_server and http_server:
+# exact request counts (-n) in both send modes, pipelined, two threads, and
+# request mode; the failure paths: nothing listening (exit 1), and the
+# server dying mid-run (errors counted, the run still ends on time).
+# usage: weft_load.sh WEFT_LOAD ECHO_SERVER HTTP_SERVER
+set -eu
+load=$1 echo_server=$2 http_server=$3
+tmp=$(mktemp -d)
+pids=""
+trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+
+# start NAME BINARY: run it on an ephemeral port; its port in $port.
+start() {
+    "$2" --port 0 >"$tmp/$1.out" 2>&1 &
+    pid=$!
+    pids="$pids $pid"
+    port=""
+    for _ in $(seq 100); do
+        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$1.out")
+        [ -n "$port" ] && return 0
+        sleep 0.05
+    done
+    echo "$1 did not start:"
+    cat "$tmp/$1.out"
+    exit 1
+}
+
+# field NAME < JSON: the number after "NAME":
+field() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
+
+# expect_run DESCRIPTION REQUESTS weft-load-flags...: exactly REQUESTS done, no errors.
+expect_run() {
+    what=$1 want=$2
+    shift 2
+    out=$("$load" --port "$port" --json -w 0.1 "$@")
+    got=$(printf '%s\n' "$out" | field requests)
+    errs=$(printf '%s\n' "$out" | field errors)
+    p99=$(printf '%s\n' "$out" | field p99_us)
+    [ "$got" = "$want" ] || { echo "$what: $got requests, want $want: $out"; exit 1; }
+    [ "$errs" = 0 ] || { echo "$what: $errs errors: $out"; exit 1; }
+    awk -v p="$p99" 'BEGIN { exit !(p > 0) }' || { echo "$what: no latency: $out"; exit 1; }
+    echo "ok: $what"
+}
+
+start echo "$echo_server"
+expect_run "echo, batched sends" 20000 -n 20000 -c 8 -s 100
+expect_run "echo, interleaved sends" 20000 -n 20000 -c 8 -s 100 --interleave
+expect_run "echo, pipelined 8 deep" 20000 -n 20000 -c 4 -s 64 -p 8
+expect_run "echo, 16 KiB messages" 500 -n 500 -c 4 -s 16384
+expect_run "echo, two threads" 20000 -n 20000 -c 8 -t 2
+
+start http "$http_server"
+expect_run "http, marker" 5000 -n 5000 -c 4 -p 4 \
+    --request 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' --expect 'HTTP/1.1 200'
+
+# Nothing listening: a clear failure, not a hang.
+if "$load" --port 1 -d 0.2 -w 0 >"$tmp/refused.out" 2>&1; then
+    echo "weft-load against a closed port must fail"
+    exit 1
+fi
+echo "ok: refused"
+
+# The server dies mid-run: every connection is counted lost, and the
+# measured run still ends after its duration.
+start victim "$echo_server"
+(sleep 0.5 && kill -9 "$pid") &
+start_s=$(date +%s)
+out=$("$load" --port "$port" --json -c 4 -d 1.5 -w 0 || true)
+[ $(($(date +%s) - start_s)) -le 5 ] || { echo "the run did not end on time"; exit 1; }
+errs=$(printf '%s\n' "$out" | field errors)
+[ "${errs:-0}" -ge 1 ] || { echo "server killed: errors not counted: $out"; exit 1; }
+echo "ok: server killed mid-run ($errs connections lost)"
+
+# The same with a request count that can never be reached: the run ends
+# once every connection is lost, with exit status 1.
+start victim2 "$echo_server"
+(sleep 0.5 && kill -9 "$pid") &
+start_s=$(date +%s)
+rc=0
+out=$("$load" --port "$port" --json -c 4 -n 1000000000 -w 0) || rc=$?
+[ $(($(date +%s) - start_s)) -le 5 ] || { echo "-n run did not end when all were lost"; exit 1; }
+[ "$rc" = 1 ] || { echo "-n run with every connection lost: exit $rc, want 1"; exit 1; }
+echo "ok: -n run ends when every connection is lost"
