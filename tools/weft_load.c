@@ -67,6 +67,15 @@ static int all_finished(wl_worker *w, int n)
     return 1;
 }
 
+/* Close the connections that were opened (-1: never) and free the array. */
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+}
+
 static int hold(const wl_config *cfg, const int *fds)
 {
     (void)fds;
@@ -144,10 +153,11 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < cfg.conns; i++)
         fds[i] = -1;
-    if (wl_connect_all(&cfg, fds) != 0)
-        return 1;
-    if (cfg.hold > 0)
-        return hold(&cfg, fds);
+    rc = wl_connect_all(&cfg, fds) != 0 ? 1 : cfg.hold > 0 ? hold(&cfg, fds) : -1;
+    if (rc >= 0) {
+        close_all(fds, cfg.conns);
+        return rc;
+    }
 
     /* Connections go round-robin to threads: regroup the fds per thread. */
     int *byworker = malloc((size_t)cfg.conns * sizeof *byworker);
@@ -218,10 +228,8 @@ int main(int argc, char **argv)
         errors += w[t].errors;
         wl_worker_free(&w[t]);
     }
-    for (int i = 0; i < cfg.conns; i++)
-        close(fds[i]);
+    close_all(fds, cfg.conns);
     free(w);
     free(byworker);
-    free(fds);
     return errors == (uint64_t)cfg.conns ? 1 : 0;
 }
