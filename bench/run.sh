@@ -144,7 +144,7 @@ if want http; then
     REPS=$PROTO_REPS run_http
     if grep -q '^http' "$RAW"; then
         out ""
-        out "## http (wrk -t1 unpipelined, weft-load -p 16 pipelined; GET / answered with \"Hello, World!\")"
+        out "## http (wrk -t1; weft-load unpipelined and -p 16; GET / answered with \"Hello, World!\")"
         table http "nginx (1 worker)" "http" | tee -a "$OUT"
     fi
 fi

@@ -37,6 +37,7 @@ struct weft_stream {
     size_t rcap, rsize; /* the limit, and what is allocated */
     size_t rstart, rend;
     size_t scanned; /* readuntil: bytes from rstart already searched */
+    int rfilled;    /* the last receive filled all the room it was given */
     int eof, rerr, reading;
     weft_op rop;
     /* write side */
@@ -293,13 +294,17 @@ static int64_t fill(weft_stream *s)
         s->rend -= s->rstart;
         s->rstart = 0;
     }
-    /* Less than half free after compacting: grow rather than receive in
-     * ever smaller pieces. */
-    if (s->rsize - s->rend < s->rsize / 2 && grow(&s->rbuf, &s->rsize, s->rsize + 1, s->rcap))
+    /* Grow (double) when the last receive filled all the room it had,
+     * which says the peer sends more at once than fits, or when less than
+     * half is free after compacting: rather than receive in small pieces. */
+    if ((s->rfilled || s->rsize - s->rend < s->rsize / 2) &&
+        grow(&s->rbuf, &s->rsize, s->rsize + 1, s->rcap))
         return -ENOMEM;
     if (s->rend == s->rsize)
         return -EMSGSIZE;
-    int64_t n = recv_into(s, s->rbuf + s->rend, s->rsize - s->rend);
+    size_t room = s->rsize - s->rend;
+    int64_t n = recv_into(s, s->rbuf + s->rend, room);
+    s->rfilled = n > 0 && (size_t)n == room;
     if (n > 0)
         s->rend += (size_t)n;
     return n;

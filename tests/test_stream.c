@@ -538,3 +538,45 @@ Test(stream, cancel_during_the_first_read)
 {
     st_run((weft_stream_opts){0}, cancel_first_read_main);
 }
+
+static int fill_grows_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    st_ctx *c = arg;
+    st_open(c);
+    /* A peer that sends more than fits at once: receives that fill the
+     * whole room make the buffer double, so later ones take more than the
+     * first 4 KiB (an echo out of the buffer moves 16 KiB messages in one
+     * piece, not four). */
+    size_t total = 256 * 1024;
+    unsigned char *data = malloc(total);
+    fill_pattern(data, total);
+    sender_job job = {.c = c, .p = data, .n = total};
+    weft_future *f;
+    cr_assert_eq(weft_task_spawn(c->loop, st_sender, &job, &f), 0);
+    weft_sleep(c->loop, 5 * MS); /* let the peer's bytes pile up */
+    size_t got = 0, biggest = 0;
+    while (got < total) {
+        int64_t n = weft_stream_fill(c->s);
+        cr_assert_gt(n, 0);
+        size_t len;
+        const char *p = weft_stream_peek(c->s, &len);
+        cr_assert_eq(memcmp(p, data + got, len), 0, "bytes at %zu", got);
+        got += len;
+        if (len > biggest)
+            biggest = len;
+        cr_assert_eq(weft_stream_consume(c->s, len), 0);
+    }
+    cr_assert_gt(biggest, 4096, "the read buffer never grew");
+    cr_assert_leq(biggest, 64 * 1024);
+    cr_assert_eq(weft_await(f, NULL), 0);
+    weft_future_unref(f);
+    free(data);
+    st_close(c);
+    return 0;
+}
+
+Test(stream, read_buffer_grows_when_receives_fill_it)
+{
+    st_run((weft_stream_opts){0}, fill_grows_main);
+}
