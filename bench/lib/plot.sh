@@ -51,8 +51,10 @@ make_plot() {
         for sec in $panels; do
             base=$(plot_base "$sec")
             cols=$(head -1 "$TMPD/plot-$sec.dat" | awk -F'"' '{ print (NF - 1) / 2 }')
+            rounds=$REPS
+            [ "$sec" = echo ] || rounds=$PROTO_REPS
             printf 'set title "%s: requests/s relative to %s (median of %s rounds, higher is better)" noenhanced\n' \
-                "$sec" "$base" "$REPS"
+                "$sec" "$base" "$rounds"
             printf 'plot for [i=2:%d] "%s" using i:xtic(1) title columnheader(i), 1 with lines lc "black" dt 2 notitle\n' \
                 $((cols + 1)) "$TMPD/plot-$sec.dat"
         done
