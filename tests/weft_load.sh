@@ -2,7 +2,8 @@
 # weft-load end to end, against examples/echo_server and http_server:
 # exact request counts (-n) in both send modes, pipelined, two threads, and
 # request mode; the failure paths: nothing listening (exit 1), and the
-# server dying mid-run (errors counted, the run still ends on time).
+# server dying mid-run (errors counted, the run still ends on time; also
+# with a count that can never be reached); the io_uring worker the same way.
 # usage: weft_load.sh WEFT_LOAD ECHO_SERVER HTTP_SERVER
 set -eu
 load=$1 echo_server=$2 http_server=$3
@@ -82,3 +83,20 @@ out=$("$load" --port "$port" --json -c 4 -n 1000000000 -w 0) || rc=$?
 [ $(($(date +%s) - start_s)) -le 5 ] || { echo "-n run did not end when all were lost"; exit 1; }
 [ "$rc" = 1 ] || { echo "-n run with every connection lost: exit $rc, want 1"; exit 1; }
 echo "ok: -n run ends when every connection is lost"
+
+# The io_uring worker (--uring), where weft-load was built with liburing
+# and the kernel gives a ring: the same exact counts, and a lost server.
+start uring "$echo_server"
+if "$load" --uring -h >/dev/null 2>&1; then
+    expect_run "io_uring, echo" 20000 -n 20000 -c 8 -s 100 --uring
+    expect_run "io_uring, pipelined 8 deep" 20000 -n 20000 -c 4 -s 64 -p 8 --uring
+    expect_run "io_uring, 16 KiB messages" 500 -n 500 -c 4 -s 16384 --uring
+    expect_run "io_uring, two threads" 20000 -n 20000 -c 8 -t 2 --uring
+    (sleep 0.5 && kill -9 "$pid") &
+    rc=0
+    out=$("$load" --port "$port" --json --uring -c 4 -n 1000000000 -w 0) || rc=$?
+    [ "$rc" = 1 ] || { echo "io_uring -n run with every connection lost: exit $rc, want 1"; exit 1; }
+    echo "ok: io_uring, server killed mid-run"
+else
+    echo "skip: weft-load built without io_uring"
+fi

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
         off += n;
     }
     for (int t = 0; t < cfg.threads; t++)
-        pthread_create(&w[t].thread, NULL, wl_worker_run, &w[t]);
+        pthread_create(&w[t].thread, NULL, cfg.uring ? wl_worker_run_uring : wl_worker_run, &w[t]);
 
     int tty = isatty(STDOUT_FILENO) && !cfg.json;
     sleep_until(wl_now_ns() + (uint64_t)(cfg.warmup * 1e9));

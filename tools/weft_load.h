@@ -38,6 +38,7 @@ typedef struct wl_config {
     int spin;            /* poll without sleeping (epoll_wait timeout 0): the client's CPU never
                             idles, so its wake-up latency stays out of the numbers */
     int interleave;      /* send right after each read instead of after the whole batch */
+    int uring;           /* drive the connections with io_uring instead of epoll */
 } wl_config;
 
 /* One connection's state; owned by one worker thread. */
@@ -54,6 +55,8 @@ typedef struct wl_conn {
     size_t tx_pending; /* bytes queued but not yet written (socket was full) */
     size_t tx_off;     /* position in the payload of the next byte to write */
     int flush_queued;  /* on the worker's flush list */
+    int sending;       /* io_uring: a send of this connection is in flight */
+    char *rx;          /* io_uring: this connection's receive buffer */
 } wl_conn;
 
 typedef struct wl_worker {
@@ -99,7 +102,19 @@ int wl_connect_all(const wl_config *cfg, int *fds);
 int wl_worker_init(wl_worker *w, const wl_config *cfg, _Atomic int *phase, const int *fds,
                    int nfds);
 void wl_worker_free(wl_worker *w);
-/* The thread body. */
+/* The thread body: epoll, or io_uring (weft_load_uring.c; NULL when
+ * weft-load was built without liburing). */
 void *wl_worker_run(void *arg);
+void *wl_worker_run_uring(void *arg);
+
+/* Shared by both thread bodies (weft_load_worker.c). */
+void wl_worker_start(wl_worker *w);              /* queue depth requests per connection */
+void wl_worker_begin_measuring(wl_worker *w);    /* the warm-up is over */
+void wl_worker_end(wl_worker *w, int measuring); /* publish the results */
+void wl_conn_fail(wl_worker *w, wl_conn *c);     /* count a lost connection once */
+/* len bytes arrived on c: complete responses, record latencies, queue the
+ * replacements on the worker's flush list (or send them at once). */
+void wl_conn_received(wl_worker *w, wl_conn *c, const char *buf, size_t len, int measuring,
+                      int sending);
 
 #endif

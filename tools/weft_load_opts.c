@@ -28,6 +28,7 @@ static void usage(FILE *f)
           "  --spin            busy-poll instead of sleeping in epoll_wait (a core per thread)\n"
           "  --interleave      send each replacement request as soon as its response is\n"
           "                    read (default: read every ready connection, then send)\n"
+          "  --uring           io_uring instead of epoll: one system call per batch\n"
           "  --json            one JSON object instead of text\n",
           f);
 }
@@ -82,6 +83,15 @@ int wl_parse(wl_config *cfg, int argc, char **argv)
         if (strcmp(a, "--interleave") == 0) {
             cfg->interleave = 1;
             continue;
+        }
+        if (strcmp(a, "--uring") == 0) {
+#ifdef WL_HAVE_URING
+            cfg->uring = 1;
+            continue;
+#else
+            fprintf(stderr, "weft-load: --uring: built without liburing\n");
+            return -1;
+#endif
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "weft-load: %s needs a value (or is unknown)\n", a);

@@ -76,6 +76,15 @@ int wl_worker_init(wl_worker *w, const wl_config *cfg, _Atomic int *phase, const
         for (int i = 0; i < cfg->depth; i++)
             memcpy(w->payload + (size_t)i * w->msg_len, cfg->request, w->msg_len);
     }
+    if (cfg->uring) { /* weft_load_uring.c sets up its ring in its thread */
+        w->epfd = -1;
+        for (int i = 0; i < nfds; i++) {
+            w->conns[i].fd = fds[i];
+            w->conns[i].sent_at = stamps + (size_t)i * (size_t)cfg->depth;
+        }
+        wl_hist_reset(&w->hist);
+        return 0;
+    }
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0) {
         perror("weft-load: epoll_create1");
@@ -111,13 +120,14 @@ void wl_worker_free(wl_worker *w)
         close(w->epfd);
 }
 
-static void conn_fail(wl_worker *w, wl_conn *c)
+void wl_conn_fail(wl_worker *w, wl_conn *c)
 {
     if (c->dead)
         return;
     c->dead = 1;
     w->errors++;
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (w->epfd >= 0)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 }
 
 /* Turn write interest on or off. */
@@ -129,7 +139,7 @@ static void conn_interest(wl_worker *w, wl_conn *c, int out)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0),
                              .data.ptr = c};
     if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
-        conn_fail(w, c);
+        wl_conn_fail(w, c);
 }
 
 /* Write what is queued; at a full socket, wait for EPOLLOUT to resume. */
@@ -144,7 +154,7 @@ static void conn_flush(wl_worker *w, wl_conn *c)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
-                conn_fail(w, c);
+                wl_conn_fail(w, c);
             else
                 conn_interest(w, c, 1);
             return;
@@ -203,51 +213,84 @@ static unsigned count_responses(const wl_worker *w, wl_conn *c, const char *buf,
     return n;
 }
 
-/* Read everything the socket has, complete responses, send replacements. */
-static void conn_readable(wl_worker *w, wl_conn *c, int measuring, int sending)
+void wl_conn_received(wl_worker *w, wl_conn *c, const char *buf, size_t len, int measuring,
+                      int sending)
 {
     unsigned depth = (unsigned)w->cfg->depth;
+    unsigned n = count_responses(w, c, buf, len);
+    if (n > c->inflight)
+        n = c->inflight; /* a peer answering more than asked */
+    uint64_t now = wl_now_ns();
+    if (measuring) {
+        unsigned counted = n;
+        if (w->quota && w->done_local + counted > w->quota)
+            counted = (unsigned)(w->quota - w->done_local);
+        for (unsigned i = 0; i < counted; i++)
+            wl_hist_add(&w->hist, now - c->sent_at[(c->head + i) % depth], 1);
+        w->done_local += counted;
+        w->rx_bytes += (uint64_t)len;
+    }
+    c->head = (c->head + n) % depth;
+    c->inflight -= n;
+    if (sending && n) {
+        conn_queue(w, c, n, now, measuring);
+        if (w->cfg->interleave && w->epfd >= 0) {
+            conn_flush(w, c);
+        } else if (!c->flush_queued) {
+            c->flush_queued = 1;
+            w->flushq[w->nflush++] = c;
+        }
+    }
+}
+
+/* Read everything the socket has, complete responses, queue replacements. */
+static void conn_readable(wl_worker *w, wl_conn *c, int measuring, int sending)
+{
     for (;;) {
         ssize_t r = recv(c->fd, w->rxbuf, w->rxbuf_len, 0);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
-                conn_fail(w, c);
+                wl_conn_fail(w, c);
             return;
         }
         if (r == 0) {
-            conn_fail(w, c);
+            wl_conn_fail(w, c);
             return;
         }
-        unsigned n = count_responses(w, c, w->rxbuf, (size_t)r);
-        if (n > c->inflight)
-            n = c->inflight; /* a peer answering more than asked */
-        uint64_t now = wl_now_ns();
-        if (measuring) {
-            unsigned counted = n;
-            if (w->quota && w->done_local + counted > w->quota)
-                counted = (unsigned)(w->quota - w->done_local);
-            for (unsigned i = 0; i < counted; i++)
-                wl_hist_add(&w->hist, now - c->sent_at[(c->head + i) % depth], 1);
-            w->done_local += counted;
-            w->rx_bytes += (uint64_t)r;
-        }
-        c->head = (c->head + n) % depth;
-        c->inflight -= n;
-        if (sending && n) {
-            conn_queue(w, c, n, now, measuring);
-            if (w->cfg->interleave) {
-                conn_flush(w, c);
-            } else if (!c->flush_queued) {
-                c->flush_queued = 1;
-                w->flushq[w->nflush++] = c;
-            }
-        }
+        wl_conn_received(w, c, w->rxbuf, (size_t)r, measuring, sending);
         /* A short read drained the socket: the next arrival is a new edge. */
         if ((size_t)r < w->rxbuf_len)
             return;
     }
+}
+
+/* The start of every run, and the measuring switch: shared by both workers. */
+void wl_worker_start(wl_worker *w)
+{
+    uint64_t now = wl_now_ns();
+    for (int i = 0; i < w->nconns; i++)
+        conn_queue(w, &w->conns[i], (unsigned)w->cfg->depth, now, 0);
+}
+
+void wl_worker_begin_measuring(wl_worker *w)
+{
+    w->cpu_start = wl_thread_cpu_ns();
+    /* Requests already in flight are answered while measuring: they count
+     * against the quota (-n), or it would overshoot. */
+    for (int i = 0; i < w->nconns; i++)
+        w->sent += w->conns[i].inflight;
+}
+
+void wl_worker_end(wl_worker *w, int measuring)
+{
+    w->cpu_end = wl_thread_cpu_ns();
+    if (!measuring)
+        w->cpu_start = w->cpu_end;
+    w->end_ns = wl_now_ns();
+    atomic_store_explicit(&w->done, w->done_local, memory_order_relaxed);
+    atomic_store(&w->finished, 1);
 }
 
 void *wl_worker_run(void *arg)
@@ -256,22 +299,16 @@ void *wl_worker_run(void *arg)
     struct epoll_event evs[256];
     int phase = atomic_load(w->phase);
     int measuring = 0;
-    uint64_t now = wl_now_ns();
-    for (int i = 0; i < w->nconns; i++) {
-        conn_queue(w, &w->conns[i], (unsigned)w->cfg->depth, now, 0);
+    wl_worker_start(w);
+    for (int i = 0; i < w->nconns; i++)
         conn_flush(w, &w->conns[i]);
-    }
     for (;;) {
         phase = atomic_load_explicit(w->phase, memory_order_relaxed);
         if (phase == WL_STOP)
             break;
         if (phase == WL_MEASURE && !measuring) {
             measuring = 1;
-            w->cpu_start = wl_thread_cpu_ns();
-            /* Requests already in flight are answered while measuring:
-             * they count against the quota (-n), or it would overshoot. */
-            for (int i = 0; i < w->nconns; i++)
-                w->sent += w->conns[i].inflight;
+            wl_worker_begin_measuring(w);
         }
         if (w->errors == (uint64_t)w->nconns)
             break; /* every connection lost: nothing left to measure */
@@ -303,11 +340,6 @@ void *wl_worker_run(void *arg)
         w->nflush = 0;
         atomic_store_explicit(&w->done, w->done_local, memory_order_relaxed);
     }
-    w->cpu_end = wl_thread_cpu_ns();
-    if (!measuring)
-        w->cpu_start = w->cpu_end;
-    w->end_ns = wl_now_ns();
-    atomic_store_explicit(&w->done, w->done_local, memory_order_relaxed);
-    atomic_store(&w->finished, 1);
+    wl_worker_end(w, measuring);
     return NULL;
 }

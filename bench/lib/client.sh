@@ -61,6 +61,7 @@ run_client() {
             client_run "$t" "weft-load" wl_client -c 64 -s 64
             client_run "$t" "weft-load --interleave" wl_client -c 64 -s 64 --interleave
             client_run "$t" "weft-load -p 16" wl_client -c 64 -s 64 -p 16
+            [ -z "$(load_uring_flag)" ] || client_run "$t" "weft-load --uring" wl_client -c 64 -s 64 --uring
             stop_server
         fi
         t="http nginx c64"
@@ -72,6 +73,8 @@ run_client() {
                 --expect 'HTTP/1.1 200' --interleave
             client_run "$t" "weft-load -p 16" wl_client -c 64 -p 16 --request "$HTTP_REQ" \
                 --expect 'HTTP/1.1 200'
+            [ -z "$(load_uring_flag)" ] || client_run "$t" "weft-load --uring" wl_client -c 64 \
+                --request "$HTTP_REQ" --expect 'HTTP/1.1 200' --uring
             stop_server
         fi
         t="resp redis-server PING c50"
@@ -79,6 +82,8 @@ run_client() {
             start_server redis-server --save '' --appendonly no --dir "$TMPD" --port; then
             client_run "$t" "redis-benchmark" rb_client 1 "$RESP_CLIENT_N"
             client_run "$t" "weft-load" wl_client -c 50 --request "$PING_REQ" --expect '+PONG'
+            [ -z "$(load_uring_flag)" ] || client_run "$t" "weft-load --uring" wl_client -c 50 \
+                --request "$PING_REQ" --expect '+PONG' --uring
             client_run "$t" "redis-benchmark -P 16" rb_client 16 $((RESP_CLIENT_N * 10))
             client_run "$t" "weft-load -p 16" wl_client -c 50 -p 16 --request "$PING_REQ" \
                 --expect '+PONG'

@@ -5,6 +5,13 @@ B=${B:-build-release}
 LOAD="$B/tools/weft-load"
 PEERS="$B/bench/peers"
 
+# weft-load's flags for the echo runs: io_uring when it was built with it
+# (one system call per batch: the cheapest client, whose ceiling the
+# servers then reach later; bench/RESULTS.md "load client").
+load_uring_flag() {
+    if "$LOAD" --uring -h >/dev/null 2>&1; then echo --uring; fi
+}
+
 # Server on CPU 0, client on CPU 1 when there are two CPUs or more.
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
     PIN_SERVER="taskset -c 0"

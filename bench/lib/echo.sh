@@ -34,7 +34,8 @@ echo_round() {
         # shellcheck disable=SC2086
         start_server $cmd || continue
         s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
-        out=$($PIN_CLIENT "$LOAD" --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
+        # shellcheck disable=SC2086
+        out=$($PIN_CLIENT "$LOAD" $ECHO_CLIENT_FLAGS --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
             -w "$ECHO_WARMUP" --json --label "$name" --server-pid "$SERVER_PID" 2>"$TMPD/load.err") || true
         s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
         stop_server
