@@ -147,22 +147,27 @@ int64_t weft_recv(weft_loop *loop, int fd, void *buf, size_t len)
     return weft_await_op(loop, &op);
 }
 
-int weft_wait_readable(weft_loop *loop, int fd)
+/* Await a readiness op (poll in or out) on fd. */
+static int wait_ready(weft_loop *loop, int fd, int out)
 {
     if (!loop)
         return -EINVAL;
     weft_op op;
-    weft_op_prep_poll_in(&op, fd, NULL, NULL);
+    if (out)
+        weft_op_prep_poll_out(&op, fd, NULL, NULL);
+    else
+        weft_op_prep_poll_in(&op, fd, NULL, NULL);
     return (int)weft_await_op(loop, &op);
+}
+
+int weft_wait_readable(weft_loop *loop, int fd)
+{
+    return wait_ready(loop, fd, 0);
 }
 
 int weft_wait_writable(weft_loop *loop, int fd)
 {
-    if (!loop)
-        return -EINVAL;
-    weft_op op;
-    weft_op_prep_poll_out(&op, fd, NULL, NULL);
-    return (int)weft_await_op(loop, &op);
+    return wait_ready(loop, fd, 1);
 }
 
 int64_t weft_send(weft_loop *loop, int fd, const void *buf, size_t len)
