@@ -229,7 +229,8 @@ int weft_close(weft_loop *loop, int fd)
     return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
-int weft_sockname(int fd, weft_addr *out)
+/* getsockname or getpeername into out. */
+static int sock_addr(int fd, weft_addr *out, int (*get)(int, struct sockaddr *, socklen_t *))
 {
     if (!out)
         return -EINVAL;
@@ -237,22 +238,18 @@ int weft_sockname(int fd, weft_addr *out)
         return -EBADF;
     memset(out, 0, sizeof *out);
     socklen_t len = sizeof out->ss;
-    if (getsockname(fd, (struct sockaddr *)&out->ss, &len) < 0)
+    if (get(fd, (struct sockaddr *)&out->ss, &len) < 0)
         return -errno;
     out->len = len;
     return 0;
 }
 
+int weft_sockname(int fd, weft_addr *out)
+{
+    return sock_addr(fd, out, getsockname);
+}
+
 int weft_peername(int fd, weft_addr *out)
 {
-    if (!out)
-        return -EINVAL;
-    if (fd < 0)
-        return -EBADF;
-    memset(out, 0, sizeof *out);
-    socklen_t len = sizeof out->ss;
-    if (getpeername(fd, (struct sockaddr *)&out->ss, &len) < 0)
-        return -errno;
-    out->len = len;
-    return 0;
+    return sock_addr(fd, out, getpeername);
 }
