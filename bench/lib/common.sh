@@ -88,6 +88,24 @@ per_core() {
     awk -v r="$1" -v b="$2" 'BEGIN { if (b != "-" && b + 0 > 0 && r != "") printf "%.0f", r / (b / 100) }'
 }
 
+# load_record SECTION WORKLOAD NAME ROUND WEFT-LOAD-FLAGS...: one weft-load
+# run against the server on $PORT with both cores' busy share; its report
+# goes to JSONL, its numbers to RAW. 1 when weft-load gave no result.
+load_record() {
+    sec=$1 wl=$2 name=$3 round=$4
+    shift 4
+    s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+    # shellcheck disable=SC2086
+    out=$($PIN_CLIENT "$LOAD" --port "$PORT" --json --label "$name" "$@" 2>"$TMPD/load.err") || true
+    s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+    printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
+    rps=$(printf '%s\n' "$out" | json_field rps)
+    [ -n "$rps" ] || { say "  $name: no weft-load result ($(head -c 200 "$TMPD/load.err"))"; return 1; }
+    scpu=$(core_busy "$s0" "$s1")
+    record "$sec" "$wl" "$name" "$round" "$rps" "$(printf '%s\n' "$out" | json_field p99_us)" \
+        "$(core_busy "$k0" "$k1")" "$scpu" "$(per_core "$rps" "$scpu")"
+}
+
 # json_field NAME < one JSON object line: the number after "NAME":
 json_field() {
     sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"

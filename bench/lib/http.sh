@@ -97,19 +97,10 @@ run_http() {
             http_servers | while IFS='|' read -r name cmd; do
                 # shellcheck disable=SC2086
                 start_server $cmd || continue
-                s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
-                out=$($PIN_CLIENT "$LOAD" --port "$PORT" -c 64 -p "$pipe" -d "$HTTP_SECS" -w 0.5 \
-                    --json --request 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' \
-                    --expect 'HTTP/1.1 200' --label "$name" 2>"$TMPD/load.err") || true
-                s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+                load_record http "weft-load-p$pipe-c64" "$name" "$r" -c 64 -p "$pipe" \
+                    -d "$HTTP_SECS" -w 0.5 --request 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' \
+                    --expect 'HTTP/1.1 200' || true
                 stop_server
-                printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
-                rps=$(printf '%s\n' "$out" | json_field rps)
-                [ -n "$rps" ] || { say "  $name: no weft-load result"; continue; }
-                scpu=$(core_busy "$s0" "$s1")
-                record http "weft-load-p$pipe-c64" "$name" "$r" "$rps" \
-                    "$(printf '%s\n' "$out" | json_field p99_us)" "$(core_busy "$k0" "$k1")" \
-                    "$scpu" "$(per_core "$rps" "$scpu")"
                 printf '.' >&2
             done
         done

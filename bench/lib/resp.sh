@@ -58,18 +58,8 @@ run_resp() {
                 cmdname=${spec%%|*} rest=${spec#*|}
                 req=${rest%|*} rlen=${rest##*|}
                 for pipe in 1 16; do
-                    s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
-                    out=$($PIN_CLIENT "$LOAD" --port "$PORT" -c 50 -p "$pipe" -d "$HTTP_SECS" \
-                        -w 0.3 --json --request "$req" --response-len "$rlen" \
-                        --label "$name" 2>"$TMPD/load.err") || true
-                    s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
-                    printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
-                    rps=$(printf '%s\n' "$out" | json_field rps)
-                    [ -n "$rps" ] || { say "  $name: no weft-load result"; continue; }
-                    scpu=$(core_busy "$s0" "$s1")
-                    record resp "weft-load-$cmdname-P$pipe" "$name" "$r" "$rps" \
-                        "$(printf '%s\n' "$out" | json_field p99_us)" "$(core_busy "$k0" "$k1")" \
-                        "$scpu" "$(per_core "$rps" "$scpu")"
+                    load_record resp "weft-load-$cmdname-P$pipe" "$name" "$r" -c 50 -p "$pipe" \
+                        -d "$HTTP_SECS" -w 0.3 --request "$req" --response-len "$rlen" || true
                 done
             done
             stop_server
