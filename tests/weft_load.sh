@@ -92,11 +92,20 @@ if "$load" --uring -h >/dev/null 2>&1; then
     expect_run "io_uring, pipelined 8 deep" 20000 -n 20000 -c 4 -s 64 -p 8 --uring
     expect_run "io_uring, 16 KiB messages" 500 -n 500 -c 4 -s 16384 --uring
     expect_run "io_uring, two threads" 20000 -n 20000 -c 8 -t 2 --uring
+    # More data in flight (4 x 8 x 64 KiB) than provided buffers (64 x 16
+    # KiB): the multishot receives end with ENOBUFS and are armed again.
+    expect_run "io_uring, out of provided buffers" 2000 -n 2000 -c 4 -s 65536 -p 8 --uring
+    # Kernels before 6.0 have no multishot receive: one recv per response.
+    WEFT_LOAD_SINGLESHOT=1 expect_run "io_uring, single-shot receives" 20000 -n 20000 -c 8 \
+        -s 100 -p 2 --uring
     (sleep 0.5 && kill -9 "$pid") &
     rc=0
     out=$("$load" --port "$port" --json --uring -c 4 -n 1000000000 -w 0) || rc=$?
     [ "$rc" = 1 ] || { echo "io_uring -n run with every connection lost: exit $rc, want 1"; exit 1; }
     echo "ok: io_uring, server killed mid-run"
+    start uring_http "$http_server"
+    expect_run "io_uring, http marker" 5000 -n 5000 -c 4 -p 4 --uring \
+        --request 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' --expect 'HTTP/1.1 200'
 else
     echo "skip: weft-load built without io_uring"
 fi

@@ -1,10 +1,15 @@
 /* weft-load: the io_uring worker (--uring). Each connection keeps one
- * receive in flight into its own buffer and at most one send; a loop turn
- * handles every completion, then queues the sends for the connections
- * whose responses came in, and one io_uring_enter submits them and waits
- * for the next completions. Against epoll's one recv + one send system
- * call per request (plus the epoll_wait), that is one system call per
- * batch. The request bookkeeping is weft_load_worker.c's. */
+ * receive armed and at most one send in flight; a loop turn handles every
+ * completion, then queues the sends for the connections whose responses
+ * came in, and one io_uring_enter submits them and waits for the next
+ * completions. Against epoll's one recv + one send system call per request
+ * (plus the epoll_wait), that is one system call per batch.
+ *
+ * Where the kernel has them (6.0+), the connections are registered files
+ * and the receive is multishot into a ring of provided buffers: it stays
+ * armed across responses, so a request costs one send SQE and nothing
+ * else. Older kernels get one recv per response, into a buffer per
+ * connection. The request bookkeeping is weft_load_worker.c's. */
 #include "weft_load.h"
 
 #ifdef WL_HAVE_URING
@@ -21,11 +26,21 @@
  * cancel request. */
 #define SEND_BIT 1u
 
-/* The worker's ring and how many of its requests are in flight. */
+#define BUF_GROUP 0
+#define BUF_SIZE 16384u
+#define MAX_BUFS 4096u
+
+/* The worker's ring and how many of its requests are in flight (a
+ * multishot receive counts once, until its last completion). */
 typedef struct {
     wl_worker *w;
     struct io_uring ring;
     unsigned inflight;
+    int fixed;                    /* connection i is registered file i */
+    struct io_uring_buf_ring *br; /* multishot: the provided buffers' ring, or NULL */
+    char *bufs;                   /* multishot: nbufs buffers of BUF_SIZE */
+    unsigned nbufs;
+    char *rx; /* single-shot: rxbuf_len bytes per connection */
 } uring_worker;
 
 static struct io_uring_sqe *get_sqe(uring_worker *u)
@@ -40,6 +55,15 @@ static struct io_uring_sqe *get_sqe(uring_worker *u)
     return sqe;
 }
 
+/* Point sqe at c's socket: its registered index, or its fd. */
+static void set_file(uring_worker *u, struct io_uring_sqe *sqe, wl_conn *c)
+{
+    if (u->fixed) {
+        sqe->fd = (int)(c - u->w->conns);
+        sqe->flags |= IOSQE_FIXED_FILE;
+    }
+}
+
 static void arm_recv(uring_worker *u, wl_conn *c)
 {
     wl_worker *w = u->w;
@@ -48,8 +72,25 @@ static void arm_recv(uring_worker *u, wl_conn *c)
         wl_conn_fail(w, c);
         return;
     }
-    io_uring_prep_recv(sqe, c->fd, c->rx, w->rxbuf_len, 0);
+    if (u->br) {
+        io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = BUF_GROUP;
+    } else {
+        /* The response is not there yet: wait for it before trying. */
+        io_uring_prep_recv(sqe, c->fd, c->rx, w->rxbuf_len, 0);
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    }
+    set_file(u, sqe, c);
     io_uring_sqe_set_data(sqe, c);
+}
+
+/* Give provided buffer bid back to the kernel. */
+static void recycle(uring_worker *u, unsigned bid)
+{
+    io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(u->nbufs), 0);
+    io_uring_buf_ring_advance(u->br, 1);
 }
 
 /* Send what is queued, from the payload ring, unless a send is in flight. */
@@ -67,6 +108,7 @@ static void start_send(uring_worker *u, wl_conn *c)
         return;
     }
     io_uring_prep_send(sqe, c->fd, w->payload + c->tx_off, n, MSG_NOSIGNAL);
+    set_file(u, sqe, c);
     io_uring_sqe_set_data(sqe, (void *)((uintptr_t)c | SEND_BIT));
     c->sending = 1;
 }
@@ -75,7 +117,9 @@ static void on_cqe(uring_worker *u, struct io_uring_cqe *cqe, int measuring, int
 {
     wl_worker *w = u->w;
     uintptr_t ud = (uintptr_t)io_uring_cqe_get_data(cqe);
-    u->inflight--;
+    int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+    if (!more)
+        u->inflight--;
     if (ud == 0)
         return; /* the cancel request itself */
     wl_conn *c = (wl_conn *)(ud & ~(uintptr_t)SEND_BIT);
@@ -93,16 +137,22 @@ static void on_cqe(uring_worker *u, struct io_uring_cqe *cqe, int measuring, int
         start_send(u, c);
         return;
     }
-    if (res == -EINTR || res == -EAGAIN) {
-        arm_recv(u, c);
+    if (res > 0) {
+        const char *data = c->rx;
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        if (u->br)
+            data = u->bufs + (size_t)bid * BUF_SIZE;
+        if (!c->dead)
+            wl_conn_received(w, c, data, (size_t)res, measuring, sending);
+        if (u->br)
+            recycle(u, bid);
+    } else if (res != -EINTR && res != -EAGAIN && res != -ENOBUFS) {
+        wl_conn_fail(w, c); /* EOF or an error: the receive has ended */
         return;
     }
-    if (res <= 0) {
-        wl_conn_fail(w, c);
-        return;
-    }
-    wl_conn_received(w, c, c->rx, (size_t)res, measuring, sending);
-    if (!c->dead)
+    /* A multishot receive ends when the buffers ran out (-ENOBUFS) or
+     * the kernel chose to stop it; single-shot ones end every time. */
+    if (!more && !c->dead)
         arm_recv(u, c);
 }
 
@@ -123,11 +173,60 @@ static void drain(uring_worker *u)
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&u->ring, head, cqe)
         {
-            u->inflight--;
+            if (!(cqe->flags & IORING_CQE_F_MORE))
+                u->inflight--;
             seen++;
         }
         io_uring_cq_advance(&u->ring, seen);
     }
+}
+
+/* Multishot receives into provided buffers (kernel 6.0+), else one recv
+ * at a time into a buffer per connection. WEFT_LOAD_SINGLESHOT=1 forces the
+ * latter, so the tests cover it on new kernels too. Returns 0 or -1 (no
+ * memory). */
+static int setup_buffers(uring_worker *u)
+{
+    wl_worker *w = u->w;
+    const char *single = getenv("WEFT_LOAD_SINGLESHOT");
+    if (single && *single == '1')
+        goto single_shot;
+    unsigned want = (unsigned)w->nconns * (unsigned)w->cfg->depth * 2u;
+    u->nbufs = 64;
+    while (u->nbufs < want && u->nbufs < MAX_BUFS)
+        u->nbufs *= 2;
+    void *ring_mem = NULL;
+    if (posix_memalign(&ring_mem, 4096, u->nbufs * sizeof(struct io_uring_buf)) == 0) {
+        u->bufs = malloc((size_t)u->nbufs * BUF_SIZE);
+        struct io_uring_buf_reg reg = {
+            .ring_addr = (uintptr_t)ring_mem, .ring_entries = u->nbufs, .bgid = BUF_GROUP};
+        if (u->bufs && io_uring_register_buf_ring(&u->ring, &reg, 0) == 0) {
+            u->br = ring_mem;
+            io_uring_buf_ring_init(u->br);
+            for (unsigned i = 0; i < u->nbufs; i++)
+                recycle(u, i);
+            return 0;
+        }
+        free(u->bufs);
+        u->bufs = NULL;
+        free(ring_mem);
+    }
+single_shot:
+    u->rx = malloc((size_t)(w->nconns ? w->nconns : 1) * w->rxbuf_len);
+    return u->rx ? 0 : -1;
+}
+
+/* Register the connections' fds so each operation skips the fd lookup. */
+static void register_files(uring_worker *u)
+{
+    wl_worker *w = u->w;
+    int *fds = malloc((size_t)(w->nconns ? w->nconns : 1) * sizeof(int));
+    if (!fds)
+        return;
+    for (int i = 0; i < w->nconns; i++)
+        fds[i] = w->conns[i].fd;
+    u->fixed = w->nconns > 0 && io_uring_register_files(&u->ring, fds, (unsigned)w->nconns) == 0;
+    free(fds);
 }
 
 void *wl_worker_run_uring(void *arg)
@@ -141,8 +240,7 @@ void *wl_worker_run_uring(void *arg)
         p = (struct io_uring_params){0};
         rc = io_uring_queue_init_params(entries, &u.ring, &p);
     }
-    char *rx = rc < 0 ? NULL : malloc((size_t)(w->nconns ? w->nconns : 1) * w->rxbuf_len);
-    if (rc < 0 || !rx) {
+    if (rc < 0 || setup_buffers(&u) < 0) {
         fprintf(stderr, "weft-load: io_uring: %s\n", rc < 0 ? strerror(-rc) : "out of memory");
         if (rc >= 0)
             io_uring_queue_exit(&u.ring);
@@ -151,11 +249,12 @@ void *wl_worker_run_uring(void *arg)
         wl_worker_end(w, 0);
         return NULL;
     }
+    register_files(&u);
     int measuring = 0;
     wl_worker_start(w);
     for (int i = 0; i < w->nconns; i++) {
         wl_conn *c = &w->conns[i];
-        c->rx = rx + (size_t)i * w->rxbuf_len;
+        c->rx = u.rx ? u.rx + (size_t)i * w->rxbuf_len : NULL;
         arm_recv(&u, c);
         start_send(&u, c);
     }
@@ -175,6 +274,7 @@ void *wl_worker_run_uring(void *arg)
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = w->cfg->spin ? 0 : 50000000};
         rc = io_uring_submit_and_wait_timeout(&u.ring, &cqe, 1, &ts, NULL);
+        w->now = wl_now_ns();
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
             fprintf(stderr, "weft-load: io_uring_enter: %s\n", strerror(-rc));
             break;
@@ -196,7 +296,9 @@ void *wl_worker_run_uring(void *arg)
     }
     drain(&u);
     io_uring_queue_exit(&u.ring);
-    free(rx);
+    free(u.rx);
+    free(u.bufs);
+    free(u.br);
     wl_worker_end(w, measuring);
     return NULL;
 }

@@ -220,7 +220,7 @@ void wl_conn_received(wl_worker *w, wl_conn *c, const char *buf, size_t len, int
     unsigned n = count_responses(w, c, buf, len);
     if (n > c->inflight)
         n = c->inflight; /* a peer answering more than asked */
-    uint64_t now = wl_now_ns();
+    uint64_t now = w->now;
     if (measuring) {
         unsigned counted = n;
         if (w->quota && w->done_local + counted > w->quota)
@@ -259,6 +259,8 @@ static void conn_readable(wl_worker *w, wl_conn *c, int measuring, int sending)
             wl_conn_fail(w, c);
             return;
         }
+        if (w->cfg->interleave) /* its replacement leaves now, not at the batch's end */
+            w->now = wl_now_ns();
         wl_conn_received(w, c, w->rxbuf, (size_t)r, measuring, sending);
         /* A short read drained the socket: the next arrival is a new edge. */
         if ((size_t)r < w->rxbuf_len)
@@ -316,6 +318,7 @@ void *wl_worker_run(void *arg)
         if (!sending && w->done_local >= w->quota)
             break;
         int n = epoll_wait(w->epfd, evs, 256, w->cfg->spin ? 0 : 50);
+        w->now = wl_now_ns();
         if (n < 0) {
             if (errno == EINTR)
                 continue;
