@@ -11,8 +11,8 @@
 #                  the day's full results alone)
 # Environment: REPS (echo rounds), PROTO_REPS (HTTP/RESP rounds), ECHO_SECS
 # (seconds per echo run), ECHO_ONLY (echo server names, space-separated),
-# ECHO_CLIENT_FLAGS (weft-load's flags for echo; default --uring where built
-# with it, "" for epoll), MEM_CONNS (idle connections), MEM_BIG=0 (skip
+# LOAD_FLAGS (weft-load's flags in the echo, HTTP and RESP sections;
+# default --uring where built with it, "" for epoll), MEM_CONNS (idle connections), MEM_BIG=0 (skip
 # 100,000), CLIENT_SECS and
 # RESP_CLIENT_N (the load-client runs), B (build dir).
 set -eu
@@ -90,7 +90,7 @@ JSONL="$RESULTS/$TAG.jsonl"
 . bench/lib/http.sh
 . bench/lib/resp.sh
 . bench/lib/client.sh
-[ "${ECHO_CLIENT_FLAGS-auto}" != auto ] || ECHO_CLIENT_FLAGS=$(load_uring_flag)
+[ "${LOAD_FLAGS-auto}" != auto ] || LOAD_FLAGS=$(load_uring_flag)
 . bench/lib/plot.sh
 cleanup() {
     stop_server
@@ -109,8 +109,8 @@ start=$(date +%s)
         "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)" "$(uname -r)"
     printf -- '- weft %s, build %s; server pinned with "%s", client with "%s"\n' \
         "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$B" "$PIN_SERVER" "$PIN_CLIENT"
-    printf -- '- %s rounds (A B A B ...), %s s per echo run after %s s warm-up; echo client: weft-load %s\n' \
-        "$REPS" "$ECHO_SECS" "$ECHO_WARMUP" "${ECHO_CLIENT_FLAGS:-(epoll)}"
+    printf -- '- %s rounds (A B A B ...), %s s per echo run after %s s warm-up; weft-load client: %s\n' \
+        "$REPS" "$ECHO_SECS" "$ECHO_WARMUP" "${LOAD_FLAGS:-(epoll)}"
     printf -- '- load average at start: %s (other work on the machine makes runs noisy;\n' \
         "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf '  the core columns show how busy each pinned core was, softirq included)\n'
@@ -129,6 +129,11 @@ if want profile; then
     say "== profile: system calls per message (perf tracepoints)"
     run_profile
     profile_table | tee -a "$OUT"
+    if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+        say "== profile: the HTTP and RESP clients' work per request"
+        run_client_profile
+        client_profile_table | tee -a "$OUT"
+    fi
 fi
 
 if want memory; then

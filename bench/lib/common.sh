@@ -96,7 +96,8 @@ load_record() {
     shift 4
     s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
     # shellcheck disable=SC2086
-    out=$($PIN_CLIENT "$LOAD" --port "$PORT" --json --label "$name" "$@" 2>"$TMPD/load.err") || true
+    out=$($PIN_CLIENT "$LOAD" ${LOAD_FLAGS:-} --port "$PORT" --json --label "$name" "$@" \
+        2>"$TMPD/load.err") || true
     s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
     printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
     rps=$(printf '%s\n' "$out" | json_field rps)

@@ -35,7 +35,7 @@ echo_round() {
         start_server $cmd || continue
         s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
         # shellcheck disable=SC2086
-        out=$($PIN_CLIENT "$LOAD" $ECHO_CLIENT_FLAGS --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
+        out=$($PIN_CLIENT "$LOAD" $LOAD_FLAGS --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
             -w "$ECHO_WARMUP" --json --label "$name" --server-pid "$SERVER_PID" 2>"$TMPD/load.err") || true
         s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
         stop_server

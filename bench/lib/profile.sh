@@ -48,3 +48,64 @@ profile_table() {
             printf "| %s | %.0f | %s | %s | %s |\n", $3, $5, $6, $7, $8 }' "$RAW"
     done
 }
+
+# Why HTTP and RESP tie under wrk and redis-benchmark: what the client
+# itself does per request, whoever serves. perf stat follows the client
+# process (its CPU time includes the softirq work its system calls do).
+# If these columns match across servers while the client's core is full,
+# the client, not the server, sets the rate.
+client_perf() {
+    perf stat -x, -e task-clock,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,context-switches \
+        -o "$TMPD/perf.out" -- "$@"
+}
+
+# client_record WORKLOAD NAME REQUESTS ELAPSED_S: one line from perf.out.
+client_record() {
+    awk -F, -v wl="$1" -v name="$2" -v n="$3" -v s="$4" '
+        $3 == "task-clock" { tc = $1 } $3 == "raw_syscalls:sys_enter" { sc = $1 }
+        $3 == "syscalls:sys_enter_epoll_wait" { ew = $1 } $3 == "context-switches" { cs = $1 }
+        END { if (n > 0) printf "clientprof\t%s\t%s\t1\t%.0f\t%.2f\t%.2f\t%.3f\t%.4f\n",
+            wl, name, n / s, tc * 1000 / n, sc / n, ew / n, cs / n }' "$TMPD/perf.out" >>"$RAW"
+}
+
+run_client_profile() {
+    if command -v wrk >/dev/null 2>&1; then
+        mkdir -p "$TMPD/nginx"
+        nginx_conf "$TMPD/nginx"
+        http_servers | while IFS='|' read -r name cmd; do
+            # shellcheck disable=SC2086
+            start_server $cmd || continue
+            client_perf $PIN_CLIENT wrk -t1 -c64 -d"${HTTP_SECS}s" "http://127.0.0.1:$PORT/" \
+                >"$TMPD/wrk.out" 2>&1 || true
+            stop_server
+            n=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1 \2/p' "$TMPD/wrk.out")
+            [ -n "$n" ] && client_record "wrk -t1 -c64" "$name" $n
+            printf '.' >&2
+        done
+    fi
+    if command -v redis-benchmark >/dev/null 2>&1; then
+        resp_servers | while IFS='|' read -r name cmd; do
+            # shellcheck disable=SC2086
+            start_server $cmd || continue
+            t0=$(date +%s.%N)
+            client_perf $PIN_CLIENT redis-benchmark -p "$PORT" -c 50 -n "$RESP_N" -t get -q \
+                >/dev/null 2>&1 || true
+            t1=$(date +%s.%N)
+            stop_server
+            client_record "redis-benchmark GET -c50" "$name" "$RESP_N" \
+                "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+            printf '.' >&2
+        done
+    fi
+    printf '\n' >&2
+}
+
+client_profile_table() {
+    awk -F'\t' '$1 == "clientprof" && !seen[$2]++ { print $2 }' "$RAW" | while read -r wl; do
+        printf '\n**client work per request, %s** (perf stat on the client; one run)\n\n' "$wl"
+        printf '| server | requests/s | client CPU us/req | client syscalls/req | epoll_wait/req | context switches/req |\n'
+        printf '|---|---:|---:|---:|---:|---:|\n'
+        awk -F'\t' -v w="$wl" '$1 == "clientprof" && $2 == w {
+            printf "| %s | %.0f | %s | %s | %s | %s |\n", $3, $5, $6, $7, $8, $9 }' "$RAW"
+    done
+}
