@@ -46,6 +46,7 @@ static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backe
         return rc;
     }
     loop->now = weft__clock_ns();
+    loop->busy_poll_ns = opts ? (uint64_t)opts->busy_poll_us * 1000u : 0;
     *out = loop;
     return 0;
 }
@@ -58,7 +59,8 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
         return -EINVAL;
     *out = NULL;
     weft_backend_kind kind = opts ? opts->backend : WEFT_BACKEND_AUTO;
-    if ((unsigned)kind >= WEFT_BACKEND__COUNT)
+    if ((unsigned)kind >= WEFT_BACKEND__COUNT ||
+        (opts && opts->busy_poll_us > WEFT_BUSY_POLL_MAX_US))
         return -EINVAL;
     if (kind == WEFT_BACKEND_AUTO) {
         const char *env = getenv("WEFT_BACKEND");
@@ -210,10 +212,50 @@ static int64_t poll_timeout(const weft_loop *loop, int may_block)
     return next->when_ > loop->now ? (int64_t)(next->when_ - loop->now) : 0;
 }
 
+/* Something for this iteration to run: a completion, a callback, or a
+ * callback queued from another thread. */
+static int has_ready(const weft_loop *loop)
+{
+    return !weft_list_empty(&loop->done_ops) || !weft_list_empty(&loop->ready) ||
+           atomic_load_explicit(&loop->ts_pending, memory_order_acquire);
+}
+
+/* Busy polling: poll without blocking until something is ready, the next
+ * timer is due, or busy_poll_ns have passed. *timeout (-1: none) becomes
+ * what is left of it for the blocking poll, 0 when the spin found work.
+ * Returns 0 or the backend's error. */
+static int busy_poll(weft_loop *loop, int64_t *timeout)
+{
+    weft_backend *be = loop->backend;
+    uint64_t start = weft__clock_ns(), now = start;
+    uint64_t spin = loop->busy_poll_ns;
+    if (*timeout >= 0 && (uint64_t)*timeout < spin)
+        spin = (uint64_t)*timeout;
+    while (now - start < spin) {
+        int rc = be->vt->poll(be, 0);
+        if (rc < 0)
+            return rc;
+        if (has_ready(loop)) {
+            *timeout = 0;
+            return 0;
+        }
+        now = weft__clock_ns();
+    }
+    if (*timeout > 0)
+        *timeout = (uint64_t)*timeout > now - start ? *timeout - (int64_t)(now - start) : 0;
+    return 0;
+}
+
 static int run_once(weft_loop *loop, int may_block)
 {
     weft_backend *be = loop->backend;
-    int rc = be->vt->poll(be, poll_timeout(loop, may_block));
+    int64_t timeout = poll_timeout(loop, may_block);
+    if (timeout != 0 && loop->busy_poll_ns) {
+        int rc = busy_poll(loop, &timeout);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = be->vt->poll(be, timeout);
     if (rc < 0)
         return rc;
     loop->now = weft__clock_ns();

@@ -29,6 +29,7 @@ struct weft_loop {
     uint64_t ops_inflight; /* submitted, callback not yet started */
     int running_flag;
     int stop_requested;
+    uint64_t busy_poll_ns; /* weft_loop_opts.busy_poll_us, 0: block at once */
 
     /* Cross-thread queue: call_soon_threadsafe. */
     pthread_mutex_t ts_lock;

@@ -12,11 +12,13 @@
 static void usage(FILE *f, const char *prog, int default_port)
 {
     fprintf(f,
-            "usage: %s [--host ADDR] [--port N] [--backend NAME] [--threads N]\n"
+            "usage: %s [--host ADDR] [--port N] [--backend NAME] [--threads N] [--busy-poll US]\n"
             "  --host ADDR     numeric IPv4/IPv6 address to listen on (default 127.0.0.1)\n"
             "  --port N        TCP port (default %d; 0 picks a free one)\n"
             "  --backend NAME  auto, io_uring, epoll, kqueue, poll (default auto)\n"
-            "  --threads N     loops on N threads, one SO_REUSEPORT listener each (default 1)\n",
+            "  --threads N     loops on N threads, one SO_REUSEPORT listener each (default 1)\n"
+            "  --busy-poll US  poll without sleeping for up to US microseconds before each\n"
+            "                  wait for I/O (default 0: off; costs CPU, saves wake-ups)\n",
             prog, default_port);
 }
 
@@ -56,6 +58,11 @@ int serve_cli_parse(serve_cli *c, int argc, char **argv, int default_port)
         } else if (!strcmp(a, "--threads")) {
             if (parse_int(v, 1, 1024, &c->threads) < 0)
                 goto bad;
+        } else if (!strcmp(a, "--busy-poll")) {
+            int us;
+            if (parse_int(v, 0, (int)WEFT_BUSY_POLL_MAX_US, &us) < 0)
+                goto bad;
+            c->loop_opts.busy_poll_us = (uint32_t)us;
         } else if (!strcmp(a, "--backend")) {
             int k = weft_backend_from_name(v);
             if (k < 0) {

@@ -1,5 +1,5 @@
 /* What http_server and resp_server share: the command line (--host, --port,
- * --backend, --threads), the listeners (one SO_REUSEPORT socket per thread
+ * --backend, --threads, --busy-poll), the listeners (one SO_REUSEPORT socket per thread
  * when there are several), one loop per thread, and a clean stop on SIGINT
  * or SIGTERM.
  */

@@ -11,9 +11,10 @@ tmp=$(mktemp -d)
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 
-# start NAME BINARY: run it on an ephemeral port; its port in $port.
+# start NAME "BINARY [FLAGS]": run it on an ephemeral port; its port in $port.
 start() {
-    "$2" --port 0 >"$tmp/$1.out" 2>&1 &
+    # shellcheck disable=SC2086
+    $2 --port 0 >"$tmp/$1.out" 2>&1 &
     pid=$!
     pids="$pids $pid"
     port=""
@@ -53,6 +54,10 @@ expect_run "echo, two threads" 20000 -n 20000 -c 8 -t 2
 
 start http "$http_server"
 expect_run "http, marker" 5000 -n 5000 -c 4 -p 4 \
+    --request 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' --expect 'HTTP/1.1 200'
+# The same server busy-polling (--busy-poll: the loop spins before it sleeps).
+start http_spin "$http_server --busy-poll 200"
+expect_run "http, busy-polling server" 5000 -n 5000 -c 4 -p 1 \
     --request 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' --expect 'HTTP/1.1 200'
 
 # Nothing listening: a clear failure, not a hang.

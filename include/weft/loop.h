@@ -34,7 +34,18 @@ typedef struct weft_loop_opts {
     weft_backend_kind backend; /* default AUTO */
     uint32_t timer_capacity;   /* timers to reserve room for up front (0: grow on demand) */
     uint32_t ring_entries;     /* io_uring submission queue size (0: 256) */
+    /* Busy polling: before the loop would sleep waiting for I/O, it polls the
+     * backend without blocking for up to this many microseconds (0: off, the
+     * default; at most WEFT_BUSY_POLL_MAX_US). It trades CPU for the cost of
+     * being woken: an idle thread is woken with an inter-processor interrupt,
+     * which in a virtual machine is an exit to the hypervisor, paid by the
+     * CPU that sent the data (bench/RESULTS.md, "resp"). Timers and
+     * call_soon_threadsafe still run on time: the spin ends at the next
+     * deadline or as soon as anything is ready. */
+    uint32_t busy_poll_us;
 } weft_loop_opts;
+
+#define WEFT_BUSY_POLL_MAX_US 1000000u
 
 /* A scheduled callback: storage owned by the caller, no allocation inside
  * weft. Zero-initialise it (or use WEFT_HANDLE_INIT) before first use. It
@@ -69,7 +80,8 @@ typedef enum weft_run_mode {
 
 /* Create a loop. opts may be NULL for the defaults. On success stores the
  * new loop in *out and returns 0; the caller owns it and frees it with
- * weft_loop_free(). Errors: -EINVAL (out is NULL or a bad option),
+ * weft_loop_free(). Errors: -EINVAL (out is NULL or a bad option, such as
+ * busy_poll_us above WEFT_BUSY_POLL_MAX_US),
  * WEFT_EUNKNOWN_BACKEND (WEFT_BACKEND names no backend), WEFT_ENOT_COMPILED,
  * WEFT_EUNAVAILABLE (that backend cannot run here), -ENOMEM, or the error of
  * the system call that failed. */
