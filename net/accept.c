@@ -68,6 +68,15 @@ static int shed_one(int lfd)
     return rc;
 }
 
+int weft__accept_queued(int lfd)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    weft__tune_stream(fd);
+    return fd;
+}
+
 int weft_accept(weft_loop *loop, int lfd, weft_addr *peer)
 {
     if (!loop)

@@ -19,6 +19,12 @@ int weft__addr_ok(const weft_addr *a);
  * with when out of descriptors (once; later calls do nothing). */
 void weft__accept_reserve(void);
 
+/* Take a connection already queued on the non-blocking listener lfd,
+ * without waiting: its fd (tuned as weft_accept's are), -EAGAIN when none
+ * is queued, or another accept error, which the caller leaves to
+ * weft_accept() (it knows how to survive EMFILE and the rest). */
+int weft__accept_queued(int lfd);
+
 /* Mark a stream socket: non-blocking is set by the caller; TCP_NODELAY for
  * TCP families. */
 void weft__tune_stream(int fd);

@@ -154,6 +154,73 @@ Test(server, thousand_concurrent_clients)
     test_loop_free(loop);
 }
 
+/* A burst of connections already queued is taken in a few loop turns,
+ * not one turn each (the last of 512 wrk connections used to wait ~15 ms),
+ * and the connection limit still holds while taking them. */
+static void queue_connections(const weft_addr *addr, int n, int *fds)
+{
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fds[i], 0);
+        /* Blocking: the kernel completes it into the listen queue. */
+        cr_assert_eq(connect(fds[i], (const struct sockaddr *)&addr->ss, addr->len), 0);
+    }
+}
+
+static int turns_to_accept(weft_loop *loop, weft_server *srv, size_t want)
+{
+    int turns = 0;
+    while (weft_server_connections(srv) < want && turns < 1000) {
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+        turns++;
+    }
+    return turns;
+}
+
+enum { BURST = 200 };
+
+static int close_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    cr_assert_geq(weft_server_close(c->srv, 0), 0);
+    return 0;
+}
+
+Test(server, a_queued_burst_is_accepted_in_a_few_turns)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    start(&c, "127.0.0.1:0", NULL);
+    int fds[BURST];
+    queue_connections(&c.addr, BURST, fds);
+    int turns = turns_to_accept(loop, c.srv, BURST);
+    cr_assert_eq(weft_server_connections(c.srv), BURST);
+    cr_assert_leq(turns, 20, "%d loop turns for %d queued connections", turns, BURST);
+    for (int i = 0; i < BURST; i++)
+        close(fds[i]);
+    cr_assert_eq(run_task(loop, close_main, &c), 0);
+    test_loop_free(loop);
+}
+
+Test(server, a_queued_burst_respects_the_limit)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    weft_server_opts o = {.max_connections = 5};
+    start(&c, "127.0.0.1:0", &o);
+    int fds[20];
+    queue_connections(&c.addr, 20, fds);
+    turns_to_accept(loop, c.srv, 5);
+    for (int i = 0; i < 10; i++)
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 0);
+    cr_assert_eq(weft_server_connections(c.srv), 5);
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+    cr_assert_eq(run_task(loop, close_main, &c), 0);
+    test_loop_free(loop);
+}
+
 /* ------------------------------------------------------------------ */
 /* connection limit                                                    */
 
