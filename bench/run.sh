@@ -14,7 +14,8 @@
 # LOAD_FLAGS (weft-load's flags in the echo, HTTP and RESP sections;
 # default --uring where built with it, "" for epoll), MEM_CONNS (idle connections), MEM_BIG=0 (skip
 # 100,000), CLIENT_SECS and
-# RESP_CLIENT_N (the load-client runs), B (build dir).
+# RESP_CLIENT_N (the load-client runs), BUSY_POLL_US (the HTTP and RESP
+# servers also run with --busy-poll this many us; default 50), B (build dir).
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -72,7 +73,8 @@ else
 fi
 [ -z "$NAME_TAG" ] || TAG="$TAG-$NAME_TAG"
 export B REPS PROTO_REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY MEM_CONNS MEM_BIG HTTP_SECS RESP_N
-export CLIENT_SECS RESP_CLIENT_N
+BUSY_POLL_US=${BUSY_POLL_US:-50}
+export CLIENT_SECS RESP_CLIENT_N BUSY_POLL_US
 
 TMPD=$(mktemp -d)
 RESULTS=bench/results
