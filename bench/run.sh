@@ -15,7 +15,8 @@
 # default --uring where built with it, "" for epoll), MEM_CONNS (idle connections), MEM_BIG=0 (skip
 # 100,000), CLIENT_SECS and
 # RESP_CLIENT_N (the load-client runs), BUSY_POLL_US (the HTTP and RESP
-# servers also run with --busy-poll this many us; default 50), B (build dir).
+# servers also run with --busy-poll this many us; default 50, --quick 0 =
+# not run), B (build dir).
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -55,6 +56,7 @@ if [ "$QUICK" = 1 ]; then
     RESP_N=${RESP_N:-50000}
     CLIENT_SECS=${CLIENT_SECS:-1}
     RESP_CLIENT_N=${RESP_CLIENT_N:-50000}
+    BUSY_POLL_US=${BUSY_POLL_US:-0}
     TAG=$(date +%Y-%m-%d)-quick
 else
     REPS=${REPS:-5}

@@ -69,22 +69,22 @@ client_record() {
 }
 
 run_client_profile() {
-    if command -v wrk >/dev/null 2>&1; then
-        mkdir -p "$TMPD/nginx"
-        nginx_conf "$TMPD/nginx"
-        http_servers | while IFS='|' read -r name cmd; do
+    mkdir -p "$TMPD/nginx"
+    nginx_conf "$TMPD/nginx"
+    r=1
+    while [ "$r" -le "$PROTO_REPS" ]; do
+        command -v wrk >/dev/null 2>&1 && http_servers | while IFS='|' read -r name cmd; do
             # shellcheck disable=SC2086
             start_server $cmd || continue
             client_perf $PIN_CLIENT wrk -t1 -c64 -d"${HTTP_SECS}s" "http://127.0.0.1:$PORT/" \
                 >"$TMPD/wrk.out" 2>&1 || true
             stop_server
             n=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1 \2/p' "$TMPD/wrk.out")
+            # shellcheck disable=SC2086
             [ -n "$n" ] && client_record "wrk -t1 -c64" "$name" $n
             printf '.' >&2
         done
-    fi
-    if command -v redis-benchmark >/dev/null 2>&1; then
-        resp_servers | while IFS='|' read -r name cmd; do
+        command -v redis-benchmark >/dev/null 2>&1 && resp_servers | while IFS='|' read -r name cmd; do
             # shellcheck disable=SC2086
             start_server $cmd || continue
             t0=$(date +%s.%N)
@@ -96,16 +96,26 @@ run_client_profile() {
                 "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
             printf '.' >&2
         done
-    fi
+        r=$((r + 1))
+    done
     printf '\n' >&2
 }
 
+# The median of each column over the rounds, per server.
 client_profile_table() {
     awk -F'\t' '$1 == "clientprof" && !seen[$2]++ { print $2 }' "$RAW" | while read -r wl; do
-        printf '\n**client work per request, %s** (perf stat on the client; one run)\n\n' "$wl"
+        printf '\n**client work per request, %s** (perf stat on the client; median of %s runs)\n\n' \
+            "$wl" "$PROTO_REPS"
         printf '| server | requests/s | client CPU us/req | client syscalls/req | epoll_wait/req | context switches/req |\n'
         printf '|---|---:|---:|---:|---:|---:|\n'
-        awk -F'\t' -v w="$wl" '$1 == "clientprof" && $2 == w {
-            printf "| %s | %.0f | %s | %s | %s | %s |\n", $3, $5, $6, $7, $8, $9 }' "$RAW"
+        awk -F'\t' -v w="$wl" '$1 == "clientprof" && $2 == w && !seen[$3]++ { print $3 }' "$RAW" |
+            while read -r name; do
+                row="| $name"
+                for col in 5 6 7 8 9; do
+                    row="$row | $(awk -F'\t' -v w="$wl" -v n="$name" -v c="$col" \
+                        '$1 == "clientprof" && $2 == w && $3 == n { print $c }' "$RAW" | median)"
+                done
+                printf '%s |\n' "$row"
+            done
     done
 }
