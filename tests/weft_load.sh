@@ -89,6 +89,24 @@ out=$("$load" --port "$port" --json -c 4 -n 1000000000 -w 0) || rc=$?
 [ "$rc" = 1 ] || { echo "-n run with every connection lost: exit $rc, want 1"; exit 1; }
 echo "ok: -n run ends when every connection is lost"
 
+# A run whose requests are never answered (a request line without its
+# blank line: the server waits for the rest) leaves weft-load nothing to
+# do. It must sleep: its main thread once spun after the first second when
+# stdout was not a terminal, taking the workers' core.
+start silent "$http_server"
+"$load" --port "$port" --json -c 2 -d 2.5 -w 0 --request 'GET / HTTP/1.1\r\n' \
+    --expect 'HTTP/1.1 200' >"$tmp/silent.out" 2>&1 &
+lpid=$!
+sleep 2.2
+# utime + stime in clock ticks (fields 14 and 15 after the command name).
+ticks=$(sed 's/.*) //' "/proc/$lpid/stat" | awk '{ print $12 + $13 }')
+[ -n "$ticks" ] || { echo "weft-load ended before its duration:"; cat "$tmp/silent.out"; exit 1; }
+hz=$(getconf CLK_TCK)
+wait "$lpid" || true
+awk -v t="$ticks" -v hz="$hz" 'BEGIN { exit !(t < 0.4 * hz) }' ||
+    { echo "weft-load used $ticks/$hz s of CPU in 2.2 s of an idle run"; exit 1; }
+echo "ok: an idle run sleeps ($ticks ticks of CPU)"
+
 # The io_uring worker (--uring), where weft-load was built with liburing
 # and the kernel gives a ring: the same exact counts, and a lost server.
 start uring "$echo_server"

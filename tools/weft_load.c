@@ -198,14 +198,17 @@ int main(int argc, char **argv)
             break;
         if (all_finished(w, cfg.threads))
             break; /* every connection was lost */
+        /* last_t moves on with or without a terminal: were it left
+         * behind, sleep_until() would return at once and this thread
+         * would spin on the workers' core (it did, under --json). */
+        uint64_t n = total_done(w, cfg.threads);
         if (tty) {
-            uint64_t n = total_done(w, cfg.threads);
             printf("\r  %5.1f s  %10.0f requests/s  %llu done   ", (double)(now - t0) / 1e9,
                    (double)(n - last_n) * 1e9 / (double)(now - last_t), (unsigned long long)n);
             fflush(stdout);
-            last_n = n;
-            last_t = now;
         }
+        last_n = n;
+        last_t = now;
     }
     /* With -n every worker is past its quota here (or has no connection
      * left): stopping them changes nothing that is counted. */
