@@ -98,7 +98,8 @@ start silent "$http_server"
     --expect 'HTTP/1.1 200' >"$tmp/silent.out" 2>&1 &
 lpid=$!
 sleep 2.2
-# utime + stime in clock ticks (fields 14 and 15 after the command name).
+# utime + stime in clock ticks: fields 14 and 15 of /proc/PID/stat, $12 and
+# $13 once everything up to the command name is cut.
 ticks=$(sed 's/.*) //' "/proc/$lpid/stat" | awk '{ print $12 + $13 }')
 [ -n "$ticks" ] || { echo "weft-load ended before its duration:"; cat "$tmp/silent.out"; exit 1; }
 hz=$(getconf CLK_TCK)
