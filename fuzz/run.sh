@@ -19,10 +19,10 @@ TARGETS=${*:-http resp stream}
 # Sources of each target (the parsers are pure C: no loop, no library).
 srcs() {
     case $1 in
-    http) echo examples/http_parser.c examples/http_response.c examples/http_session.c ;;
-    resp) echo examples/resp_parser.c examples/resp_db.c examples/resp_cmd.c examples/resp_session.c ;;
-    stream) echo core/*.c backends/readiness.c backends/readiness_multi.c backends/epoll.c \
-        backends/poll.c backends/select.c backends/uring.c net/*.c core/arch/switch_x86_64_sysv.S ;;
+    http) echo examples/servers/http/http_parser.c examples/servers/http/http_response.c examples/servers/http/http_session.c ;;
+    resp) echo examples/servers/resp/resp_parser.c examples/servers/resp/resp_db.c examples/servers/resp/resp_cmd.c examples/servers/resp/resp_session.c ;;
+    stream) echo core/*/*.c backends/readiness.c backends/readiness_multi.c backends/epoll.c \
+        backends/poll.c backends/select.c backends/uring.c net/*.c core/coro/arch/switch_x86_64_sysv.S ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
     esac
 }
@@ -35,7 +35,7 @@ printf '%s\n' '#define WEFT_VERSION "fuzz"' '#define WEFT_HAVE_IO_URING 1' '#def
     '#define WEFT_HAVE_VALGRIND 0' '#define WEFT_FP_CONTROL 0' >"$OUT/cfg/weft_config.h"
 extra() {
     case $1 in
-    stream) echo -Iinclude -Icore -Ibackends -I"$OUT/cfg" -luring -lpthread ;;
+    stream) echo -Iinclude -Icore -Icore/coro -Icore/loop -Icore/task -Ibackends -I"$OUT/cfg" -luring -lpthread ;;
     esac
 }
 
@@ -49,7 +49,7 @@ for t in $TARGETS; do
     # shellcheck disable=SC2046
     $CC -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -Iexamples -o "$exe" "fuzz/fuzz_$t.c" $(srcs "$t") $(extra "$t")
+        -Iexamples/servers/http -Iexamples/servers/resp -o "$exe" "fuzz/fuzz_$t.c" $(srcs "$t") $(extra "$t")
     work=$OUT/corpus-$t
     mkdir -p "$work"
     log=$OUT/fuzz_$t.log

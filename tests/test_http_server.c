@@ -1,6 +1,6 @@
 /* http_server end to end (examples/http_serve.c on this suite's backend):
  * plain sockets against the real server. */
-#include "../examples/http_serve.h"
+#include "http_serve.h"
 #include "server_e2e.h"
 
 #include <stdio.h>

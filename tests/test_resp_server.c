@@ -1,6 +1,6 @@
 /* resp_server end to end (examples/resp_serve.c on this suite's backend):
  * plain sockets against the real server. */
-#include "../examples/resp_serve.h"
+#include "resp_serve.h"
 #include "server_e2e.h"
 
 #include <stdio.h>

@@ -14,7 +14,7 @@ echo_servers() {
         "weft-task io_uring|$PEERS/weft_echo_task --backend io_uring --port" \
         "weft-task epoll|$PEERS/weft_echo_task --backend epoll --port" \
         "weft-task poll|$PEERS/weft_echo_task --backend poll --port" \
-        "weft echo_server io_uring|$B/examples/echo_server --backend io_uring --port"; do
+        "weft echo_server io_uring|$B/examples/servers/echo/echo_server --backend io_uring --port"; do
         bin=${s#*|}
         bin=${bin%% *}
         case " $ECHO_ONLY " in

@@ -42,9 +42,9 @@ wrk_us() {
 }
 
 http_servers() {
-    [ -x "$B/examples/http_server" ] && echo "weft http_server|$B/examples/http_server --port" &&
+    [ -x "$B/examples/servers/http/http_server" ] && echo "weft http_server|$B/examples/servers/http/http_server --port" &&
         [ "$BUSY_POLL_US" != 0 ] &&
-        echo "weft http_server --busy-poll $BUSY_POLL_US|$B/examples/http_server --busy-poll $BUSY_POLL_US --port"
+        echo "weft http_server --busy-poll $BUSY_POLL_US|$B/examples/servers/http/http_server --busy-poll $BUSY_POLL_US --port"
     command -v nginx >/dev/null 2>&1 &&
         echo "nginx (1 worker)|sh bench/lib/nginx-run.sh $TMPD/nginx --port"
     return 0

@@ -46,7 +46,7 @@ mem_one() {
 
 MEM_SERVERS="weft-task io_uring|$PEERS/weft_echo_task --backend io_uring --port
 weft-task epoll|$PEERS/weft_echo_task --backend epoll --port
-weft echo_server io_uring|$B/examples/echo_server --backend io_uring --port
+weft echo_server io_uring|$B/examples/servers/echo/echo_server --backend io_uring --port
 weft-cb io_uring|$PEERS/weft_echo_cb --backend io_uring --port
 weft-cb epoll|$PEERS/weft_echo_cb --backend epoll --port
 libuv|$PEERS/libuv_echo --port

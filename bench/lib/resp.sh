@@ -3,9 +3,9 @@
 # Skipped where a binary is missing.
 
 resp_servers() {
-    [ -x "$B/examples/resp_server" ] && echo "weft resp_server|$B/examples/resp_server --port" &&
+    [ -x "$B/examples/servers/resp/resp_server" ] && echo "weft resp_server|$B/examples/servers/resp/resp_server --port" &&
         [ "$BUSY_POLL_US" != 0 ] &&
-        echo "weft resp_server --busy-poll $BUSY_POLL_US|$B/examples/resp_server --busy-poll $BUSY_POLL_US --port"
+        echo "weft resp_server --busy-poll $BUSY_POLL_US|$B/examples/servers/resp/resp_server --busy-poll $BUSY_POLL_US --port"
     command -v redis-server >/dev/null 2>&1 &&
         echo "redis-server|redis-server --save 86400 1000000000 --appendonly no --dir $TMPD --port"
     return 0

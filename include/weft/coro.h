@@ -3,7 +3,7 @@
  * A coroutine runs a function on its own stack. weft_coro_resume() switches
  * into it; weft_coro_yield() switches back to whoever resumed it. A value
  * passes each way on every switch. The switch is a few instructions of
- * assembly (core/arch/) that save only the callee-saved registers of the ABI;
+ * assembly (core/coro/arch/) that save only the callee-saved registers of the ABI;
  * resume and yield never allocate.
  *
  * Stacks come from a weft_stack_pool: mmap'ed (VirtualAlloc on Windows) with

@@ -18,8 +18,8 @@ targets=${*:-aarch64 win64}
 mkdir -p "$out"
 
 cflags="-std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing -DWEFT_CHECK_STANDALONE"
-incs="-I$root/include -I$root/core"
-lib="$root/core/coro.c $root/core/stack.c $root/core/generator.c"
+incs="-I$root/include -I$root/core -I$root/core/coro"
+lib="$root/core/coro/coro.c $root/core/coro/stack.c $root/core/coro/generator.c"
 tests="$root/tests/coro/test_coro.c $root/tests/coro/test_gen.c $root/tests/coro/check_main.c"
 
 fail=0
@@ -67,7 +67,7 @@ for t in $targets; do
             skip aarch64 "no $qemu"
         else
             run_one aarch64 aarch64-linux-gnu-gcc \
-                "$root/core/arch/switch_aarch64.S $root/tests/coro/regs_aarch64.S" "" "-pthread" \
+                "$root/core/coro/arch/switch_aarch64.S $root/tests/coro/regs_aarch64.S" "" "-pthread" \
                 "$qemu" -L /usr/aarch64-linux-gnu
         fi
         ;;
@@ -81,7 +81,7 @@ for t in $targets; do
             WINEDEBUG=-all
             export WINEDEBUG
             run_one win64 x86_64-w64-mingw32-gcc \
-                "$root/core/arch/switch_x86_64_win64.S $root/tests/coro/regs_x86_64_win64.S" .exe \
+                "$root/core/coro/arch/switch_x86_64_win64.S $root/tests/coro/regs_x86_64_win64.S" .exe \
                 "-static -D__USE_MINGW_ANSI_STDIO=1" "$wine"
         fi
         ;;

@@ -1,6 +1,6 @@
 /* Stackful coroutines: creation, resume / yield, and the tool annotations
  * (ASan fibers, TSan fibers) around each switch. The switch itself is in
- * core/arch/switch_*.S; this file builds the first frame each of those
+ * core/coro/arch/switch_*.S; this file builds the first frame each of those
  * expects (arch_init_frame) and holds the per-thread "current coroutine".
  *
  * Life of a coroutine: resume() switches to it with the value as fn's arg;
@@ -21,7 +21,7 @@ enum { CORO_ON_STACK = 1 }; /* made by weft_coro_create: the struct is on its st
 static void coro_main(weft_coro *co, void *arg);
 static inline void *leave(weft_coro *self, void *value, int state);
 
-/* --- first frame per ABI (must match core/arch/switch_*.S) --- */
+/* --- first frame per ABI (must match core/coro/arch/switch_*.S) --- */
 
 #if defined(__x86_64__) && WEFT_FP_CONTROL
 /* The MXCSR control bits (status flags cleared) and the x87 control word

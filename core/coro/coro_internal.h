@@ -48,7 +48,7 @@
 #define WEFT_TLS _Thread_local
 #endif
 
-/* --- core/arch/switch_*.S --- */
+/* --- core/coro/arch/switch_*.S --- */
 
 /* Saves the callee-saved registers of the running context on its stack,
  * stores its stack pointer in *save_sp, loads to_sp and restores the context
