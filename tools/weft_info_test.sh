@@ -1,0 +1,39 @@
+#!/bin/sh
+# weft-info's exit status and what it says about WEFT_BACKEND.
+# Usage: weft_info_test.sh path/to/weft-info
+set -u
+info=$1
+fail=0
+
+# run EXPECTED_STATUS PATTERN [VAR=VALUE]: run weft-info (with VAR set, or
+# with WEFT_BACKEND unset), check the status and that the output has PATTERN.
+run() {
+    want=$1 pattern=$2
+    shift 2
+    if [ $# -gt 0 ]; then
+        out=$(env "$@" "$info" 2>&1)
+    else
+        out=$(env -u WEFT_BACKEND "$info" 2>&1)
+    fi
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL: ${*:-no WEFT_BACKEND}: exit $got, expected $want"
+        fail=1
+    fi
+    if ! printf '%s\n' "$out" | grep -q -- "$pattern"; then
+        echo "FAIL: ${*:-no WEFT_BACKEND}: output lacks '$pattern'"
+        fail=1
+    fi
+    [ "$fail" -eq 0 ] || printf '%s\n' "$out"
+}
+
+run 0 'AUTO picks: '
+run 0 '^kqueue  *planned  *-  *not implemented yet (issue 13)'
+run 0 '^iocp  *planned  *-  *not implemented yet (issue 14)'
+run 2 'WEFT_BACKEND=no-such-backend: unknown backend name' WEFT_BACKEND=no-such-backend
+run 0 'the same as leaving it unset' WEFT_BACKEND=auto
+run 1 'WEFT_BACKEND=kqueue overrides AUTO, but .*not compiled' WEFT_BACKEND=kqueue
+run 1 'WEFT_BACKEND=iocp overrides AUTO, but .*not compiled' WEFT_BACKEND=iocp
+# poll is compiled on every POSIX build and always starts.
+run 0 'WEFT_BACKEND=poll overrides AUTO for loops created with it' WEFT_BACKEND=poll
+exit $fail
