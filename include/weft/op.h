@@ -9,7 +9,7 @@
  * Completion callbacks never run from inside weft_op_submit().
  *
  * File descriptors used with ops must be non-blocking on readiness backends
- * (epoll, poll, kqueue) and closed with a WEFT_OP_CLOSE op (or announced with
+ * (epoll, poll; kqueue once it exists) and closed with a WEFT_OP_CLOSE op (or announced with
  * weft_loop_forget_fd() before a plain close()), so the loop can drop what it
  * registered for that fd.
  */
