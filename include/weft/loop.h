@@ -109,9 +109,10 @@ int weft_loop_run(weft_loop *loop, weft_run_mode mode);
  * Returns 0 or -EINVAL. */
 int weft_loop_stop(weft_loop *loop);
 
-/* The loop's monotonic clock in nanoseconds, as read at the start of the
- * current iteration (cached, like libuv: reading it costs nothing).
- * Returns 0 for a NULL loop. */
+/* The loop's monotonic clock in nanoseconds, cached like libuv's (reading it
+ * costs nothing): read when weft_loop_run() starts and each time the backend
+ * poll returns, before that iteration's callbacks. Returns 0 for a NULL
+ * loop. */
 uint64_t weft_loop_now(const weft_loop *loop);
 
 /* Refresh the cached clock from the OS and return it. */
@@ -121,9 +122,11 @@ uint64_t weft_loop_update_time(weft_loop *loop);
  * ("kqueue" and "iocp" once they exist). NULL for a NULL loop. */
 const char *weft_loop_backend_name(const weft_loop *loop);
 
-/* Schedule cb(arg) to run on the next iteration, after the callbacks already
- * scheduled (FIFO). A callback scheduled while callbacks run waits for the
- * next iteration. Errors: -EINVAL (NULL argument), -EBUSY (h is already
+/* Schedule cb(arg) to run after the callbacks already scheduled (FIFO), in
+ * the loop's next handle phase: one scheduled from a call_soon/later/at
+ * callback waits for the next iteration, one scheduled from an op callback
+ * runs in the same iteration, after the op callbacks (docs/design.md,
+ * section 3). Errors: -EINVAL (NULL argument), -EBUSY (h is already
  * scheduled). */
 int weft_call_soon(weft_loop *loop, weft_handle *h, weft_callback cb, void *arg);
 
