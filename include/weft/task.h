@@ -84,10 +84,11 @@ weft_loop *weft_future_loop(const weft_future *f);
 
 /* --- tasks --- */
 
-/* Spawn fn(arg) as a task (asyncio's create_task): it starts on the next
- * loop iteration, on a coroutine stack from the loop's stack pool. If out
- * is not NULL it receives a reference to the task (a future whose result is
- * fn's); otherwise the task runs detached. Errors: -EINVAL, -ENOMEM. */
+/* Spawn fn(arg) as a task (asyncio's create_task): it starts in the loop's
+ * next handle phase (never inside this call; docs/design.md, section 3), on
+ * a coroutine stack from the loop's stack pool. If out is not NULL it
+ * receives a reference to the task (a future whose result is fn's);
+ * otherwise the task runs detached. Errors: -EINVAL, -ENOMEM. */
 int weft_task_spawn(weft_loop *loop, weft_task_fn fn, void *arg, weft_future **out);
 
 /* The task running now on loop, or NULL outside tasks. */
