@@ -477,3 +477,30 @@ Test(ops, free_with_ops_in_flight)
     close(sv[0]);
     close(sv[1]);
 }
+
+/* kqueue and IOCP have no source yet (issue 13): never compiled, and asking
+ * for them by name says so instead of failing to link or falling back. */
+Test(ops, backends_without_a_source_are_not_compiled)
+{
+    cr_assert_eq(weft_backend_compiled(WEFT_BACKEND_KQUEUE), 0);
+    cr_assert_eq(weft_backend_compiled(WEFT_BACKEND_IOCP), 0);
+    cr_assert_eq(weft_backend_probe(WEFT_BACKEND_KQUEUE), WEFT_ENOT_COMPILED);
+    char *saved = getenv("WEFT_BACKEND") ? strdup(getenv("WEFT_BACKEND")) : NULL;
+    weft_loop *loop = (weft_loop *)1;
+    setenv("WEFT_BACKEND", "kqueue", 1);
+    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_ENOT_COMPILED);
+    cr_assert_null(loop);
+    setenv("WEFT_BACKEND", "iocp", 1);
+    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_ENOT_COMPILED);
+    /* AUTO: the loop and weft_backend_auto() run the same search. */
+    unsetenv("WEFT_BACKEND");
+    int picked = weft_backend_auto();
+    cr_assert_geq(picked, 0, "%s", weft_strerror(picked));
+    cr_assert(weft_backend_compiled((weft_backend_kind)picked));
+    cr_assert_eq(weft_loop_new(&loop, NULL), 0);
+    cr_assert_str_eq(weft_loop_backend_name(loop), weft_backend_name((weft_backend_kind)picked));
+    weft_loop_free(loop);
+    if (saved)
+        setenv("WEFT_BACKEND", saved, 1);
+    free(saved);
+}

@@ -51,6 +51,17 @@ static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backe
     return 0;
 }
 
+struct auto_ctx {
+    weft_loop **out;
+    const weft_loop_opts *opts;
+};
+
+static int auto_start(weft_backend_kind kind, void *arg)
+{
+    struct auto_ctx *ctx = arg;
+    return loop_new_kind(ctx->out, ctx->opts, kind);
+}
+
 /* An explicit kind wins; AUTO may be overridden by the WEFT_BACKEND
  * environment variable, else the first backend that starts is taken. */
 int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
@@ -73,15 +84,9 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
     }
     if (kind != WEFT_BACKEND_AUTO)
         return loop_new_kind(out, opts, kind);
-    int first_err = WEFT_EUNAVAILABLE;
-    for (const weft_backend_kind *k = weft__auto_order; *k != WEFT_BACKEND_AUTO; k++) {
-        int rc = loop_new_kind(out, opts, *k);
-        if (rc == 0)
-            return 0;
-        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE)
-            first_err = rc;
-    }
-    return first_err;
+    struct auto_ctx ctx = {out, opts};
+    int rc = weft__backend_search(auto_start, &ctx);
+    return rc < 0 ? rc : 0;
 }
 
 /* Run queued op completions. Ops completed by these callbacks wait for the
