@@ -77,34 +77,10 @@ _Static_assert(_Alignof(weft_op) >= 4 && _Alignof(weft_multi) >= 4,
 
 /* ---- per-fd FIFOs ---- */
 
-static int grow_slots(weft_uring *u, int fd)
-{
-    /* size_t: a huge fd from a caller must fail with -ENOMEM, not overflow. */
-    size_t n = u->nslots ? (size_t)u->nslots : 64;
-    while (n <= (size_t)fd)
-        n *= 2;
-    if (n > INT32_MAX)
-        return -ENOMEM;
-    fdslot *v = realloc(u->slots, n * sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    memset(v + u->nslots, 0, (n - (size_t)u->nslots) * sizeof *v);
-    u->slots = v;
-    u->nslots = (int)n;
-    return 0;
-}
-
-static int is_reader(const weft_op *op)
-{
-    return op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_ACCEPT ||
-           op->opcode == WEFT_OP_RECV;
-}
-
 /* The FIFO of an op that went through submit(); CLOSE has none. */
 static weft_list *fifo_of(weft_uring *u, const weft_op *op)
 {
-    fdslot *s = &u->slots[op->fd];
-    return is_reader(op) ? &s->readers : &s->writers;
+    return weft__fd_fifo(&u->fds.slots[op->fd], op);
 }
 
 /* Whether op is the head of its FIFO, i.e. the one with the kernel. A head
@@ -340,7 +316,7 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
             /* A pipe or a tty: read/write, now and for the next ops on fd. */
             op->flags_ |= WEFT_OPF_READ_WRITE;
             if (is_head(u, op))
-                u->slots[op->fd].not_socket = 1;
+                u->fds.slots[op->fd].not_socket = 1;
             if (resubmit(u, op, &res))
                 return;
         } else if (res == -EAGAIN && resubmit(u, op, &res)) {
@@ -351,8 +327,8 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
     case WEFT_OP_ACCEPT:
         if (res == -EAGAIN && resubmit(u, op, &res))
             return;
-        if (res >= 0 && res < u->nslots)
-            u->slots[res].not_socket = 0; /* a reused number */
+        if (res >= 0 && res < u->fds.nslots)
+            u->fds.slots[res].not_socket = 0; /* a reused number */
         if (res < 0 || !op->buf)
             op->addrlen = 0;
         break;
@@ -416,9 +392,9 @@ static int detach_fd(weft_uring *u, int fd)
     }
     /* Multishot requests are in no FIFO: any of them may be on fd. */
     int heads = u->nmulti != 0;
-    if (fd >= u->nslots)
+    weft_fdslot *s = weft__fd_slot(&u->fds, fd);
+    if (!s)
         return heads;
-    fdslot *s = &u->slots[fd];
     weft_list *fifos[2] = {&s->readers, &s->writers};
     for (int i = 0; i < 2; i++) {
         weft_link_ *head = weft_list_pop(fifos[i]), *n;
@@ -464,21 +440,19 @@ static int ur_submit(weft_backend *be, weft_op *op)
         u->nops++;
         return 0;
     }
-    if (op->fd >= u->nslots) {
-        /* Growing the table for a number that is no fd (a bad caller's
-         * INT_MAX, say) could eat the memory: ask the kernel first. */
-        if (fcntl(op->fd, F_GETFD) < 0) {
-            weft__op_done(be->loop, op, -errno);
-            return 0;
-        }
-        if ((rc = grow_slots(u, op->fd)) != 0)
-            return rc;
+    /* A number that is no fd (a bad caller's INT_MAX, say) fails the op,
+     * and grows nothing. */
+    if ((rc = weft__fd_table_grow(&u->fds, op->fd)) == -ENOMEM)
+        return rc;
+    if (rc) {
+        weft__op_done(be->loop, op, rc);
+        return 0;
     }
-    fdslot *s = &u->slots[op->fd];
+    weft_fdslot *s = &u->fds.slots[op->fd];
     if (s->not_socket && op->flags == 0 &&
         (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND))
         op->flags_ |= WEFT_OPF_READ_WRITE;
-    weft_list *fifo = is_reader(op) ? &s->readers : &s->writers;
+    weft_list *fifo = weft__fd_fifo(s, op);
     if (weft_list_empty(fifo) && (rc = queue_op(u, op)) != 0)
         return rc;
     weft_list_push(fifo, &op->link_);
@@ -569,8 +543,8 @@ static int ur_wake(weft_backend *be)
 static void drain(weft_uring *u)
 {
     u->closing = 1;
-    for (int fd = 0; fd < u->nslots; fd++) {
-        fdslot *s = &u->slots[fd];
+    for (int fd = 0; fd < u->fds.nslots; fd++) {
+        weft_fdslot *s = &u->fds.slots[fd];
         weft_list *fifos[2] = {&s->readers, &s->writers};
         for (int i = 0; i < 2; i++)
             while (fifos[i]->first && fifos[i]->first->next)
@@ -606,9 +580,7 @@ static void ur_fini(weft_backend *be)
     drain(u);
     io_uring_queue_exit(&u->ring);
     close(u->wakefd);
-    free(u->slots);
-    u->slots = NULL;
-    u->nslots = 0;
+    weft__fd_table_free(&u->fds);
     weft__uring_multi_fini(u);
 }
 

@@ -4,18 +4,13 @@
 #define WEFT_URING_INTERNAL_H
 
 #include "backend.h"
+#include "fd_table.h"
 #include "list.h"
 
 #include <liburing.h>
 
 /* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
 enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_multi address */ };
-
-typedef struct fdslot {
-    weft_list readers; /* the first is with the kernel, the rest wait their turn */
-    weft_list writers;
-    uint8_t not_socket; /* recv/send said ENOTSOCK: use read/write */
-} fdslot;
 
 typedef struct weft_uring {
     weft_backend base;
@@ -30,8 +25,7 @@ typedef struct weft_uring {
     int wakefd;
     int wake_armed;
     uint64_t wake_val; /* the armed read's buffer */
-    fdslot *slots;     /* indexed by fd */
-    int nslots;
+    weft_fd_table fds; /* per-fd FIFOs: only the head of each is with the kernel */
     /* Multishot requests (weft/multi.h). */
     uint64_t nmulti;              /* with the kernel */
     struct io_uring_buf_ring *br; /* provided buffers for multishot recv */

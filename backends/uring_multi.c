@@ -84,8 +84,8 @@ void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags
             close(res); /* nobody will take it */
         return;
     }
-    if (m->kind == WEFT_MULTI_ACCEPT && res >= 0 && res < u->nslots)
-        u->slots[res].not_socket = 0;
+    if (m->kind == WEFT_MULTI_ACCEPT && res >= 0 && res < u->fds.nslots)
+        u->fds.slots[res].not_socket = 0;
     if (!more && !m->cancel) {
         /* The kernel ended the request but the caller did not: carry on. */
         int again = 0;
