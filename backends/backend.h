@@ -56,8 +56,15 @@ typedef struct weft_backend_vtable {
 
 enum { WEFT_MULTI_ACCEPT = 1, WEFT_MULTI_RECV = 2 };
 
-/* Called by a backend for each result of m; more == 0 on the last one,
- * after which m is idle. Runs m's callback. */
+/* A result of m; more == 0 on the last one, after which m is idle.
+ * Multishot callbacks, like op callbacks, run only in the loop's callback
+ * phase, never while a backend polls. From poll() (or anywhere), a backend
+ * posts: weft__multi_post() queues the result and a call_soon handle hands
+ * it over in the next callback phase, results in the order they were
+ * posted. weft__multi_event() runs m's callback at once: only for a backend
+ * already in the callback phase (the readiness emulation's kick handle).
+ * Until the last result is delivered m stays active (m->state != 0). */
+void weft__multi_post(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more);
 void weft__multi_event(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more);
 
 struct weft_backend {

@@ -2,7 +2,9 @@
  * provided-buffer ring multishot recv reads into. A multishot request is one
  * SQE whose user_data is the weft_multi's address tagged UD_MULTI; it is in
  * no per-fd FIFO. A recv that runs out of buffers (-ENOBUFS) pauses on
- * `starved` until a buffer is released. */
+ * `starved` until a buffer is released. Results are reaped in poll() and
+ * posted (weft__multi_post): their callbacks run in the loop's callback
+ * phase, and a buffer is the caller's from its callback until released. */
 #include "uring_internal.h"
 
 #include <errno.h>
@@ -11,7 +13,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-enum { M_IDLE = 0, M_ARMED, M_PAUSED, M_STOPPING /* a NOP stands in for a paused recv */ };
+enum {
+    M_IDLE = 0,
+    M_ARMED,
+    M_PAUSED,
+    M_STOPPING, /* a NOP stands in for a paused recv */
+    M_ENDING,   /* the last result is posted, not delivered yet */
+};
 #define BGID 0
 
 static int queue_multi(weft_uring *u, weft_multi *m)
@@ -52,8 +60,8 @@ void weft__uring_multi_stop_paused(weft_uring *u, weft_multi *m)
     int err = 0;
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe) {
-        m->state = M_IDLE;
-        weft__multi_event(u->base.loop, m, err, NULL, 0);
+        m->state = M_ENDING;
+        weft__multi_post(u->base.loop, m, err, NULL, 0);
         return;
     }
     io_uring_prep_nop(sqe);
@@ -77,9 +85,11 @@ void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags
         u->nmulti--;
         if (m->state == M_STOPPING)
             res = -ECANCELED;
-        m->state = M_IDLE;
+        m->state = M_ENDING;
     }
     if (u->closing) {
+        if (!more)
+            m->state = M_IDLE;
         if (m->kind == WEFT_MULTI_ACCEPT && res >= 0)
             close(res); /* nobody will take it */
         return;
@@ -110,8 +120,9 @@ void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags
             more = 1;
     }
     if (buf)
-        u->bufs_out++;
-    weft__multi_event(u->base.loop, m, res, buf, more); /* may free m when more == 0 */
+        u->bufs_out++; /* the caller's until it releases it, after its callback */
+    /* Delivered from the callback phase, not from inside poll(). */
+    weft__multi_post(u->base.loop, m, res, buf, more);
 }
 
 int weft__uring_multi_start(weft_backend *be, weft_multi *m)
@@ -125,6 +136,8 @@ int weft__uring_multi_start(weft_backend *be, weft_multi *m)
 int weft__uring_multi_cancel(weft_backend *be, weft_multi *m)
 {
     weft_uring *u = (weft_uring *)be;
+    if (m->state == M_ENDING)
+        return -EALREADY; /* ended; its last callback is on its way */
     if (m->state == M_PAUSED) {
         weft__uring_multi_stop_paused(u, m);
         return 0;
@@ -201,8 +214,8 @@ void weft__uring_buf_put(weft_backend *be, void *buf)
         weft_multi *m = weft_container_of(n, weft_multi, link);
         int rc = queue_multi(u, m);
         if (rc) {
-            m->state = M_IDLE;
-            weft__multi_event(u->base.loop, m, rc, NULL, 0);
+            m->state = M_ENDING;
+            weft__multi_post(u->base.loop, m, rc, NULL, 0);
         }
     }
 }

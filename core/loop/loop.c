@@ -114,6 +114,7 @@ int weft_loop_free(weft_loop *loop)
     /* Cancel what is in flight and reap it, so no backend still points into
      * caller memory; the callbacks do not run. */
     be->vt->fini(be);
+    weft__multi_queue_free(loop);
     weft_link_ *n;
     while ((n = weft_list_pop(&loop->done_ops)) != NULL)
         weft_container_of(n, weft_op, link_)->state_ = WEFT_OPS_IDLE;
