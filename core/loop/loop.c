@@ -255,6 +255,7 @@ static int busy_poll(weft_loop *loop, int64_t *timeout)
 static int run_once(weft_loop *loop, int may_block)
 {
     weft_backend *be = loop->backend;
+    loop->turn++;
     int64_t timeout = poll_timeout(loop, may_block);
     if (timeout != 0 && loop->busy_poll_ns) {
         int rc = busy_poll(loop, &timeout);
