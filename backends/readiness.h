@@ -1,6 +1,6 @@
 /* What every readiness backend (epoll, kqueue, poll) shares: the per-fd
- * wait lists, the "try the system call first, park on EAGAIN" rule, and
- * finishing parked ops when their fd becomes ready. A backend adds only its
+ * wait lists (fd_table.h, the table io_uring uses too), the "try the system call first, park on
+ * EAGAIN" rule, and finishing parked ops when their fd becomes ready. A backend adds only its
  * notification mechanism: how to watch an fd and how to wait. */
 #ifndef WEFT_READINESS_H
 #define WEFT_READINESS_H
