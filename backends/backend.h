@@ -12,6 +12,7 @@
 #ifndef WEFT_BACKEND_H
 #define WEFT_BACKEND_H
 
+#include "weft_config.h"
 #include "weft/loop.h"
 #include "weft/op.h"
 #include "weft/multi.h"
@@ -56,8 +57,15 @@ typedef struct weft_backend_vtable {
 
 enum { WEFT_MULTI_ACCEPT = 1, WEFT_MULTI_RECV = 2 };
 
-/* Called by a backend for each result of m; more == 0 on the last one,
- * after which m is idle. Runs m's callback. */
+/* A result of m; more == 0 on the last one, after which m is idle.
+ * Multishot callbacks, like op callbacks, run only in the loop's callback
+ * phase, never while a backend polls. From poll() (or anywhere), a backend
+ * posts: weft__multi_post() queues the result and a call_soon handle hands
+ * it over in the next callback phase, results in the order they were
+ * posted. weft__multi_event() runs m's callback at once: only for a backend
+ * already in the callback phase (the readiness emulation's kick handle).
+ * Until the last result is delivered m stays active (m->state != 0). */
+void weft__multi_post(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more);
 void weft__multi_event(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more);
 
 struct weft_backend {
@@ -72,8 +80,12 @@ void weft__op_done(weft_loop *loop, weft_op *op, int64_t result);
 /* The vtable for a kind, or NULL when it is not compiled in. */
 const weft_backend_vtable *weft__backend_vtable(weft_backend_kind kind);
 
-/* AUTO's order of preference, ending with WEFT_BACKEND_AUTO. */
-extern const weft_backend_kind weft__auto_order[];
+/* The one AUTO search (select.c): try start(kind, ctx) on each compiled
+ * backend in order of preference (io_uring, kqueue, IOCP, epoll, poll) and
+ * stop at the first that returns 0. Returns that kind, or the first real
+ * error (WEFT_EUNAVAILABLE when nothing is compiled). Used by
+ * weft_loop_new() and weft_backend_auto(). */
+int weft__backend_search(int (*start)(weft_backend_kind kind, void *ctx), void *ctx);
 
 /* Op states (weft_op.state_). */
 enum { WEFT_OPS_IDLE = 0, WEFT_OPS_INFLIGHT, WEFT_OPS_DONE };
@@ -85,9 +97,22 @@ enum {
     WEFT_OPF_MULTI = 8,      /* the op inside a weft_multi (readiness emulation) */
 };
 
+/* Declared only where compiled (weft_config.h): a reference to a backend
+ * this build lacks fails to compile rather than to link. */
+#if WEFT_HAVE_EPOLL
 extern const weft_backend_vtable weft__epoll_vtable;
+#endif
+#if WEFT_HAVE_POLL
 extern const weft_backend_vtable weft__poll_vtable;
+#endif
+#if WEFT_HAVE_IO_URING
 extern const weft_backend_vtable weft__uring_vtable;
+#endif
+#if WEFT_HAVE_KQUEUE
 extern const weft_backend_vtable weft__kqueue_vtable;
+#endif
+#if WEFT_HAVE_IOCP
+extern const weft_backend_vtable weft__iocp_vtable;
+#endif
 
 #endif

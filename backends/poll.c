@@ -28,7 +28,7 @@ static void remove_entry(weft_pollbe *p, weft_fdslot *slot)
     uint32_t i = slot->mech_index - 1, last = --p->nfds;
     if (i != last) {
         p->fds[i] = p->fds[last];
-        p->r.slots[p->fds[i].fd].mech_index = i + 1;
+        p->r.fds.slots[p->fds[i].fd].mech_index = i + 1;
     }
     slot->mech_index = 0;
     slot->registered = 0;

@@ -12,32 +12,6 @@
 
 #define PARK WEFT_READY_PARK
 
-static int is_reader(const weft_op *op)
-{
-    return op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_ACCEPT ||
-           op->opcode == WEFT_OP_RECV;
-}
-
-static int grow_slots(weft_readiness *r, int fd)
-{
-    /* Only a real descriptor may grow the table: a bogus huge number must
-     * not allocate (or overflow) anything. */
-    if (fcntl(fd, F_GETFD) < 0)
-        return -errno;
-    int n = r->nslots ? r->nslots : 64;
-    while (n <= fd && n <= INT_MAX / 2)
-        n *= 2;
-    if (n <= fd)
-        n = fd + 1;
-    weft_fdslot *s = realloc(r->slots, (size_t)n * sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    memset(s + r->nslots, 0, (size_t)(n - r->nslots) * sizeof *s);
-    r->slots = s;
-    r->nslots = n;
-    return 0;
-}
-
 static int64_t poll_now(int fd, short events)
 {
     struct pollfd p = {.fd = fd, .events = events};
@@ -206,15 +180,13 @@ int64_t weft__ready_try(weft_readiness *r, weft_op *op)
 
 int weft__ready_park(weft_readiness *r, weft_op *op)
 {
-    if (op->fd >= r->nslots) {
-        int rc = grow_slots(r, op->fd);
-        if (rc)
-            return rc;
-    }
-    weft_fdslot *slot = &r->slots[op->fd];
-    weft_list *list = is_reader(op) ? &slot->readers : &slot->writers;
+    int rc = weft__fd_table_grow(&r->fds, op->fd);
+    if (rc)
+        return rc;
+    weft_fdslot *slot = &r->fds.slots[op->fd];
+    weft_list *list = weft__fd_fifo(slot, op);
     weft_list_push(list, &op->link_);
-    int rc = sync_want(r, op->fd, slot);
+    rc = sync_want(r, op->fd, slot);
     if (rc) {
         weft_list_remove(list, &op->link_);
         slot->want = want_of(slot);
@@ -224,8 +196,8 @@ int weft__ready_park(weft_readiness *r, weft_op *op)
 
 void weft__ready_unpark(weft_readiness *r, weft_op *op)
 {
-    weft_fdslot *slot = &r->slots[op->fd];
-    weft_list_remove(is_reader(op) ? &slot->readers : &slot->writers, &op->link_);
+    weft_fdslot *slot = &r->fds.slots[op->fd];
+    weft_list_remove(weft__fd_fifo(slot, op), &op->link_);
     sync_want(r, op->fd, slot);
 }
 
@@ -243,15 +215,13 @@ int weft__ready_submit(weft_backend *be, weft_op *op)
         close_op(r, op);
         return 0;
     }
-    if (op->fd >= r->nslots) {
-        int rc = grow_slots(r, op->fd);
-        if (rc) {
-            weft__op_done(be->loop, op, rc); /* e.g. -EBADF: the op fails, not the submit */
-            return 0;
-        }
+    int rc = weft__fd_table_grow(&r->fds, op->fd);
+    if (rc) {
+        weft__op_done(be->loop, op, rc); /* e.g. -EBADF: the op fails, not the submit */
+        return 0;
     }
-    weft_fdslot *slot = &r->slots[op->fd];
-    weft_list *list = is_reader(op) ? &slot->readers : &slot->writers;
+    weft_fdslot *slot = &r->fds.slots[op->fd];
+    weft_list *list = weft__fd_fifo(slot, op);
     /* Ops already waiting go first: never overtake them. */
     if (weft_list_empty(list)) {
         int64_t res = try_op(slot, op, 0);
@@ -261,7 +231,7 @@ int weft__ready_submit(weft_backend *be, weft_op *op)
         }
     }
     weft_list_push(list, &op->link_);
-    int rc = sync_want(r, op->fd, slot);
+    rc = sync_want(r, op->fd, slot);
     if (rc) {
         /* Cannot watch the fd (EBADF, EPERM for regular files, ENOMEM):
          * the op fails, the loop stays usable. */
@@ -278,7 +248,7 @@ int weft__ready_cancel(weft_backend *be, weft_op *op)
     weft_fdslot *slot = weft__ready_slot(r, op->fd);
     if (!slot)
         return -EALREADY;
-    weft_list_remove(is_reader(op) ? &slot->readers : &slot->writers, &op->link_);
+    weft_list_remove(weft__fd_fifo(slot, op), &op->link_);
     weft__op_done(be->loop, op, -ECANCELED);
     sync_want(r, op->fd, slot);
     return 0;
@@ -342,12 +312,10 @@ static void drop_all(weft_list *list)
 
 void weft__ready_fini(weft_readiness *r)
 {
-    for (int fd = 0; fd < r->nslots; fd++) {
-        drop_all(&r->slots[fd].readers);
-        drop_all(&r->slots[fd].writers);
+    for (int fd = 0; fd < r->fds.nslots; fd++) {
+        drop_all(&r->fds.slots[fd].readers);
+        drop_all(&r->fds.slots[fd].writers);
     }
-    free(r->slots);
-    r->slots = NULL;
-    r->nslots = 0;
+    weft__fd_table_free(&r->fds);
     weft__ready_multi_fini(r);
 }

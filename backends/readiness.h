@@ -1,32 +1,17 @@
 /* What every readiness backend (epoll, kqueue, poll) shares: the per-fd
- * wait lists, the "try the system call first, park on EAGAIN" rule, and
- * finishing parked ops when their fd becomes ready. A backend adds only its
+ * wait lists (fd_table.h, the table io_uring uses too), the "try the system call first, park on
+ * EAGAIN" rule, and finishing parked ops when their fd becomes ready. A backend adds only its
  * notification mechanism: how to watch an fd and how to wait. */
 #ifndef WEFT_READINESS_H
 #define WEFT_READINESS_H
 
 #include "backend.h"
+#include "fd_table.h"
 #include "list.h"
 
 #include <errno.h>
 
 enum { WEFT_WANT_IN = 1, WEFT_WANT_OUT = 2 };
-
-typedef struct weft_fdslot {
-    weft_list readers;   /* parked poll-in, accept, recv: FIFO */
-    weft_list writers;   /* parked poll-out, send, connect: FIFO */
-    uint32_t mech_index; /* the mechanism's own bookkeeping (poll: pollfd index + 1) */
-    uint8_t want;        /* WEFT_WANT_* the mechanism was last told */
-    uint8_t registered;  /* the mechanism watches this fd */
-    uint8_t not_socket;  /* recv/send said ENOTSOCK: use read/write */
-    uint8_t kind;        /* 0 not known yet, FD_STREAM (a SOCK_STREAM socket), FD_OTHER */
-    uint8_t drained;     /* a short read emptied the input: until the mechanism says
-                            readable, a recv parks without trying (saves an EAGAIN call) */
-    uint8_t hup_seen;    /* the mechanism reported end of stream or an error: a short read
-                            no longer proves there is nothing to report */
-} weft_fdslot;
-
-enum { FD_STREAM = 1, FD_OTHER = 2 };
 
 typedef struct weft_readiness weft_readiness;
 
@@ -41,8 +26,7 @@ typedef struct weft_readiness_mech {
 struct weft_readiness {
     weft_backend base;
     const weft_readiness_mech *mech;
-    weft_fdslot *slots;
-    int nslots;
+    weft_fd_table fds;
     /* Multishot emulation (readiness_multi.c): the loop's receive buffers. */
     char *bufs;
     unsigned buf_count, buf_size;
@@ -88,7 +72,7 @@ void weft__ready_fini(weft_readiness *r);
 
 static inline weft_fdslot *weft__ready_slot(weft_readiness *r, int fd)
 {
-    return fd < r->nslots ? &r->slots[fd] : NULL;
+    return weft__fd_slot(&r->fds, fd);
 }
 
 #endif

@@ -12,10 +12,27 @@ static const char *const names[WEFT_BACKEND__COUNT] = {
     [WEFT_BACKEND_IOCP] = "iocp",   [WEFT_BACKEND_POLL] = "poll",
 };
 
-const weft_backend_kind weft__auto_order[] = {
+/* AUTO's order of preference: completion-based first, then the native
+ * readiness mechanism, poll last. */
+static const weft_backend_kind auto_order[] = {
     WEFT_BACKEND_IO_URING, WEFT_BACKEND_KQUEUE, WEFT_BACKEND_IOCP,
-    WEFT_BACKEND_EPOLL,    WEFT_BACKEND_POLL,   WEFT_BACKEND_AUTO,
+    WEFT_BACKEND_EPOLL,    WEFT_BACKEND_POLL,
 };
+
+int weft__backend_search(int (*start)(weft_backend_kind kind, void *ctx), void *ctx)
+{
+    int first_err = WEFT_EUNAVAILABLE;
+    for (size_t i = 0; i < sizeof auto_order / sizeof auto_order[0]; i++) {
+        if (!weft__backend_vtable(auto_order[i]))
+            continue;
+        int rc = start(auto_order[i], ctx);
+        if (rc == 0)
+            return (int)auto_order[i];
+        if (first_err == WEFT_EUNAVAILABLE)
+            first_err = rc;
+    }
+    return first_err;
+}
 
 const weft_backend_vtable *weft__backend_vtable(weft_backend_kind kind)
 {
@@ -31,6 +48,10 @@ const weft_backend_vtable *weft__backend_vtable(weft_backend_kind kind)
 #if WEFT_HAVE_KQUEUE
     case WEFT_BACKEND_KQUEUE:
         return &weft__kqueue_vtable;
+#endif
+#if WEFT_HAVE_IOCP
+    case WEFT_BACKEND_IOCP:
+        return &weft__iocp_vtable;
 #endif
 #if WEFT_HAVE_POLL
     case WEFT_BACKEND_POLL:
@@ -74,15 +95,13 @@ int weft_backend_probe(weft_backend_kind kind)
     return rc;
 }
 
+static int probe(weft_backend_kind kind, void *ctx)
+{
+    (void)ctx;
+    return weft_backend_probe(kind);
+}
+
 int weft_backend_auto(void)
 {
-    int first_err = WEFT_EUNAVAILABLE;
-    for (const weft_backend_kind *k = weft__auto_order; *k != WEFT_BACKEND_AUTO; k++) {
-        int rc = weft_backend_probe(*k);
-        if (rc == 0)
-            return (int)*k;
-        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE)
-            first_err = rc;
-    }
-    return first_err;
+    return weft__backend_search(probe, NULL);
 }

@@ -19,6 +19,8 @@
  * on a socket therefore never overtake each other; one recv and one send
  * per socket, the common case, never wait in a FIFO.
  *
+ * Multishot requests and the provided-buffer ring: uring_multi.c.
+ *
  * Cross-thread wake-ups: an eventfd with a read SQE always armed on it.
  *
  * Closing: a WEFT_OP_CLOSE is an ASYNC_CANCEL of everything on the fd
@@ -31,8 +33,7 @@
  * seccomp), so AUTO falls back to epoll. For tests and for users who want
  * to rule io_uring out without rebuilding.
  */
-#include "backend.h"
-#include "list.h"
+#include "uring_internal.h"
 #include "loop_internal.h"
 
 #include <errno.h>
@@ -66,9 +67,6 @@
 #define IORING_ASYNC_CANCEL_ANY (1U << 2)
 #endif
 
-/* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
-enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_multi address */ };
-
 #define DEFAULT_ENTRIES 256
 #define MIN_CQ_ENTRIES 4096
 #define MAX_RW 0x7ffff000u /* the kernel's MAX_RW_COUNT: larger lengths are cut anyway */
@@ -77,67 +75,12 @@ _Static_assert(sizeof(socklen_t) == sizeof(uint32_t), "accept writes its length 
 _Static_assert(_Alignof(weft_op) >= 4 && _Alignof(weft_multi) >= 4,
                "user_data tags live in the low bits");
 
-typedef struct fdslot {
-    weft_list readers; /* the first is with the kernel, the rest wait their turn */
-    weft_list writers;
-    uint8_t not_socket; /* recv/send said ENOTSOCK: use read/write */
-} fdslot;
-
-typedef struct weft_uring {
-    weft_backend base;
-    struct io_uring ring;
-    unsigned flags;   /* setup flags the ring got */
-    unsigned sq_size; /* entries the kernel gave */
-    unsigned cq_size;
-    int enabled;   /* the ring accepts submissions (R_DISABLED lifted) */
-    int entered;   /* the kernel has seen at least one SQE */
-    int closing;   /* fini(): no more re-arming or resubmitting */
-    uint64_t nops; /* ops whose final CQE is not reaped yet */
-    int wakefd;
-    int wake_armed;
-    uint64_t wake_val; /* the armed read's buffer */
-    fdslot *slots;     /* indexed by fd */
-    int nslots;
-    /* Multishot requests (weft/multi.h). */
-    uint64_t nmulti;              /* with the kernel */
-    struct io_uring_buf_ring *br; /* provided buffers for multishot recv */
-    size_t br_bytes;
-    char *bufs;
-    unsigned buf_count, buf_size;
-    unsigned bufs_out; /* handed to callbacks, not yet given back */
-    weft_list starved; /* recvs paused by -ENOBUFS */
-} weft_uring;
-
 /* ---- per-fd FIFOs ---- */
-
-static int grow_slots(weft_uring *u, int fd)
-{
-    /* size_t: a huge fd from a caller must fail with -ENOMEM, not overflow. */
-    size_t n = u->nslots ? (size_t)u->nslots : 64;
-    while (n <= (size_t)fd)
-        n *= 2;
-    if (n > INT32_MAX)
-        return -ENOMEM;
-    fdslot *v = realloc(u->slots, n * sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    memset(v + u->nslots, 0, (n - (size_t)u->nslots) * sizeof *v);
-    u->slots = v;
-    u->nslots = (int)n;
-    return 0;
-}
-
-static int is_reader(const weft_op *op)
-{
-    return op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_ACCEPT ||
-           op->opcode == WEFT_OP_RECV;
-}
 
 /* The FIFO of an op that went through submit(); CLOSE has none. */
 static weft_list *fifo_of(weft_uring *u, const weft_op *op)
 {
-    fdslot *s = &u->slots[op->fd];
-    return is_reader(op) ? &s->readers : &s->writers;
+    return weft__fd_fifo(&u->fds.slots[op->fd], op);
 }
 
 /* Whether op is the head of its FIFO, i.e. the one with the kernel. A head
@@ -152,7 +95,7 @@ static int is_head(weft_uring *u, const weft_op *op)
 
 /* A SINGLE_ISSUER ring belongs to the thread that enables it: do that at
  * the first real use, not in init(), which may run on another thread. */
-static int ring_enable(weft_uring *u)
+int weft__uring_enable(weft_uring *u)
 {
     if (u->enabled)
         return 0;
@@ -209,7 +152,7 @@ static void reap(weft_uring *u)
  * closed). */
 static int flush(weft_uring *u)
 {
-    int rc = ring_enable(u);
+    int rc = weft__uring_enable(u);
     if (rc)
         return rc;
     u->entered = 1;
@@ -224,7 +167,7 @@ static int flush(weft_uring *u)
     return rc;
 }
 
-static struct io_uring_sqe *get_sqe(weft_uring *u, int *err)
+struct io_uring_sqe *weft__uring_get_sqe(weft_uring *u, int *err)
 {
     struct io_uring_sqe *sqe;
     int tries = 0;
@@ -252,7 +195,7 @@ static unsigned rw_len(size_t len)
 static int queue_op(weft_uring *u, weft_op *op)
 {
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe)
         return err;
     switch (op->opcode) {
@@ -373,7 +316,7 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
             /* A pipe or a tty: read/write, now and for the next ops on fd. */
             op->flags_ |= WEFT_OPF_READ_WRITE;
             if (is_head(u, op))
-                u->slots[op->fd].not_socket = 1;
+                u->fds.slots[op->fd].not_socket = 1;
             if (resubmit(u, op, &res))
                 return;
         } else if (res == -EAGAIN && resubmit(u, op, &res)) {
@@ -384,8 +327,8 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
     case WEFT_OP_ACCEPT:
         if (res == -EAGAIN && resubmit(u, op, &res))
             return;
-        if (res >= 0 && res < u->nslots)
-            u->slots[res].not_socket = 0; /* a reused number */
+        if (res >= 0 && res < u->fds.nslots)
+            u->fds.slots[res].not_socket = 0; /* a reused number */
         if (res < 0 || !op->buf)
             op->addrlen = 0;
         break;
@@ -407,7 +350,7 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
 static int arm_wake(weft_uring *u)
 {
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe)
         return err;
     io_uring_prep_read(sqe, u->wakefd, &u->wake_val, sizeof u->wake_val, 0);
@@ -415,8 +358,6 @@ static int arm_wake(weft_uring *u)
     u->wake_armed = 1;
     return 0;
 }
-
-static void multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags);
 
 static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
 {
@@ -431,13 +372,11 @@ static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
         return;
     }
     if ((ud & 3) == UD_MULTI) {
-        multi_cqe(u, (weft_multi *)(uintptr_t)(ud & ~(uint64_t)3), res, flags);
+        weft__uring_multi_cqe(u, (weft_multi *)(uintptr_t)(ud & ~(uint64_t)3), res, flags);
         return;
     }
     op_cqe(u, (weft_op *)(uintptr_t)ud, res);
 }
-
-static void multi_stop_paused(weft_uring *u, weft_multi *m);
 
 /* fd is being closed: the ops waiting behind a head complete with
  * -ECANCELED now; the heads leave their FIFOs and are left to the cancel
@@ -449,13 +388,13 @@ static int detach_fd(weft_uring *u, int fd)
         next = n->next;
         weft_multi *m = weft_container_of(n, weft_multi, link);
         if (m->fd == fd)
-            multi_stop_paused(u, m);
+            weft__uring_multi_stop_paused(u, m);
     }
     /* Multishot requests are in no FIFO: any of them may be on fd. */
     int heads = u->nmulti != 0;
-    if (fd >= u->nslots)
+    weft_fdslot *s = weft__fd_slot(&u->fds, fd);
+    if (!s)
         return heads;
-    fdslot *s = &u->slots[fd];
     weft_list *fifos[2] = {&s->readers, &s->writers};
     for (int i = 0; i < 2; i++) {
         weft_link_ *head = weft_list_pop(fifos[i]), *n;
@@ -474,7 +413,7 @@ static int detach_fd(weft_uring *u, int fd)
 static int queue_cancel_fd(weft_uring *u, int fd, int link)
 {
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe)
         return err;
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
@@ -501,21 +440,19 @@ static int ur_submit(weft_backend *be, weft_op *op)
         u->nops++;
         return 0;
     }
-    if (op->fd >= u->nslots) {
-        /* Growing the table for a number that is no fd (a bad caller's
-         * INT_MAX, say) could eat the memory: ask the kernel first. */
-        if (fcntl(op->fd, F_GETFD) < 0) {
-            weft__op_done(be->loop, op, -errno);
-            return 0;
-        }
-        if ((rc = grow_slots(u, op->fd)) != 0)
-            return rc;
+    /* A number that is no fd (a bad caller's INT_MAX, say) fails the op,
+     * and grows nothing. */
+    if ((rc = weft__fd_table_grow(&u->fds, op->fd)) == -ENOMEM)
+        return rc;
+    if (rc) {
+        weft__op_done(be->loop, op, rc);
+        return 0;
     }
-    fdslot *s = &u->slots[op->fd];
+    weft_fdslot *s = &u->fds.slots[op->fd];
     if (s->not_socket && op->flags == 0 &&
         (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND))
         op->flags_ |= WEFT_OPF_READ_WRITE;
-    weft_list *fifo = is_reader(op) ? &s->readers : &s->writers;
+    weft_list *fifo = weft__fd_fifo(s, op);
     if (weft_list_empty(fifo) && (rc = queue_op(u, op)) != 0)
         return rc;
     weft_list_push(fifo, &op->link_);
@@ -532,7 +469,7 @@ static int ur_cancel(weft_backend *be, weft_op *op)
         return 0;
     }
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(u, &err);
+    struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe)
         return err;
     /* The cancel's own CQE is ignored: the op completes through its own
@@ -562,7 +499,7 @@ static int cq_needs_enter(const weft_uring *u)
 static int ur_poll(weft_backend *be, int64_t timeout_ns)
 {
     weft_uring *u = (weft_uring *)be;
-    int rc = ring_enable(u);
+    int rc = weft__uring_enable(u);
     if (rc)
         return rc;
     if (!u->wake_armed)
@@ -606,25 +543,21 @@ static int ur_wake(weft_backend *be)
 static void drain(weft_uring *u)
 {
     u->closing = 1;
-    for (int fd = 0; fd < u->nslots; fd++) {
-        fdslot *s = &u->slots[fd];
+    for (int fd = 0; fd < u->fds.nslots; fd++) {
+        weft_fdslot *s = &u->fds.slots[fd];
         weft_list *fifos[2] = {&s->readers, &s->writers};
         for (int i = 0; i < 2; i++)
             while (fifos[i]->first && fifos[i]->first->next)
                 finish(u, weft_container_of(fifos[i]->first->next, weft_op, link_), -ECANCELED);
     }
-    /* Nothing ever reached the kernel: no request can be in flight. */
-    while (u->starved.first) {
-        weft_multi *m = weft_container_of(weft_list_pop(&u->starved), weft_multi, link);
-        m->state = 0;
-    }
+    weft__uring_multi_drop_paused(u);
     if (!u->entered && u->nops == 0)
         return;
-    if (ring_enable(u))
+    if (weft__uring_enable(u))
         return;
     while (u->nops || u->wake_armed || u->nmulti) {
         int err = 0;
-        struct io_uring_sqe *sqe = get_sqe(u, &err);
+        struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
         if (!sqe)
             break;
         io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
@@ -647,12 +580,8 @@ static void ur_fini(weft_backend *be)
     drain(u);
     io_uring_queue_exit(&u->ring);
     close(u->wakefd);
-    free(u->slots);
-    u->slots = NULL;
-    u->nslots = 0;
-    if (u->br)
-        munmap(u->br, u->br_bytes);
-    free(u->bufs);
+    weft__fd_table_free(&u->fds);
+    weft__uring_multi_fini(u);
 }
 
 static int setup_ring(weft_uring *u, unsigned entries)
@@ -749,204 +678,6 @@ static int ur_info(const weft_backend *be, char *buf, size_t size)
     return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size, u->cq_size);
 }
 
-/* ---- multishot requests (weft/multi.h) ---- */
-
-enum { M_IDLE = 0, M_ARMED, M_PAUSED, M_STOPPING /* a NOP stands in for a paused recv */ };
-#define BGID 0
-
-static int queue_multi(weft_uring *u, weft_multi *m)
-{
-    int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(u, &err);
-    if (!sqe)
-        return err;
-    if (m->kind == WEFT_MULTI_ACCEPT && m->single) {
-        io_uring_prep_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    } else if (m->kind == WEFT_MULTI_ACCEPT) {
-        io_uring_prep_multishot_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    } else {
-        io_uring_prep_recv_multishot(sqe, m->fd, NULL, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = BGID;
-    }
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
-    m->state = M_ARMED;
-    u->nmulti++;
-    return 0;
-}
-
-static void buf_put(weft_uring *u, void *buf)
-{
-    unsigned bid = (unsigned)(((char *)buf - u->bufs) / u->buf_size);
-    io_uring_buf_ring_add(u->br, buf, u->buf_size, (unsigned short)bid,
-                          io_uring_buf_ring_mask(u->buf_count), 0);
-    io_uring_buf_ring_advance(u->br, 1);
-}
-
-/* A paused recv is stopped through the ring, so its last callback comes
- * from poll() like every other: a NOP carries it. */
-static void multi_stop_paused(weft_uring *u, weft_multi *m)
-{
-    weft_list_remove(&u->starved, &m->link);
-    m->cancel = 1;
-    int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(u, &err);
-    if (!sqe) {
-        m->state = M_IDLE;
-        weft__multi_event(u->base.loop, m, err, NULL, 0);
-        return;
-    }
-    io_uring_prep_nop(sqe);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
-    m->state = M_STOPPING;
-    u->nmulti++;
-}
-
-static void multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags)
-{
-    int more = (flags & IORING_CQE_F_MORE) != 0;
-    void *buf = NULL;
-    if (flags & IORING_CQE_F_BUFFER) {
-        buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->buf_size;
-        if (res <= 0 || u->closing) {
-            buf_put(u, buf); /* nothing in it for anyone */
-            buf = NULL;
-        }
-    }
-    if (!more) {
-        u->nmulti--;
-        if (m->state == M_STOPPING)
-            res = -ECANCELED;
-        m->state = M_IDLE;
-    }
-    if (u->closing) {
-        if (m->kind == WEFT_MULTI_ACCEPT && res >= 0)
-            close(res); /* nobody will take it */
-        return;
-    }
-    if (m->kind == WEFT_MULTI_ACCEPT && res >= 0 && res < u->nslots)
-        u->slots[res].not_socket = 0;
-    if (!more && !m->cancel) {
-        /* The kernel ended the request but the caller did not: carry on. */
-        int again = 0;
-        if (m->kind == WEFT_MULTI_ACCEPT && res == -EINVAL && !m->single) {
-            m->single = 1; /* no multishot accept before 5.19 */
-            if (queue_multi(u, m) == 0)
-                return;
-        } else if (m->kind == WEFT_MULTI_RECV && res == -ENOBUFS) {
-            /* Out of buffers: pause until one comes back (at once if one
-             * came back since the kernel looked). */
-            if (u->bufs_out < u->buf_count && queue_multi(u, m) == 0)
-                return;
-            if (u->bufs_out >= u->buf_count) {
-                m->state = M_PAUSED;
-                weft_list_push(&u->starved, &m->link);
-                return;
-            }
-        } else if (res > 0 || (res == 0 && m->kind == WEFT_MULTI_ACCEPT)) {
-            again = 1; /* single-shot accepts, or the kernel stopped it (CQ overflow) */
-        }
-        if (again && queue_multi(u, m) == 0)
-            more = 1;
-    }
-    if (buf)
-        u->bufs_out++;
-    weft__multi_event(u->base.loop, m, res, buf, more); /* may free m when more == 0 */
-}
-
-static int ur_multi_start(weft_backend *be, weft_multi *m)
-{
-    weft_uring *u = (weft_uring *)be;
-    if (m->kind == WEFT_MULTI_RECV && !u->br)
-        return -ENOBUFS;
-    return queue_multi(u, m);
-}
-
-static int ur_multi_cancel(weft_backend *be, weft_multi *m)
-{
-    weft_uring *u = (weft_uring *)be;
-    if (m->state == M_PAUSED) {
-        multi_stop_paused(u, m);
-        return 0;
-    }
-    int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(u, &err);
-    if (!sqe)
-        return err;
-    m->cancel = 1;
-    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI, 0);
-    io_uring_sqe_set_data64(sqe, UD_IGNORE);
-    return 0;
-}
-
-/* liburing 2.3 has no io_uring_setup_buf_ring(): map, register and fill
- * the ring by hand. */
-static int ur_bufs_setup(weft_backend *be, unsigned count, unsigned size)
-{
-    weft_uring *u = (weft_uring *)be;
-    if (u->br)
-        return -EBUSY;
-    int rc = ring_enable(u);
-    if (rc)
-        return rc;
-    size_t bytes = (size_t)count * sizeof(struct io_uring_buf);
-    void *br = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (br == MAP_FAILED)
-        return -errno;
-    char *bufs = malloc((size_t)count * size);
-    if (!bufs) {
-        munmap(br, bytes);
-        return -ENOMEM;
-    }
-    struct io_uring_buf_reg reg;
-    memset(&reg, 0, sizeof reg);
-    reg.ring_addr = (uint64_t)(uintptr_t)br;
-    reg.ring_entries = count;
-    reg.bgid = BGID;
-    rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
-    if (rc) {
-        free(bufs);
-        munmap(br, bytes);
-        return rc;
-    }
-    u->br = br;
-    u->br_bytes = bytes;
-    u->bufs = bufs;
-    u->buf_count = count;
-    u->buf_size = size;
-    io_uring_buf_ring_init(u->br);
-    for (unsigned i = 0; i < count; i++)
-        io_uring_buf_ring_add(u->br, bufs + (size_t)i * size, size, (unsigned short)i,
-                              io_uring_buf_ring_mask(count), (int)i);
-    io_uring_buf_ring_advance(u->br, (int)count);
-    return 0;
-}
-
-static int ur_buf_owned(const weft_backend *be, const void *buf)
-{
-    const weft_uring *u = (const weft_uring *)be;
-    return u->bufs && (const char *)buf >= u->bufs &&
-           (const char *)buf < u->bufs + (size_t)u->buf_count * u->buf_size &&
-           ((size_t)((const char *)buf - u->bufs)) % u->buf_size == 0;
-}
-
-static void ur_buf_put(weft_backend *be, void *buf)
-{
-    weft_uring *u = (weft_uring *)be;
-    buf_put(u, buf);
-    u->bufs_out--;
-    /* Resume the recvs that ran dry. */
-    weft_link_ *n;
-    while ((n = weft_list_pop(&u->starved)) != NULL) {
-        weft_multi *m = weft_container_of(n, weft_multi, link);
-        int rc = queue_multi(u, m);
-        if (rc) {
-            m->state = M_IDLE;
-            weft__multi_event(u->base.loop, m, rc, NULL, 0);
-        }
-    }
-}
-
 const weft_backend_vtable weft__uring_vtable = {
     .name = "io_uring",
     .kind = WEFT_BACKEND_IO_URING,
@@ -959,9 +690,9 @@ const weft_backend_vtable weft__uring_vtable = {
     .poll = ur_poll,
     .wake = ur_wake,
     .info = ur_info,
-    .multi_start = ur_multi_start,
-    .multi_cancel = ur_multi_cancel,
-    .bufs_setup = ur_bufs_setup,
-    .buf_put = ur_buf_put,
-    .buf_owned = ur_buf_owned,
+    .multi_start = weft__uring_multi_start,
+    .multi_cancel = weft__uring_multi_cancel,
+    .bufs_setup = weft__uring_bufs_setup,
+    .buf_put = weft__uring_buf_put,
+    .buf_owned = weft__uring_buf_owned,
 };

@@ -9,13 +9,19 @@
  *              hop)                               vs  the same hand-over with done-callbacks
  *   queue      two tasks bouncing a value through two Queues of capacity 1
  *              (per hand-over)                    vs  the same callback hop
+ *   sockpp     two tasks echoing 64-byte messages over a socketpair with
+ *              weft_await_op, 1 or 8 in flight (per message; n / 10 messages)
  *
  *   tasks [--n N] [--reps R] [--json]
+ *   tasks --count [--n N] [--depth 1|8]   no timing: loop iterations (backend
+ *       waits) per sockpp message, for strace -c and the await fast path
  */
 #include "bench_util.h"
 #include "weft.h"
 
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static weft_loop *new_loop(void)
 {
@@ -289,6 +295,127 @@ static uint64_t run_queue_pingpong(int n)
     return t;
 }
 
+/* --- sockpp: a client task and an echo task over a socketpair --- */
+
+enum { SP_MSG = 64 };
+
+typedef struct {
+    weft_loop *loop;
+    int fd;
+    int n, depth; /* messages in all, in flight at once */
+} sp_side;
+
+/* Send or receive exactly len bytes; 0 or a negative error (-EPIPE at EOF). */
+static int sp_full(weft_loop *loop, int fd, char *buf, size_t len, int send)
+{
+    for (size_t done = 0; done < len;) {
+        weft_op op;
+        if (send)
+            weft_op_prep_send(&op, fd, buf + done, len - done, 0, NULL, NULL);
+        else
+            weft_op_prep_recv(&op, fd, buf + done, len - done, 0, NULL, NULL);
+        int64_t r = weft_await_op(loop, &op);
+        if (r <= 0)
+            return r < 0 ? (int)r : -EPIPE;
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+static int sp_client(void *arg, intptr_t *result)
+{
+    sp_side *s = arg;
+    char buf[SP_MSG] = {0};
+    (void)result;
+    for (int done = 0; done < s->n; done += s->depth) {
+        for (int k = 0; k < s->depth; k++)
+            if (sp_full(s->loop, s->fd, buf, sizeof buf, 1))
+                return -EIO;
+        for (int k = 0; k < s->depth; k++)
+            if (sp_full(s->loop, s->fd, buf, sizeof buf, 0))
+                return -EIO;
+    }
+    shutdown(s->fd, SHUT_WR);
+    return 0;
+}
+
+static int sp_echo(void *arg, intptr_t *result)
+{
+    sp_side *s = arg;
+    char buf[SP_MSG];
+    (void)result;
+    while (sp_full(s->loop, s->fd, buf, sizeof buf, 0) == 0)
+        if (sp_full(s->loop, s->fd, buf, sizeof buf, 1))
+            return -EIO;
+    return 0;
+}
+
+/* n messages, depth in flight; *iters gets the loop iterations it took. */
+static uint64_t run_sockpp(int n, int depth, uint64_t *iters)
+{
+    weft_loop *loop = new_loop();
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)) {
+        perror("socketpair");
+        exit(1);
+    }
+    sp_side c = {loop, sv[0], n - n % depth, depth}, e = {loop, sv[1], 0, depth};
+    weft_future *tc, *te;
+    uint64_t t0 = bench_wall_ns(), it = 0;
+    weft_task_spawn(loop, sp_client, &c, &tc);
+    weft_task_spawn(loop, sp_echo, &e, &te);
+    while (weft_future_state(tc) == WEFT_FUTURE_PENDING ||
+           weft_future_state(te) == WEFT_FUTURE_PENDING) {
+        if (weft_loop_run(loop, WEFT_RUN_ONCE) < 0)
+            break;
+        it++;
+    }
+    uint64_t t = bench_wall_ns() - t0;
+    if (weft_future_result(tc, NULL) || weft_future_result(te, NULL)) {
+        fprintf(stderr, "sockpp: a task failed\n");
+        exit(1);
+    }
+    weft_future_unref(tc);
+    weft_future_unref(te);
+    close(sv[0]);
+    close(sv[1]);
+    weft_loop_free(loop);
+    if (iters)
+        *iters = it;
+    return t;
+}
+
+/* The timed rows: n / 10 messages (each is two system calls a side), the
+ * time scaled to n so ns/op is per message. */
+static uint64_t run_sockpp_1(int n)
+{
+    return run_sockpp(n / 10, 1, NULL) * 10;
+}
+
+static uint64_t run_sockpp_8(int n)
+{
+    return run_sockpp(n / 10, 8, NULL) * 10;
+}
+
+/* --count: loop iterations per message, no clock involved. */
+static int count_sockpp(int n, int only_depth)
+{
+    weft_loop *probe = new_loop();
+    printf("sockpp: %d messages of %d bytes, backend %s\n", n, SP_MSG,
+           weft_loop_backend_name(probe));
+    weft_loop_free(probe);
+    int depths[] = {1, 8};
+    for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
+        if (only_depth && depths[i] != only_depth)
+            continue;
+        uint64_t it;
+        run_sockpp(n, depths[i], &it);
+        printf("  %d in flight: %llu loop iterations, %.3f per message\n", depths[i],
+               (unsigned long long)it, (double)it / (n - n % depths[i]));
+    }
+    return 0;
+}
+
 /* --- driver --- */
 
 enum { MAX_REPS = 31 };
@@ -305,6 +432,8 @@ int main(int argc, char **argv)
     int n = (int)bench_opt(argc, argv, "--n", 1000000);
     int reps = (int)bench_opt(argc, argv, "--reps", 5);
     int json = bench_has_flag(argc, argv, "--json");
+    if (bench_has_flag(argc, argv, "--count"))
+        return count_sockpp(n, (int)bench_opt(argc, argv, "--depth", 0));
     if (n < 64 || reps < 1 || reps > MAX_REPS) {
         fprintf(stderr, "usage: tasks [--n N>=64] [--reps 1..%d] [--json]\n", MAX_REPS);
         return 2;
@@ -317,6 +446,8 @@ int main(int argc, char **argv)
         {"pingpong", "callback: future + done-callback", run_pingpong_future_callbacks, NULL, 0},
         {"pingpong", "task: future + await (suspend+wake)", run_pingpong_tasks, "pingpong", 0},
         {"queue", "task: Queue(1) hand-over", run_queue_pingpong, "hop", 0},
+        {"sockpp", "task: socketpair echo, 1 in flight", run_sockpp_1, NULL, 0},
+        {"sockpp", "task: socketpair echo, 8 in flight", run_sockpp_8, NULL, 0},
     };
     int nrows = (int)(sizeof rows / sizeof rows[0]);
     uint64_t samples[sizeof rows / sizeof rows[0]][MAX_REPS];

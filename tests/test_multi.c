@@ -1,6 +1,7 @@
 /* Loop-level suite: multishot accept and recv (weft/multi.h) on every
  * backend: io_uring's own multishot requests, the emulation elsewhere. */
 #include "common.h"
+#include "loop_internal.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -283,4 +284,168 @@ Test(multi, bad_input)
     cr_assert_eq(weft_loop_buffer_release(loop, NULL), -EINVAL);
     cr_assert_eq(weft_loop_buffer_release(loop, x), 0, "not a loop buffer: ignored");
     test_loop_free(loop);
+}
+
+/* ---- one completion discipline: multishot results in the callback phase ---- */
+
+/* A spy on the backend's poll: whether a callback runs inside it. */
+static const weft_backend_vtable *real_vt;
+static weft_backend_vtable spy_vt;
+static int in_poll;
+
+static int spy_poll(weft_backend *be, int64_t timeout_ns)
+{
+    in_poll = 1;
+    int rc = real_vt->poll(be, timeout_ns);
+    in_poll = 0;
+    return rc;
+}
+
+static void spy_on_poll(weft_loop *loop)
+{
+    real_vt = loop->backend->vt;
+    spy_vt = *real_vt;
+    spy_vt.poll = spy_poll;
+    loop->backend->vt = &spy_vt;
+}
+
+typedef struct {
+    weft_loop *loop;
+    weft_multi mr, ma;
+    int sv[2], client, lfd;
+    struct sockaddr_in addr;
+    int clock;      /* numbers the events below in the order they ran */
+    int a_at, b_at; /* call_soon callbacks queued before the poll */
+    int recv_at, acc_at, final_at;
+    int inside_poll; /* callbacks that ran while the backend polled */
+    int active_in_b; /* weft_multi_active(mr) seen by b */
+    int accepted;
+    weft_handle x, a, b;
+} phase_rec;
+
+static void on_phase_recv(weft_multi *m, int64_t res, void *buf, int more)
+{
+    phase_rec *p = m->data;
+    p->inside_poll += in_poll;
+    if (buf)
+        weft_loop_buffer_release(p->loop, buf);
+    if (res > 0 && !p->recv_at)
+        p->recv_at = ++p->clock;
+    if (!more)
+        p->final_at = ++p->clock;
+}
+
+static void on_phase_accept(weft_multi *m, int64_t res, void *buf, int more)
+{
+    phase_rec *p = m->data;
+    (void)buf;
+    (void)more;
+    p->inside_poll += in_poll;
+    if (res >= 0) {
+        p->accepted = (int)res;
+        p->acc_at = ++p->clock;
+    }
+}
+
+static void mark_a(void *arg)
+{
+    phase_rec *p = arg;
+    p->a_at = ++p->clock;
+}
+
+static void mark_b(void *arg)
+{
+    phase_rec *p = arg;
+    p->b_at = ++p->clock;
+    p->active_in_b = weft_multi_active(&p->mr);
+}
+
+/* In one callback phase: make data and a connection arrive, and queue `a`.
+ * The next poll finds both; their callbacks must come after `a`. */
+static void stir(void *arg)
+{
+    phase_rec *p = arg;
+    cr_assert_eq(write(p->sv[1], "x", 1), 1);
+    p->client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(connect(p->client, (struct sockaddr *)&p->addr, sizeof p->addr), 0);
+    weft_call_soon(p->loop, &p->a, mark_a, p);
+}
+
+/* Then end the stream and queue `b`: the last callback comes after it. */
+static void hang_up(void *arg)
+{
+    phase_rec *p = arg;
+    cr_assert_eq(shutdown(p->sv[1], SHUT_WR), 0);
+    weft_call_soon(p->loop, &p->b, mark_b, p);
+}
+
+Test(multi, results_run_in_the_callback_phase_after_earlier_callbacks)
+{
+    weft_loop *loop = test_loop_new();
+    static phase_rec p;
+    p = (phase_rec){.loop = loop};
+    p.x = p.a = p.b = (weft_handle)WEFT_HANDLE_INIT;
+    spy_on_poll(loop);
+    cr_assert_eq(weft_loop_buffers_setup(loop, 8, 64), 0);
+    test_unix_pair(p.sv);
+    p.lfd = test_tcp_listener(&p.addr);
+    cr_assert_eq(weft_recv_multi(loop, &p.mr, p.sv[0], on_phase_recv, &p), 0);
+    cr_assert_eq(weft_accept_multi(loop, &p.ma, p.lfd, on_phase_accept, &p), 0);
+    for (int i = 0; i < 5; i++) /* both armed, nothing to report yet */
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 0);
+    cr_assert_eq(p.clock, 0);
+
+    weft_call_soon(loop, &p.x, stir, &p);
+    for (int i = 0; i < 1000 && (!p.recv_at || !p.acc_at); i++)
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+    cr_assert_eq(p.a_at, 1, "a ran first (clock %d)", p.clock);
+    cr_assert_gt(p.recv_at, p.a_at);
+    cr_assert_gt(p.acc_at, p.a_at);
+
+    weft_call_soon(loop, &p.x, hang_up, &p);
+    for (int i = 0; i < 1000 && !p.final_at; i++)
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+    cr_assert_gt(p.final_at, p.b_at, "the last callback after b");
+    cr_assert(p.active_in_b, "active until its last callback ran");
+    cr_assert_not(weft_multi_active(&p.mr));
+    cr_assert_eq(p.inside_poll, 0, "a multishot callback ran inside the backend's poll");
+
+    cr_assert_eq(weft_multi_cancel(loop, &p.ma), 0);
+    test_run(loop);
+    loop->backend->vt = real_vt;
+    close(p.accepted);
+    close(p.client);
+    close(p.lfd);
+    close(p.sv[0]);
+    close(p.sv[1]);
+    test_loop_free(loop);
+}
+
+/* Results the backend found but the loop never delivered: freeing the loop
+ * drops them, and a connection accepted for nobody is closed. */
+Test(multi, free_drops_results_not_delivered)
+{
+    weft_loop *loop = test_loop_new();
+    struct sockaddr_in addr;
+    int lfd = test_tcp_listener(&addr);
+    static acceptor a;
+    a = (acceptor){.loop = loop, .target = -1};
+    weft_multi m = {0};
+    cr_assert_eq(weft_accept_multi(loop, &m, lfd, on_accept, &a), 0);
+    weft_loop_run(loop, WEFT_RUN_NOWAIT);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&addr, sizeof addr), 0);
+    int next_fd = dup(c); /* the number an accepted fd would get */
+    close(next_fd);
+    usleep(10 * 1000);
+    /* Poll the backend alone: results are found, no callback phase runs. */
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(loop->backend->vt->poll(loop->backend, 0), 0);
+    cr_assert_eq(a.calls, 0, "no callback inside poll");
+    cr_assert(weft_multi_active(&m));
+    cr_assert_eq(weft_loop_free(loop), 0);
+    cr_assert_eq(a.calls, 0);
+    cr_assert_lt(fcntl(next_fd, F_GETFD), 0, "an fd accepted for nobody was left open");
+    close(c);
+    close(lfd);
 }

@@ -477,3 +477,224 @@ Test(ops, free_with_ops_in_flight)
     close(sv[0]);
     close(sv[1]);
 }
+
+/* kqueue and IOCP have no source yet (issue 13): never compiled, and asking
+ * for them by name says so instead of failing to link or falling back. */
+Test(ops, backends_without_a_source_are_not_compiled)
+{
+    cr_assert_eq(weft_backend_compiled(WEFT_BACKEND_KQUEUE), 0);
+    cr_assert_eq(weft_backend_compiled(WEFT_BACKEND_IOCP), 0);
+    cr_assert_eq(weft_backend_probe(WEFT_BACKEND_KQUEUE), WEFT_ENOT_COMPILED);
+    char *saved = getenv("WEFT_BACKEND") ? strdup(getenv("WEFT_BACKEND")) : NULL;
+    weft_loop *loop = (weft_loop *)1;
+    setenv("WEFT_BACKEND", "kqueue", 1);
+    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_ENOT_COMPILED);
+    cr_assert_null(loop);
+    setenv("WEFT_BACKEND", "iocp", 1);
+    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_ENOT_COMPILED);
+    /* AUTO: the loop and weft_backend_auto() run the same search. */
+    unsetenv("WEFT_BACKEND");
+    int picked = weft_backend_auto();
+    cr_assert_geq(picked, 0, "%s", weft_strerror(picked));
+    cr_assert(weft_backend_compiled((weft_backend_kind)picked));
+    cr_assert_eq(weft_loop_new(&loop, NULL), 0);
+    cr_assert_str_eq(weft_loop_backend_name(loop), weft_backend_name((weft_backend_kind)picked));
+    weft_loop_free(loop);
+    if (saved)
+        setenv("WEFT_BACKEND", saved, 1);
+    free(saved);
+}
+
+/* ---- weft_await_op's fast path ---- */
+
+#include "loop_internal.h"
+#include "task_internal.h"
+
+static int is_readiness(weft_loop *loop)
+{
+    return strcmp(weft_loop_backend_name(loop), "io_uring") != 0;
+}
+
+typedef struct {
+    weft_loop *loop;
+    int fd;
+    char buf[64];
+    int64_t got;
+    int marker_ran_before; /* the call_soon marker had run when the op returned */
+    int marker;
+    uint64_t turns; /* loop turns the await took */
+    weft_handle h;
+} inline_rec;
+
+static void set_marker(void *arg)
+{
+    ((inline_rec *)arg)->marker = 1;
+}
+
+/* Queue a callback, then await a recv: if the await returned without
+ * suspending, the callback has not run yet. */
+static int await_recv_task(void *arg, intptr_t *result)
+{
+    inline_rec *r = arg;
+    (void)result;
+    weft_call_soon(r->loop, &r->h, set_marker, r);
+    uint64_t t0 = r->loop->turn;
+    weft_op op;
+    weft_op_prep_recv(&op, r->fd, r->buf, sizeof r->buf, 0, NULL, NULL);
+    r->got = weft_await_op(r->loop, &op);
+    r->turns = r->loop->turn - t0;
+    r->marker_ran_before = r->marker;
+    cr_assert_not(weft_op_pending(&op));
+    return 0;
+}
+
+Test(ops, await_of_an_op_done_at_submit_returns_without_a_loop_turn)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    test_unix_pair(sv);
+    cr_assert_eq(write(sv[1], "ready", 5), 5);
+    static inline_rec r;
+    r = (inline_rec){.loop = loop, .fd = sv[0]};
+    weft_future *t;
+    cr_assert_eq(weft_task_spawn(loop, await_recv_task, &r, &t), 0);
+    cr_assert_eq(weft_run_until_complete(loop, t, NULL), 0);
+    weft_future_unref(t);
+    cr_assert_eq(r.got, 5);
+    cr_assert_eq(memcmp(r.buf, "ready", 5), 0);
+    if (is_readiness(loop)) {
+        /* The recv succeeds at submit: no suspension, no loop turn. */
+        cr_assert_eq(r.turns, 0);
+        cr_assert_not(r.marker_ran_before);
+    } else {
+        /* io_uring completes it through the ring: a normal suspension. */
+        cr_assert_geq(r.turns, 1);
+    }
+    cr_assert_eq(loop->ops_inflight, 0);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+Test(ops, await_of_an_op_failing_at_submit_returns_the_error_at_once)
+{
+    weft_loop *loop = test_loop_new();
+    static inline_rec r;
+    /* No such fd, and beyond any table: every backend fails it in submit. */
+    r = (inline_rec){.loop = loop, .fd = 1 << 20};
+    weft_future *t;
+    cr_assert_eq(weft_task_spawn(loop, await_recv_task, &r, &t), 0);
+    cr_assert_eq(weft_run_until_complete(loop, t, NULL), 0);
+    weft_future_unref(t);
+    cr_assert_eq(r.got, -EBADF);
+    cr_assert_eq(r.turns, 0);
+    cr_assert_not(r.marker_ran_before);
+    cr_assert_eq(loop->ops_inflight, 0);
+    test_loop_free(loop);
+}
+
+typedef struct {
+    weft_loop *loop;
+    int fd;
+    int received;    /* bytes the greedy task has taken */
+    int other_runs;  /* times the other task ran */
+    int first_other; /* bytes received when the other task first ran */
+    int max_streak;  /* most recvs in a row with no other task running */
+    uint64_t turns;  /* loop turns the greedy task took */
+} greedy_rec;
+
+enum { GREEDY_BYTES = 2000 };
+
+/* Receive byte by byte from a socket that always has data. */
+static int greedy_task(void *arg, intptr_t *result)
+{
+    greedy_rec *g = arg;
+    (void)result;
+    uint64_t t0 = g->loop->turn;
+    int streak = 0, seen = 0;
+    while (g->received < GREEDY_BYTES) {
+        char c;
+        weft_op op;
+        weft_op_prep_recv(&op, g->fd, &c, 1, 0, NULL, NULL);
+        int64_t n = weft_await_op(g->loop, &op);
+        cr_assert_eq(n, 1, "recv: %s", weft_strerror((int)n));
+        cr_assert_eq(c, (char)('a' + g->received % 26));
+        g->received++;
+        streak = g->other_runs == seen ? streak + 1 : 1;
+        seen = g->other_runs;
+        if (streak > g->max_streak)
+            g->max_streak = streak;
+    }
+    g->turns = g->loop->turn - t0;
+    return 0;
+}
+
+static int other_task(void *arg, intptr_t *result)
+{
+    greedy_rec *g = arg;
+    (void)result;
+    while (g->received < GREEDY_BYTES) {
+        if (g->other_runs++ == 0)
+            g->first_other = g->received;
+        cr_assert_eq(weft_yield(g->loop), 0);
+    }
+    return 0;
+}
+
+Test(ops, a_task_whose_socket_always_has_data_lets_others_run)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    test_unix_pair(sv);
+    char data[GREEDY_BYTES];
+    for (int i = 0; i < GREEDY_BYTES; i++)
+        data[i] = (char)('a' + i % 26);
+    cr_assert_eq(write(sv[1], data, sizeof data), (ssize_t)sizeof data);
+    static greedy_rec g;
+    g = (greedy_rec){.loop = loop, .fd = sv[0]};
+    weft_future *tg, *to;
+    cr_assert_eq(weft_task_spawn(loop, greedy_task, &g, &tg), 0);
+    cr_assert_eq(weft_task_spawn(loop, other_task, &g, &to), 0);
+    cr_assert_eq(weft_run_until_complete(loop, tg, NULL), 0);
+    cr_assert_eq(weft_run_until_complete(loop, to, NULL), 0);
+    weft_future_unref(tg);
+    weft_future_unref(to);
+    cr_assert_eq(g.received, GREEDY_BYTES);
+    /* The other task ran early and kept running while bytes kept coming. */
+    cr_assert_leq(g.first_other, WEFT__AWAIT_INLINE_MAX + 1);
+    cr_assert_leq(g.max_streak, WEFT__AWAIT_INLINE_MAX + 1, "streak %d", g.max_streak);
+    cr_assert_geq(g.other_runs, GREEDY_BYTES / (WEFT__AWAIT_INLINE_MAX + 1));
+    if (is_readiness(loop)) {
+        /* ...and the fast path took most recvs: one loop turn per
+         * WEFT__AWAIT_INLINE_MAX + 1 of them, not one per recv. */
+        cr_assert_leq(g.turns, GREEDY_BYTES / (WEFT__AWAIT_INLINE_MAX + 1) + 2, "turns %llu",
+                      (unsigned long long)g.turns);
+        cr_assert_eq(g.max_streak, WEFT__AWAIT_INLINE_MAX + 1, "the bound is reached");
+    }
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
+
+/* Plain callback users: an op done at submit still completes through the
+ * callback phase (the fast path is for tasks only). */
+Test(ops, callback_of_an_op_done_at_submit_is_still_queued)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    test_unix_pair(sv);
+    cr_assert_eq(write(sv[1], "x", 1), 1);
+    char c;
+    weft_op op;
+    test_rec d = {0};
+    weft_op_prep_recv(&op, sv[0], &c, 1, 0, test_on_done, &d);
+    cr_assert_eq(weft_op_submit(loop, &op), 0);
+    cr_assert_eq(d.calls, 0);
+    cr_assert(weft_op_pending(&op));
+    test_run(loop);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.result, 1);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}

@@ -51,6 +51,17 @@ static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backe
     return 0;
 }
 
+struct auto_ctx {
+    weft_loop **out;
+    const weft_loop_opts *opts;
+};
+
+static int auto_start(weft_backend_kind kind, void *arg)
+{
+    struct auto_ctx *ctx = arg;
+    return loop_new_kind(ctx->out, ctx->opts, kind);
+}
+
 /* An explicit kind wins; AUTO may be overridden by the WEFT_BACKEND
  * environment variable, else the first backend that starts is taken. */
 int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
@@ -73,15 +84,9 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
     }
     if (kind != WEFT_BACKEND_AUTO)
         return loop_new_kind(out, opts, kind);
-    int first_err = WEFT_EUNAVAILABLE;
-    for (const weft_backend_kind *k = weft__auto_order; *k != WEFT_BACKEND_AUTO; k++) {
-        int rc = loop_new_kind(out, opts, *k);
-        if (rc == 0)
-            return 0;
-        if (rc != WEFT_ENOT_COMPILED && first_err == WEFT_EUNAVAILABLE)
-            first_err = rc;
-    }
-    return first_err;
+    struct auto_ctx ctx = {out, opts};
+    int rc = weft__backend_search(auto_start, &ctx);
+    return rc < 0 ? rc : 0;
 }
 
 /* Run queued op completions. Ops completed by these callbacks wait for the
@@ -109,6 +114,7 @@ int weft_loop_free(weft_loop *loop)
     /* Cancel what is in flight and reap it, so no backend still points into
      * caller memory; the callbacks do not run. */
     be->vt->fini(be);
+    weft__multi_queue_free(loop);
     weft_link_ *n;
     while ((n = weft_list_pop(&loop->done_ops)) != NULL)
         weft_container_of(n, weft_op, link_)->state_ = WEFT_OPS_IDLE;
@@ -249,6 +255,7 @@ static int busy_poll(weft_loop *loop, int64_t *timeout)
 static int run_once(weft_loop *loop, int may_block)
 {
     weft_backend *be = loop->backend;
+    loop->turn++;
     int64_t timeout = poll_timeout(loop, may_block);
     if (timeout != 0 && loop->busy_poll_ns) {
         int rc = busy_poll(loop, &timeout);

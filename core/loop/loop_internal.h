@@ -19,6 +19,14 @@ enum {
     WEFT_HS_THREADSAFE, /* in the cross-thread queue */
 };
 
+/* A multishot result waiting for the callback phase (weft__multi_post). */
+typedef struct weft_multi_ev {
+    weft_multi *m;
+    int64_t res;
+    void *buf;
+    int more;
+} weft_multi_ev;
+
 struct weft_loop {
     uint64_t now;       /* cached clock, ns */
     uint64_t seq;       /* scheduling counter: FIFO among equal deadlines */
@@ -27,6 +35,7 @@ struct weft_loop {
     weft_list done_ops; /* completed ops whose callbacks have not run */
     weft_timer_heap timers;
     uint64_t ops_inflight; /* submitted, callback not yet started */
+    uint64_t turn;         /* iterations so far (bounds the await fast path per turn) */
     int running_flag;
     int stop_requested;
     uint64_t busy_poll_ns; /* weft_loop_opts.busy_poll_us, 0: block at once */
@@ -39,6 +48,13 @@ struct weft_loop {
 
     weft_backend *backend;
 
+    /* Multishot results posted by the backend while it polled, in the
+     * order they happened (a ring of mq_cap, a power of two), handed to
+     * their callbacks by mq_deliver from the callback phase. */
+    weft_multi_ev *mq;
+    uint32_t mq_head, mq_len, mq_cap;
+    weft_handle mq_deliver;
+
     /* The futures/tasks layer keeps its per-loop state here (the loop does
      * not know what it is); freed last in weft_loop_free(). */
     void *ext;
@@ -46,5 +62,13 @@ struct weft_loop {
 };
 
 uint64_t weft__clock_ns(void);
+/* weft_await_op's fast path: submit op; when the backend finished it
+ * inside submit (a readiness backend's first try, an error found at once),
+ * take its completion back so its callback never runs. Returns 1 (done:
+ * op->result is final, op idle), 0 (in flight: the callback will run), or
+ * weft_op_submit's error. */
+int weft__op_submit_inline(weft_loop *loop, weft_op *op);
+/* weft_loop_free(): drop the multishot results never delivered. */
+void weft__multi_queue_free(weft_loop *loop);
 
 #endif

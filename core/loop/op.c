@@ -81,6 +81,17 @@ int weft_op_submit(weft_loop *loop, weft_op *op)
     return rc;
 }
 
+int weft__op_submit_inline(weft_loop *loop, weft_op *op)
+{
+    int rc = weft_op_submit(loop, op);
+    if (rc || op->state_ != WEFT_OPS_DONE)
+        return rc;
+    weft_list_remove(&loop->done_ops, &op->link_);
+    op->state_ = WEFT_OPS_IDLE;
+    loop->ops_inflight--;
+    return 1;
+}
+
 int weft_op_cancel(weft_loop *loop, weft_op *op)
 {
     if (!loop || !op)

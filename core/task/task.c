@@ -54,6 +54,8 @@ int weft_task_spawn(weft_loop *loop, weft_task_fn fn, void *arg, weft_future **o
     t->op = NULL;
     t->cancel_pending = t->cancel_delivery = t->cancel_requested = t->started = 0;
     t->coro_live = 1;
+    t->inline_ops = 0;
+    t->inline_turn = 0;
     weft_coro_set_user(&t->co, t);
     weft_call_soon(loop, &t->step, task_step, t);
     if (out)
@@ -272,9 +274,24 @@ int64_t weft_await_op(weft_loop *loop, weft_op *op)
         return rc;
     op->cb = op_done;
     op->data = t;
-    rc = weft_op_submit(loop, op);
-    if (rc)
+    /* Fast path (asyncio's sock_recv): an op that completes at submit
+     * returns to the task without suspending or a loop turn, up to
+     * WEFT__AWAIT_INLINE_MAX times per loop turn. */
+    if (t->inline_turn != loop->turn) {
+        t->inline_turn = loop->turn;
+        t->inline_ops = 0;
+    }
+    if (t->inline_ops < WEFT__AWAIT_INLINE_MAX) {
+        rc = weft__op_submit_inline(loop, op);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            t->inline_ops++;
+            return op->result;
+        }
+    } else if ((rc = weft_op_submit(loop, op)) != 0) {
         return rc;
+    }
     t->op = op;
     rc = suspend(t, WAIT_OP);
     t->op = NULL;

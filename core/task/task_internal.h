@@ -49,8 +49,21 @@ typedef struct weft_task {
     uint8_t cancel_delivery;  /* the current suspension ends with -ECANCELED */
     uint8_t cancel_requested; /* a body returning -ECANCELED ends CANCELLED */
     uint8_t started;
-    uint8_t coro_live; /* co holds a stack */
+    uint8_t coro_live;    /* co holds a stack */
+    uint32_t inline_ops;  /* ops weft_await_op finished without suspending ... */
+    uint64_t inline_turn; /* ... in this loop turn */
 } weft_task;
+
+/* weft_await_op returns an op that completes at submit without suspending
+ * at most this many times per task per loop turn; the next one suspends
+ * as usual (its completion waits for the next callback phase), so a task
+ * whose socket always has data still lets every other callback run once
+ * per WEFT__AWAIT_INLINE_MAX + 1 ops. 16 amortises a loop turn (an
+ * epoll_wait) over 16 system calls, i.e. 8 recv+send echo round trips,
+ * while keeping what a busy task can delay others by to about 16 system
+ * calls' worth (tens of microseconds), a quarter of the 64 results the
+ * readiness multishot emulation takes per turn. */
+#define WEFT__AWAIT_INLINE_MAX 16
 
 /* Per-loop state of this layer, hung on the loop's extension slot. */
 typedef struct weft_tasks {

@@ -7,9 +7,11 @@
  * provided-buffer ring); on epoll and poll the loop emulates them
  * with the same semantics, so a program needs no second code path.
  *
- * The callback runs on the loop thread, during weft_loop_run() (possibly
- * while the loop polls its backend), never inside weft_accept_multi(),
- * weft_recv_multi() or weft_multi_cancel(). It gets `more` = 1 while the
+ * The callback runs on the loop thread in the loop's callback phase, like
+ * op callbacks and call_soon callbacks: never while the loop polls its
+ * backend, never inside weft_accept_multi(), weft_recv_multi() or
+ * weft_multi_cancel(). Results found by one poll are delivered in order,
+ * after the callbacks scheduled before that poll. It gets `more` = 1 while the
  * request goes on, and one last call with more = 0 (an error, end of
  * stream, or -ECANCELED), after which m is idle and may be reused or freed.
  * The caller owns m; it must stay valid until that last call. A running

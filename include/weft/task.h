@@ -116,7 +116,10 @@ int weft_sleep(weft_loop *loop, int64_t delay_ns);
 int weft_yield(weft_loop *loop);
 
 /* Task only: submit op and suspend until it completes; returns op->result.
- * The op lives in the caller's frame until its completion arrives, also
+ * An op that completes at submit (a readiness backend's first try, an error
+ * found at once) returns without suspending, as asyncio's sock_recv does,
+ * up to 16 times in a row per loop turn; then the task suspends once so
+ * others run. The op lives in the caller's frame until its completion arrives, also
  * after a cancel: a cancelled task waits for the backend to give the op
  * back, then gets -ECANCELED (or the op's real result if it finished first;
  * the cancel then stays pending for the task's next suspension). op's

@@ -1,0 +1,60 @@
+/* io_uring backend: the state uring.c (ops, ring, wake-ups) and
+ * uring_multi.c (multishot requests, the provided-buffer ring) share. */
+#ifndef WEFT_URING_INTERNAL_H
+#define WEFT_URING_INTERNAL_H
+
+#include "backend.h"
+#include "fd_table.h"
+#include "list.h"
+
+#include <liburing.h>
+
+/* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
+enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_multi address */ };
+
+typedef struct weft_uring {
+    weft_backend base;
+    struct io_uring ring;
+    unsigned flags;   /* setup flags the ring got */
+    unsigned sq_size; /* entries the kernel gave */
+    unsigned cq_size;
+    int enabled;   /* the ring accepts submissions (R_DISABLED lifted) */
+    int entered;   /* the kernel has seen at least one SQE */
+    int closing;   /* fini(): no more re-arming or resubmitting */
+    uint64_t nops; /* ops whose final CQE is not reaped yet */
+    int wakefd;
+    int wake_armed;
+    uint64_t wake_val; /* the armed read's buffer */
+    weft_fd_table fds; /* per-fd FIFOs: only the head of each is with the kernel */
+    /* Multishot requests (weft/multi.h). */
+    uint64_t nmulti;              /* with the kernel */
+    struct io_uring_buf_ring *br; /* provided buffers for multishot recv */
+    size_t br_bytes;
+    char *bufs;
+    unsigned buf_count, buf_size;
+    unsigned bufs_out; /* handed to callbacks, not yet given back */
+    weft_list starved; /* recvs paused by -ENOBUFS */
+} weft_uring;
+
+/* uring.c */
+/* Enable a SINGLE_ISSUER ring on first use (from the thread that runs it). */
+int weft__uring_enable(weft_uring *u);
+/* An SQE, submitting what is queued when the SQ is full; NULL and *err set
+ * when the kernel takes nothing. */
+struct io_uring_sqe *weft__uring_get_sqe(weft_uring *u, int *err);
+
+/* uring_multi.c */
+void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags);
+/* m is paused (out of buffers) and must stop: its last result goes through
+ * the ring like every other. */
+void weft__uring_multi_stop_paused(weft_uring *u, weft_multi *m);
+/* fini(): paused recvs never reached the kernel; forget them. */
+void weft__uring_multi_drop_paused(weft_uring *u);
+void weft__uring_multi_fini(weft_uring *u);
+int weft__uring_multi_start(weft_backend *be, weft_multi *m);
+int weft__uring_multi_cancel(weft_backend *be, weft_multi *m);
+int weft__uring_bufs_setup(weft_backend *be, unsigned count, unsigned size);
+void weft__uring_buf_put(weft_backend *be, void *buf);
+int weft__uring_buf_owned(const weft_backend *be, const void *buf);
+
+#endif

@@ -1,0 +1,237 @@
+/* io_uring backend: multishot accept and recv (weft/multi.h) and the
+ * provided-buffer ring multishot recv reads into. A multishot request is one
+ * SQE whose user_data is the weft_multi's address tagged UD_MULTI; it is in
+ * no per-fd FIFO. A recv that runs out of buffers (-ENOBUFS) pauses on
+ * `starved` until a buffer is released. Results are reaped in poll() and
+ * posted (weft__multi_post): their callbacks run in the loop's callback
+ * phase, and a buffer is the caller's from its callback until released. */
+#include "uring_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+enum {
+    M_IDLE = 0,
+    M_ARMED,
+    M_PAUSED,
+    M_STOPPING, /* a NOP stands in for a paused recv */
+    M_ENDING,   /* the last result is posted, not delivered yet */
+};
+#define BGID 0
+
+static int queue_multi(weft_uring *u, weft_multi *m)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
+    if (!sqe)
+        return err;
+    if (m->kind == WEFT_MULTI_ACCEPT && m->single) {
+        io_uring_prep_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else if (m->kind == WEFT_MULTI_ACCEPT) {
+        io_uring_prep_multishot_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else {
+        io_uring_prep_recv_multishot(sqe, m->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = BGID;
+    }
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
+    m->state = M_ARMED;
+    u->nmulti++;
+    return 0;
+}
+
+static void buf_put(weft_uring *u, void *buf)
+{
+    unsigned bid = (unsigned)(((char *)buf - u->bufs) / u->buf_size);
+    io_uring_buf_ring_add(u->br, buf, u->buf_size, (unsigned short)bid,
+                          io_uring_buf_ring_mask(u->buf_count), 0);
+    io_uring_buf_ring_advance(u->br, 1);
+}
+
+/* A paused recv is stopped through the ring, so its last callback comes
+ * from poll() like every other: a NOP carries it. */
+void weft__uring_multi_stop_paused(weft_uring *u, weft_multi *m)
+{
+    weft_list_remove(&u->starved, &m->link);
+    m->cancel = 1;
+    int err = 0;
+    struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
+    if (!sqe) {
+        m->state = M_ENDING;
+        weft__multi_post(u->base.loop, m, err, NULL, 0);
+        return;
+    }
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
+    m->state = M_STOPPING;
+    u->nmulti++;
+}
+
+void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags)
+{
+    int more = (flags & IORING_CQE_F_MORE) != 0;
+    void *buf = NULL;
+    if (flags & IORING_CQE_F_BUFFER) {
+        buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->buf_size;
+        if (res <= 0 || u->closing) {
+            buf_put(u, buf); /* nothing in it for anyone */
+            buf = NULL;
+        }
+    }
+    if (!more) {
+        u->nmulti--;
+        if (m->state == M_STOPPING)
+            res = -ECANCELED;
+        m->state = M_ENDING;
+    }
+    if (u->closing) {
+        if (!more)
+            m->state = M_IDLE;
+        if (m->kind == WEFT_MULTI_ACCEPT && res >= 0)
+            close(res); /* nobody will take it */
+        return;
+    }
+    if (m->kind == WEFT_MULTI_ACCEPT && res >= 0 && res < u->fds.nslots)
+        u->fds.slots[res].not_socket = 0;
+    if (!more && !m->cancel) {
+        /* The kernel ended the request but the caller did not: carry on. */
+        int again = 0;
+        if (m->kind == WEFT_MULTI_ACCEPT && res == -EINVAL && !m->single) {
+            m->single = 1; /* no multishot accept before 5.19 */
+            if (queue_multi(u, m) == 0)
+                return;
+        } else if (m->kind == WEFT_MULTI_RECV && res == -ENOBUFS) {
+            /* Out of buffers: pause until one comes back (at once if one
+             * came back since the kernel looked). */
+            if (u->bufs_out < u->buf_count && queue_multi(u, m) == 0)
+                return;
+            if (u->bufs_out >= u->buf_count) {
+                m->state = M_PAUSED;
+                weft_list_push(&u->starved, &m->link);
+                return;
+            }
+        } else if (res > 0 || (res == 0 && m->kind == WEFT_MULTI_ACCEPT)) {
+            again = 1; /* single-shot accepts, or the kernel stopped it (CQ overflow) */
+        }
+        if (again && queue_multi(u, m) == 0)
+            more = 1;
+    }
+    if (buf)
+        u->bufs_out++; /* the caller's until it releases it, after its callback */
+    /* Delivered from the callback phase, not from inside poll(). */
+    weft__multi_post(u->base.loop, m, res, buf, more);
+}
+
+int weft__uring_multi_start(weft_backend *be, weft_multi *m)
+{
+    weft_uring *u = (weft_uring *)be;
+    if (m->kind == WEFT_MULTI_RECV && !u->br)
+        return -ENOBUFS;
+    return queue_multi(u, m);
+}
+
+int weft__uring_multi_cancel(weft_backend *be, weft_multi *m)
+{
+    weft_uring *u = (weft_uring *)be;
+    if (m->state == M_ENDING)
+        return -EALREADY; /* ended; its last callback is on its way */
+    if (m->state == M_PAUSED) {
+        weft__uring_multi_stop_paused(u, m);
+        return 0;
+    }
+    int err = 0;
+    struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
+    if (!sqe)
+        return err;
+    m->cancel = 1;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI, 0);
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    return 0;
+}
+
+/* liburing 2.3 has no io_uring_setup_buf_ring(): map, register and fill
+ * the ring by hand. */
+int weft__uring_bufs_setup(weft_backend *be, unsigned count, unsigned size)
+{
+    weft_uring *u = (weft_uring *)be;
+    if (u->br)
+        return -EBUSY;
+    int rc = weft__uring_enable(u);
+    if (rc)
+        return rc;
+    size_t bytes = (size_t)count * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED)
+        return -errno;
+    char *bufs = malloc((size_t)count * size);
+    if (!bufs) {
+        munmap(br, bytes);
+        return -ENOMEM;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = count;
+    reg.bgid = BGID;
+    rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+    if (rc) {
+        free(bufs);
+        munmap(br, bytes);
+        return rc;
+    }
+    u->br = br;
+    u->br_bytes = bytes;
+    u->bufs = bufs;
+    u->buf_count = count;
+    u->buf_size = size;
+    io_uring_buf_ring_init(u->br);
+    for (unsigned i = 0; i < count; i++)
+        io_uring_buf_ring_add(u->br, bufs + (size_t)i * size, size, (unsigned short)i,
+                              io_uring_buf_ring_mask(count), (int)i);
+    io_uring_buf_ring_advance(u->br, (int)count);
+    return 0;
+}
+
+int weft__uring_buf_owned(const weft_backend *be, const void *buf)
+{
+    const weft_uring *u = (const weft_uring *)be;
+    return u->bufs && (const char *)buf >= u->bufs &&
+           (const char *)buf < u->bufs + (size_t)u->buf_count * u->buf_size &&
+           ((size_t)((const char *)buf - u->bufs)) % u->buf_size == 0;
+}
+
+void weft__uring_buf_put(weft_backend *be, void *buf)
+{
+    weft_uring *u = (weft_uring *)be;
+    buf_put(u, buf);
+    u->bufs_out--;
+    /* Resume the recvs that ran dry. */
+    weft_link_ *n;
+    while ((n = weft_list_pop(&u->starved)) != NULL) {
+        weft_multi *m = weft_container_of(n, weft_multi, link);
+        int rc = queue_multi(u, m);
+        if (rc) {
+            m->state = M_ENDING;
+            weft__multi_post(u->base.loop, m, rc, NULL, 0);
+        }
+    }
+}
+
+void weft__uring_multi_drop_paused(weft_uring *u)
+{
+    /* Nothing ever reached the kernel: no request can be in flight. */
+    while (u->starved.first) {
+        weft_multi *m = weft_container_of(weft_list_pop(&u->starved), weft_multi, link);
+        m->state = 0;
+    }
+}
+
+void weft__uring_multi_fini(weft_uring *u)
+{
+    if (u->br)
+        munmap(u->br, u->br_bytes);
+    free(u->bufs);
+}
