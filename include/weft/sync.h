@@ -259,7 +259,7 @@ typedef int (*weft_work_fn)(void *arg, intptr_t *result);
  * does not become idle). Cancelling the future does not stop a job: the job
  * still runs and its result is dropped. weft_loop_free waits for running
  * jobs to return and drops queued ones. Errors: -EINVAL, -ENOMEM, or the
- * error of creating the first thread or the wake-up descriptor. */
+ * error of creating the first thread. */
 int weft_run_in_executor(weft_loop *loop, weft_work_fn fn, void *arg, weft_future **out);
 
 #define WEFT_EXECUTOR_THREADS 4
