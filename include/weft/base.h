@@ -22,10 +22,16 @@ enum {
     WEFT_ECLOSED = -4004,          /* the generator or object was closed */
 };
 
-/* Intrusive list links embedded in weft's caller-owned structs. Private. */
+/* Intrusive list links and list heads embedded in weft's caller-owned
+ * structs (handles, ops, the sync primitives' waiters). Private: the one
+ * list type, operated on by core/list.h. */
 typedef struct weft_link_ {
     struct weft_link_ *next, *prev;
 } weft_link_;
+
+typedef struct weft__list {
+    weft_link_ *first, *last;
+} weft__list;
 
 /* The version as "major.minor.patch"; a static string. */
 const char *weft_version(void);

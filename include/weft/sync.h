@@ -24,16 +24,11 @@
 extern "C" {
 #endif
 
-/* A FIFO of suspended waiters (nodes live in the waiting tasks' frames). */
-typedef struct weft_waitq_ {
-    weft_link_ *first_, *last_;
-} weft_waitq_;
-
 /* --- Lock (asyncio.Lock): not owned by a task, not reentrant --- */
 
 typedef struct weft_lock {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int locked_;
 } weft_lock;
 
@@ -59,7 +54,7 @@ int weft_lock_locked(const weft_lock *l);
 
 typedef struct weft_semaphore {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int64_t value_;
     int64_t bound_; /* -1: unbounded */
 } weft_semaphore;
@@ -87,7 +82,7 @@ int64_t weft_semaphore_value(const weft_semaphore *s);
 
 typedef struct weft_event {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int set_;
 } weft_event;
 
@@ -111,7 +106,7 @@ int weft_event_wait(weft_event *e);
 
 typedef struct weft_cond {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     weft_lock *lock_;
     weft_lock own_;
 } weft_cond;
@@ -153,7 +148,7 @@ typedef struct weft_queue {
     size_t items_promised_; /* items kept for woken getters */
     size_t slots_promised_; /* free slots kept for woken putters */
     size_t unfinished_;     /* put and not yet task_done */
-    weft_waitq_ getters_, putters_, joiners_;
+    weft__list getters_, putters_, joiners_;
 } weft_queue;
 
 /* Initialise an empty queue holding at most capacity (>= 1) items; its ring
