@@ -2,7 +2,6 @@
  * and weft_serve_threads, which gives each thread a server on its own
  * SO_REUSEPORT listener (Linux: the kernel spreads connections). */
 #include "net_internal.h"
-#include "weft/sync.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -228,9 +227,7 @@ static int serve_main(weft_loop *loop, int index, void *arg)
     int rc = weft_start_server_fd(loop, lfd, t->handler, t->harg, &t->sopts, &srv);
     if (rc)
         return rc;
-    weft_event never;
-    weft_event_init(&never, loop);
-    rc = weft_event_wait(&never); /* until weft_threads_stop cancels us */
+    rc = weft_wait_cancelled(loop); /* until weft_threads_stop cancels us */
     weft_server_close(srv, t->grace);
     return rc == -ECANCELED ? 0 : rc;
 }

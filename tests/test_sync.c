@@ -321,6 +321,80 @@ Test(sync, event_bad_input)
     test_loop_free(loop);
 }
 
+/* --- waiting until cancelled --- */
+
+typedef struct until_cancel {
+    weft_loop *loop;
+    int rc, returned, self_cancel;
+} until_cancel;
+
+static int wait_cancel_user(void *arg, intptr_t *result)
+{
+    (void)result;
+    until_cancel *u = arg;
+    if (u->self_cancel)
+        weft_future_cancel(weft_task_current(u->loop)); /* pending: delivered at the wait */
+    u->rc = weft_wait_cancelled(u->loop);
+    u->returned = 1;
+    return u->rc;
+}
+
+static void tick(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+Test(sync, wait_cancelled_returns_only_on_cancel)
+{
+    weft_loop *loop = test_loop_new();
+    until_cancel u = {.loop = loop};
+    weft_future *t;
+    cr_assert_eq(weft_task_spawn(loop, wait_cancel_user, &u, &t), 0);
+    /* Other callbacks and timers run meanwhile; none ends the wait. */
+    weft_handle h[3];
+    memset(h, 0, sizeof h);
+    int ticks = 0;
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(weft_call_later(loop, &h[i], (i + 1) * MS, tick, &ticks), 0);
+    test_run(loop);
+    cr_assert_eq(ticks, 3);
+    cr_assert_eq(u.returned, 0);
+    cr_assert_eq(weft_future_state(t), WEFT_FUTURE_PENDING);
+    cr_assert_eq(weft_future_cancel(t), 0);
+    test_run(loop);
+    cr_assert_eq(u.returned, 1);
+    cr_assert_eq(u.rc, -ECANCELED);
+    cr_assert_eq(weft_future_state(t), WEFT_FUTURE_CANCELLED);
+    weft_future_unref(t);
+    /* A cancel that came first is delivered at the wait, which never suspends. */
+    until_cancel v = {.loop = loop, .self_cancel = 1};
+    cr_assert_eq(weft_task_spawn(loop, wait_cancel_user, &v, &t), 0);
+    test_run(loop);
+    cr_assert_eq(v.returned, 1);
+    cr_assert_eq(v.rc, -ECANCELED);
+    cr_assert_eq(weft_future_state(t), WEFT_FUTURE_CANCELLED);
+    weft_future_unref(t);
+    test_loop_free(loop);
+}
+
+Test(sync, wait_cancelled_alone_is_a_deadlock_and_needs_a_task)
+{
+    weft_loop *loop = test_loop_new();
+    cr_assert_eq(weft_wait_cancelled(loop), -EPERM);
+    cr_assert_eq(weft_wait_cancelled(NULL), -EPERM);
+    until_cancel u = {.loop = loop};
+    weft_future *t;
+    cr_assert_eq(weft_task_spawn(loop, wait_cancel_user, &u, &t), 0);
+    cr_assert_eq(weft_run_until_complete(loop, t, NULL), -EDEADLK,
+                 "nothing else pending: the wait can never end");
+    cr_assert_eq(u.returned, 0);
+    weft_future_cancel(t);
+    test_run(loop);
+    cr_assert_eq(u.rc, -ECANCELED);
+    weft_future_unref(t);
+    test_loop_free(loop);
+}
+
 /* --- Condition --- */
 
 static int cond_user(void *arg, intptr_t *result)

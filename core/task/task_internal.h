@@ -32,7 +32,7 @@ struct weft_future {
 };
 
 /* Where a suspended task waits, so a cancel knows how to interrupt it. */
-enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_OP, WAIT_SLEEP, WAIT_YIELD };
+enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_OP, WAIT_SLEEP, WAIT_YIELD, WAIT_CANCEL };
 
 typedef struct weft_task {
     weft_future fut; /* first: a task is a future */

@@ -97,11 +97,7 @@ static int thread_main(weft_loop *loop, int index, void *arg)
 
 void serve_wait_cancel(weft_loop *loop)
 {
-    weft_future *f;
-    if (weft_future_new(loop, &f) < 0)
-        return;
-    weft_await(f, NULL); /* nobody sets it: returns -ECANCELED */
-    weft_future_unref(f);
+    weft_wait_cancelled(loop);
 }
 
 int serve_cli_run(const serve_cli *c, const char *prog, serve_fn fn, void *arg)

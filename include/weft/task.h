@@ -114,6 +114,13 @@ int weft_sleep(weft_loop *loop, int64_t delay_ns);
  * (asyncio.sleep(0)). 0, -ECANCELED, -EPERM. */
 int weft_yield(weft_loop *loop);
 
+/* Task only: suspend until the task is cancelled (asyncio's `await
+ * asyncio.Future()`, a future nobody finishes; no future is made here).
+ * Returns -ECANCELED, or -EPERM (not in a task, or loop is NULL). Like any
+ * wait it keeps nothing pending on the loop: something else must (a
+ * server's accept, a timer), else weft_run_until_complete gives -EDEADLK. */
+int weft_wait_cancelled(weft_loop *loop);
+
 /* Task only: submit op and suspend until it completes; returns op->result.
  * The op lives in the caller's frame until its completion arrives, also
  * after a cancel: a cancelled task waits for the backend to give the op
