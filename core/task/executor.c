@@ -11,7 +11,7 @@
  * are joined before the loop's cross-thread queue and backend go. */
 #include "loop_internal.h"
 #include "task_internal.h"
-#include "weft/sync.h"
+#include "weft/executor.h"
 
 #include <errno.h>
 #include <pthread.h>
