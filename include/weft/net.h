@@ -208,10 +208,17 @@ int64_t weft_recvfrom(weft_loop *loop, int fd, void *buf, size_t len, weft_addr 
 /* Streams (asyncio's StreamReader + StreamWriter, on one descriptor)  */
 /* ------------------------------------------------------------------ */
 
-/* A buffered stream over a connected descriptor. Its two buffers are
- * allocated once, when it is made; nothing grows afterwards. One task reads
- * and one task writes at a time (a second concurrent reader or writer gets
- * -EBUSY). */
+/* A buffered stream over a connected descriptor. One task reads and one
+ * task writes at a time (a second concurrent reader or writer gets
+ * -EBUSY). Its two buffers are allocated when first needed, at 4 KiB or the cap if smaller (the
+ * read buffer once the descriptor first becomes readable, so an idle
+ * connection holds none), and grow by doubling, never past their caps
+ * (read_limit, write_limit below): the read buffer after a receive that
+ * filled all the room it had, or when less than half of it is free after
+ * compacting; the
+ * write buffer when a write does not fit. They never shrink; both are
+ * freed with the stream. So growth happens at most log2(cap / 4 KiB) times
+ * per buffer, never per operation. */
 typedef struct weft_stream weft_stream;
 
 /* Stream options; zero fields take the defaults. */
@@ -222,9 +229,6 @@ typedef struct weft_stream_opts {
     size_t write_low;   /* ... until no more than this is; default write_high / 4 */
     size_t write_limit; /* the write buffer's cap (>= write_high); default 2 * write_high */
 } weft_stream_opts;
-/* Both buffers start at 4 KiB when first needed and double up to their
- * caps; the read buffer is allocated when the descriptor first becomes
- * readable, so an idle connection holds no buffer at all. */
 
 #define WEFT_STREAM_DEFAULT_LIMIT (64 * 1024)
 
