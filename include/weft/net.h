@@ -210,15 +210,14 @@ int64_t weft_recvfrom(weft_loop *loop, int fd, void *buf, size_t len, weft_addr 
 
 /* A buffered stream over a connected descriptor. One task reads and one
  * task writes at a time (a second concurrent reader or writer gets
- * -EBUSY). Its two buffers are allocated when first needed, at 4 KiB or the cap if smaller (the
- * read buffer once the descriptor first becomes readable, so an idle
- * connection holds none), and grow by doubling, never past their caps
- * (read_limit, write_limit below): the read buffer after a receive that
- * filled all the room it had, or when less than half of it is free after
- * compacting; the
- * write buffer when a write does not fit. They never shrink; both are
- * freed with the stream. So growth happens at most log2(cap / 4 KiB) times
- * per buffer, never per operation. */
+ * -EBUSY). Its two buffers are allocated when first needed, at 4 KiB (or
+ * the cap if smaller; the read buffer once the descriptor first becomes
+ * readable, so an idle connection holds none), and grow by doubling, never
+ * past their caps (read_limit, write_limit below): the read buffer after a
+ * receive that filled all the room it had, or when less than half of it is
+ * free after compacting; the write buffer when a write does not fit. They
+ * never shrink and are freed with the stream: growth happens at most
+ * log2(cap / 4 KiB) times per buffer, never per operation. */
 typedef struct weft_stream weft_stream;
 
 /* Stream options; zero fields take the defaults. */
