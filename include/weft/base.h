@@ -41,6 +41,14 @@ const char *weft_version(void);
  * gives "unknown error". */
 const char *weft_strerror(int err);
 
+/* The name of the constant behind an error code, for logs and tests: a
+ * static string such as "ECONNREFUSED" for -ECONNREFUSED or
+ * "WEFT_EUNAVAILABLE". Where two errno names share a value (EAGAIN and
+ * EWOULDBLOCK) the first in POSIX's alphabetical order is given. NULL for
+ * 0, a positive value, or a code it has no name for (an errno this system
+ * lacks or that weft does not list). */
+const char *weft_err_name(int err);
+
 #ifdef __cplusplus
 }
 #endif
