@@ -13,7 +13,6 @@ trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXI
 
 # start NAME "BINARY [FLAGS]": run it on an ephemeral port; its port in $port.
 start() {
-    : >"$tmp/$1.out" # the child opens it only after the fork: sed must find it
     # shellcheck disable=SC2086
     $2 --port 0 >"$tmp/$1.out" 2>&1 &
     pid=$!
