@@ -13,8 +13,11 @@ trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXI
 
 # start NAME "BINARY [FLAGS]": run it on an ephemeral port; its port in $port.
 start() {
+    # The file exists before the server starts: the background shell may
+    # open it only after the first look below.
+    : >"$tmp/$1.out"
     # shellcheck disable=SC2086
-    $2 --port 0 >"$tmp/$1.out" 2>&1 &
+    $2 --port 0 >>"$tmp/$1.out" 2>&1 &
     pid=$!
     pids="$pids $pid"
     port=""
