@@ -8,9 +8,9 @@
 
 #include <stddef.h>
 
-typedef struct weft_list {
-    weft_link_ *first, *last;
-} weft_list;
+/* The public headers' list head (weft/base.h), so a list embedded in a
+ * public struct is this very type: no mirror, no cast. */
+typedef weft__list weft_list;
 
 #define weft_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

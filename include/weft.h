@@ -20,6 +20,8 @@
 #include "weft/coro.h"
 #include "weft/task.h"
 #include "weft/sync.h"
+#include "weft/compose.h"
+#include "weft/executor.h"
 #include "weft/net.h"
 
 #endif

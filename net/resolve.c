@@ -5,7 +5,7 @@
  * on the heap with two references, the task's and the job's: whoever
  * drops the last one frees it and the resolver's answer. */
 #include "net_internal.h"
-#include "weft/sync.h"
+#include "weft/executor.h"
 
 #include <netdb.h>
 #include <stdatomic.h>

@@ -3,6 +3,7 @@
  * each accept), and a graceful close. */
 #include "net_internal.h"
 #include "list.h"
+#include "weft/compose.h"
 #include "weft/sync.h"
 
 #include <stdlib.h>

@@ -1,8 +1,9 @@
 /* Thread-per-core: N threads, each with its own loop running a main task;
  * and weft_serve_threads, which gives each thread a server on its own
- * SO_REUSEPORT listener (Linux: the kernel spreads connections). */
+ * SO_REUSEPORT listener (Linux: the kernel spreads connections), with
+ * per-thread state made by a setup hook before the main task exists and
+ * undone by a teardown hook after the loop stopped. */
 #include "net_internal.h"
-#include "weft/sync.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@ typedef struct thr {
     weft_loop *loop;    /* under t->mu; NULL once the loop stops running */
     weft_future *main;  /* the main task */
     weft_handle stop_h; /* for weft_call_soon_threadsafe */
+    void *conn_arg;     /* weft_serve_threads: this thread's handler argument */
     int result;
     int init_done, init_err; /* under t->mu */
 } thr;
@@ -39,8 +41,7 @@ struct weft_threads {
     int *lfds;
     weft_conn_handler handler;
     void *harg;
-    weft_server_opts sopts;
-    int64_t grace;
+    weft_serve_opts sopts;
 };
 
 static void stop_cb(void *arg)
@@ -65,6 +66,25 @@ static int main_task(void *arg, intptr_t *result)
     return h->t->fn(weft_future_loop(h->main), h->index, h->t->arg);
 }
 
+/* weft_serve_threads' per-thread state: made before the main task exists,
+ * undone after the loop stopped, so a setup always meets its teardown. */
+static int thread_setup(thr *h, weft_loop *loop)
+{
+    weft_threads *t = h->t;
+    h->conn_arg = t->harg;
+    if (!t->serving || !t->sopts.thread_setup)
+        return 0;
+    int rc = t->sopts.thread_setup(loop, h->index, t->harg, &h->conn_arg);
+    return rc > 0 ? -EINVAL : rc; /* a positive "error" is no error code */
+}
+
+static void thread_teardown(thr *h, weft_loop *loop)
+{
+    weft_threads *t = h->t;
+    if (t->serving && t->sopts.thread_teardown)
+        t->sopts.thread_teardown(loop, h->index, h->conn_arg);
+}
+
 static void *thread_main(void *arg)
 {
     thr *h = arg;
@@ -75,8 +95,15 @@ static void *thread_main(void *arg)
         report_init(h, rc);
         return NULL;
     }
+    rc = thread_setup(h, loop);
+    if (rc) {
+        weft_loop_free(loop);
+        report_init(h, rc);
+        return NULL;
+    }
     rc = weft_task_spawn(loop, main_task, h, &h->main);
     if (rc) {
+        thread_teardown(h, loop);
         weft_loop_free(loop);
         report_init(h, rc);
         return NULL;
@@ -94,6 +121,7 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&t->mu);
     weft_future_unref(h->main);
     h->main = NULL;
+    thread_teardown(h, loop);
     weft_loop_free(loop);
     return NULL;
 }
@@ -225,19 +253,18 @@ static int serve_main(weft_loop *loop, int index, void *arg)
     int lfd = t->lfds[index];
     t->lfds[index] = -1; /* the server owns it now */
     weft_server *srv;
-    int rc = weft_start_server_fd(loop, lfd, t->handler, t->harg, &t->sopts, &srv);
+    int rc =
+        weft_start_server_fd(loop, lfd, t->handler, t->thr[index].conn_arg, &t->sopts.server, &srv);
     if (rc)
         return rc;
-    weft_event never;
-    weft_event_init(&never, loop);
-    rc = weft_event_wait(&never); /* until weft_threads_stop cancels us */
-    weft_server_close(srv, t->grace);
+    rc = weft_wait_cancelled(loop); /* until weft_threads_stop cancels us */
+    weft_server_close(srv, t->sopts.grace_ns);
     return rc == -ECANCELED ? 0 : rc;
 }
 
 int weft_serve_threads(int n, const weft_loop_opts *loop_opts, const weft_addr *addr,
-                       weft_conn_handler handler, void *arg, const weft_server_opts *opts,
-                       int64_t grace_ns, weft_threads **out)
+                       weft_conn_handler handler, void *arg, const weft_serve_opts *opts,
+                       weft_threads **out)
 {
     if (n < 1 || n > MAX_THREADS || !weft__addr_ok(addr) || !handler || !out)
         return -EINVAL;
@@ -248,7 +275,6 @@ int weft_serve_threads(int n, const weft_loop_opts *loop_opts, const weft_addr *
     t->serving = 1;
     t->handler = handler;
     t->harg = arg;
-    t->grace = grace_ns;
     if (opts)
         t->sopts = *opts;
     t->lfds = malloc((size_t)n * sizeof *t->lfds);
@@ -258,7 +284,7 @@ int weft_serve_threads(int n, const weft_loop_opts *loop_opts, const weft_addr *
     }
     for (int i = 0; i < n; i++)
         t->lfds[i] = -1;
-    weft_listen_opts lo = t->sopts.listen;
+    weft_listen_opts lo = t->sopts.server.listen;
     int share = 1; /* one listener, duplicated for every thread */
 #if defined(__linux__) && defined(SO_REUSEPORT)
     if (addr->ss.ss_family != AF_UNIX && n > 1) {

@@ -1,28 +1,54 @@
 #!/bin/sh
 # The echo pair end to end: start echo_server on an ephemeral port (two
 # threads), run echo_client against it (one message, 16 MiB, 200 concurrent
-# connections), then SIGTERM the server and expect a clean exit.
+# connections), then SIGTERM the server and expect a clean exit; then the
+# same server busy-polling (--busy-poll).
 # usage: echo_pair.sh ECHO_SERVER ECHO_CLIENT BACKEND
 set -eu
 server=$1 client=$2 backend=$3
 out=$(mktemp)
+pid=""
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
-"$server" --port 0 --threads 2 --backend "$backend" >"$out" 2>&1 &
-pid=$!
-port=""
-for _ in $(seq 100); do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out")
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || { echo "server did not start:"; cat "$out"; exit 1; }
+
+# start PATTERN FLAGS...: run the server; its port, read from a "listening
+# on" line that also matches PATTERN, in $port.
+start() {
+    pattern=$1
+    shift
+    "$server" --port 0 --backend "$backend" "$@" >"$out" 2>&1 &
+    pid=$!
+    port=""
+    for _ in $(seq 100); do
+        port=$(sed -n "s/.*listening on 127\\.0\\.0\\.1:\\([0-9]*\\).*$pattern.*/\\1/p" "$out")
+        [ -n "$port" ] && return 0
+        sleep 0.05
+    done
+    echo "server did not start:"
+    cat "$out"
+    exit 1
+}
+
+stop() {
+    kill -TERM "$pid"
+    wait "$pid"
+    grep -q "SIGTERM, closing" "$out"
+}
+
+start "2 threads" --threads 2
 "$client" --port "$port" --backend "$backend" --message "echo me" | grep -qx "received: echo me"
 "$client" --port "$port" --backend "$backend" --size 16777216
 "$client" --port "$port" --backend "$backend" --connections 200 --count 3
 if "$client" --port 1 --backend "$backend" 2>/dev/null; then
     echo "a refused connect must fail"; exit 1
 fi
-kill -TERM "$pid"
-wait "$pid"
-grep -q "SIGTERM, closing" "$out"
+stop
+
+# The server says it took --busy-poll and still serves; a value above
+# WEFT_BUSY_POLL_MAX_US is refused (exit 2).
+start "busy-poll 50 us" --busy-poll 50
+"$client" --port "$port" --backend "$backend" --connections 20 --count 50
+stop
+rc=0
+"$server" --busy-poll 1000001 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "--busy-poll 1000001: exit $rc, want 2"; exit 1; }
 echo ok

@@ -390,7 +390,8 @@ Test(server, serve_on_threads)
     weft_addr a;
     cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
     weft_threads *t;
-    int rc = weft_serve_threads(3, NULL, &a, echo_handler, &served, NULL, 500 * MS, &t);
+    weft_serve_opts so = {.grace_ns = 500 * MS};
+    int rc = weft_serve_threads(3, NULL, &a, echo_handler, &served, &so, &t);
     if (rc == WEFT_EUNAVAILABLE)
         cr_skip_test("backend unavailable");
     cr_assert_eq(rc, 0, "serve_threads: %s", weft_strerror(rc));
@@ -405,6 +406,121 @@ Test(server, serve_on_threads)
     cr_assert_eq(weft_threads_join(t), 0);
     cr_assert_eq(atomic_load(&served), 40);
     test_loop_free(loop);
+}
+
+/* Per-thread state through the setup / teardown hooks. */
+#define HOOK_THREADS 3
+
+typedef struct hook_log {
+    int fail_index; /* setup of this thread fails (-1: none) */
+    int fail_rc;
+    atomic_int setups, teardowns;
+    atomic_int torn[HOOK_THREADS]; /* connections its state saw, at teardown; -1 before */
+} hook_log;
+
+typedef struct per_thread {
+    hook_log *log;
+    weft_loop *loop;
+    int index;
+    int conns; /* only this thread's loop touches it */
+    int wrong_loop;
+} per_thread;
+
+static int hook_setup(weft_loop *loop, int index, void *arg, void **conn_arg)
+{
+    hook_log *log = arg;
+    cr_assert_eq(*conn_arg, arg, "conn_arg starts as weft_serve_threads' arg");
+    cr_assert_null(weft_task_current(loop), "setup runs outside any task");
+    if (index == log->fail_index)
+        return log->fail_rc;
+    per_thread *p = calloc(1, sizeof *p);
+    cr_assert_not_null(p);
+    *p = (per_thread){.log = log, .loop = loop, .index = index};
+    *conn_arg = p;
+    atomic_fetch_add(&log->setups, 1);
+    return 0;
+}
+
+static void hook_teardown(weft_loop *loop, int index, void *conn_arg)
+{
+    per_thread *p = conn_arg;
+    cr_assert_eq(p->loop, loop);
+    cr_assert_eq(p->index, index);
+    cr_assert_eq(p->wrong_loop, 0, "a connection of another thread's loop got this state");
+    atomic_store(&p->log->torn[index], p->conns);
+    atomic_fetch_add(&p->log->teardowns, 1);
+    free(p);
+}
+
+/* The echo handler, counting on its thread's own state. */
+static int per_thread_echo(weft_stream *s, void *arg)
+{
+    per_thread *p = arg;
+    if (weft_stream_loop(s) != p->loop)
+        p->wrong_loop++;
+    echo_handler(s, NULL);
+    p->conns++; /* after the echo: counted only once the client is answered */
+    return 0;
+}
+
+Test(server, serve_threads_setup_gives_each_thread_its_state)
+{
+    hook_log log = {.fail_index = -1};
+    for (int i = 0; i < HOOK_THREADS; i++)
+        atomic_init(&log.torn[i], -1);
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    weft_serve_opts so = {
+        .grace_ns = 500 * MS, .thread_setup = hook_setup, .thread_teardown = hook_teardown};
+    weft_threads *t;
+    int rc = weft_serve_threads(HOOK_THREADS, NULL, &a, per_thread_echo, &log, &so, &t);
+    if (rc == WEFT_EUNAVAILABLE)
+        cr_skip_test("backend unavailable");
+    cr_assert_eq(rc, 0, "serve_threads: %s", weft_strerror(rc));
+    cr_assert_eq(atomic_load(&log.setups), HOOK_THREADS, "every setup ran before the return");
+    cr_assert_eq(atomic_load(&log.teardowns), 0);
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    cr_assert_eq(weft_threads_addr(t, &c.addr), 0);
+    cr_assert_eq(run_task(loop, threads_client_main, &c), 0);
+    cr_assert_eq(c.ok, 40);
+    cr_assert_eq(weft_threads_stop(t), 0);
+    cr_assert_eq(weft_threads_join(t), 0);
+    cr_assert_eq(atomic_load(&log.teardowns), HOOK_THREADS);
+    int total = 0;
+    for (int i = 0; i < HOOK_THREADS; i++) {
+        cr_assert_geq(atomic_load(&log.torn[i]), 0, "thread %d not torn down", i);
+        total += atomic_load(&log.torn[i]);
+    }
+    cr_assert_eq(total, 40, "each connection counted once, on its thread's state");
+    test_loop_free(loop);
+}
+
+Test(server, serve_threads_failing_setup_fails_the_start)
+{
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    weft_serve_opts so = {.thread_setup = hook_setup, .thread_teardown = hook_teardown};
+    const int fails[2] = {-EIO, 1}; /* an error code, and a positive value (-EINVAL) */
+    for (int k = 0; k < 2; k++) {
+        int fail_rc = fails[k];
+        hook_log log = {.fail_index = 1, .fail_rc = fail_rc};
+        for (int i = 0; i < HOOK_THREADS; i++)
+            atomic_init(&log.torn[i], -1);
+        weft_threads *t = NULL;
+        int rc = weft_serve_threads(HOOK_THREADS, NULL, &a, per_thread_echo, &log, &so, &t);
+        if (rc == WEFT_EUNAVAILABLE)
+            cr_skip_test("backend unavailable");
+        cr_assert_eq(rc, fail_rc < 0 ? fail_rc : -EINVAL, "got %d", rc);
+        cr_assert_null(t);
+        /* The threads were joined before the return: every state made was
+         * torn down, and thread 1 had none. */
+        cr_assert_eq(atomic_load(&log.setups), HOOK_THREADS - 1);
+        cr_assert_eq(atomic_load(&log.teardowns), HOOK_THREADS - 1);
+        cr_assert_eq(atomic_load(&log.torn[0]), 0);
+        cr_assert_eq(atomic_load(&log.torn[1]), -1, "no teardown without a setup");
+        cr_assert_eq(atomic_load(&log.torn[2]), 0);
+    }
 }
 
 static int thread_fails(weft_loop *loop, int index, void *arg)
@@ -485,8 +601,8 @@ Test(server, bad_input)
     cr_assert_eq(weft_threads_start(0, NULL, thread_fails, NULL, &t), -EINVAL);
     cr_assert_eq(weft_threads_start(2, NULL, NULL, NULL, &t), -EINVAL);
     cr_assert_eq(weft_threads_start(100000, NULL, thread_fails, NULL, &t), -EINVAL);
-    cr_assert_eq(weft_serve_threads(2, NULL, NULL, echo_handler, NULL, NULL, 0, &t), -EINVAL);
-    cr_assert_eq(weft_serve_threads(2, NULL, &a, NULL, NULL, NULL, 0, &t), -EINVAL);
+    cr_assert_eq(weft_serve_threads(2, NULL, NULL, echo_handler, NULL, NULL, &t), -EINVAL);
+    cr_assert_eq(weft_serve_threads(2, NULL, &a, NULL, NULL, NULL, &t), -EINVAL);
     cr_assert_eq(weft_threads_stop(NULL), -EINVAL);
     cr_assert_eq(weft_threads_join(NULL), -EINVAL);
     /* the server is still usable: close it for real */

@@ -1,7 +1,8 @@
-/* Version string and error messages. */
+/* Version string, error messages and error names. */
 #include "weft.h"
 #include "weft_config.h"
 
+#include <errno.h>
 #include <string.h>
 
 const char *weft_version(void)
@@ -31,4 +32,281 @@ const char *weft_strerror(int err)
             return s;
     }
     return "unknown error";
+}
+
+/* errno names, each where the system has it. Where two names share a value
+ * (EAGAIN and EWOULDBLOCK on Linux) the first listed wins. */
+static const struct {
+    int code;
+    const char *name;
+} errno_names[] = {
+#ifdef E2BIG
+    {E2BIG, "E2BIG"},
+#endif
+#ifdef EACCES
+    {EACCES, "EACCES"},
+#endif
+#ifdef EADDRINUSE
+    {EADDRINUSE, "EADDRINUSE"},
+#endif
+#ifdef EADDRNOTAVAIL
+    {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+#endif
+#ifdef EAFNOSUPPORT
+    {EAFNOSUPPORT, "EAFNOSUPPORT"},
+#endif
+#ifdef EAGAIN
+    {EAGAIN, "EAGAIN"},
+#endif
+#ifdef EALREADY
+    {EALREADY, "EALREADY"},
+#endif
+#ifdef EBADF
+    {EBADF, "EBADF"},
+#endif
+#ifdef EBADMSG
+    {EBADMSG, "EBADMSG"},
+#endif
+#ifdef EBUSY
+    {EBUSY, "EBUSY"},
+#endif
+#ifdef ECANCELED
+    {ECANCELED, "ECANCELED"},
+#endif
+#ifdef ECHILD
+    {ECHILD, "ECHILD"},
+#endif
+#ifdef ECONNABORTED
+    {ECONNABORTED, "ECONNABORTED"},
+#endif
+#ifdef ECONNREFUSED
+    {ECONNREFUSED, "ECONNREFUSED"},
+#endif
+#ifdef ECONNRESET
+    {ECONNRESET, "ECONNRESET"},
+#endif
+#ifdef EDEADLK
+    {EDEADLK, "EDEADLK"},
+#endif
+#ifdef EDESTADDRREQ
+    {EDESTADDRREQ, "EDESTADDRREQ"},
+#endif
+#ifdef EDOM
+    {EDOM, "EDOM"},
+#endif
+#ifdef EDQUOT
+    {EDQUOT, "EDQUOT"},
+#endif
+#ifdef EEXIST
+    {EEXIST, "EEXIST"},
+#endif
+#ifdef EFAULT
+    {EFAULT, "EFAULT"},
+#endif
+#ifdef EFBIG
+    {EFBIG, "EFBIG"},
+#endif
+#ifdef EHOSTDOWN
+    {EHOSTDOWN, "EHOSTDOWN"},
+#endif
+#ifdef EHOSTUNREACH
+    {EHOSTUNREACH, "EHOSTUNREACH"},
+#endif
+#ifdef EIDRM
+    {EIDRM, "EIDRM"},
+#endif
+#ifdef EILSEQ
+    {EILSEQ, "EILSEQ"},
+#endif
+#ifdef EINPROGRESS
+    {EINPROGRESS, "EINPROGRESS"},
+#endif
+#ifdef EINTR
+    {EINTR, "EINTR"},
+#endif
+#ifdef EINVAL
+    {EINVAL, "EINVAL"},
+#endif
+#ifdef EIO
+    {EIO, "EIO"},
+#endif
+#ifdef EISCONN
+    {EISCONN, "EISCONN"},
+#endif
+#ifdef EISDIR
+    {EISDIR, "EISDIR"},
+#endif
+#ifdef ELOOP
+    {ELOOP, "ELOOP"},
+#endif
+#ifdef EMFILE
+    {EMFILE, "EMFILE"},
+#endif
+#ifdef EMLINK
+    {EMLINK, "EMLINK"},
+#endif
+#ifdef EMSGSIZE
+    {EMSGSIZE, "EMSGSIZE"},
+#endif
+#ifdef ENAMETOOLONG
+    {ENAMETOOLONG, "ENAMETOOLONG"},
+#endif
+#ifdef ENETDOWN
+    {ENETDOWN, "ENETDOWN"},
+#endif
+#ifdef ENETRESET
+    {ENETRESET, "ENETRESET"},
+#endif
+#ifdef ENETUNREACH
+    {ENETUNREACH, "ENETUNREACH"},
+#endif
+#ifdef ENFILE
+    {ENFILE, "ENFILE"},
+#endif
+#ifdef ENOBUFS
+    {ENOBUFS, "ENOBUFS"},
+#endif
+#ifdef ENODATA
+    {ENODATA, "ENODATA"},
+#endif
+#ifdef ENODEV
+    {ENODEV, "ENODEV"},
+#endif
+#ifdef ENOENT
+    {ENOENT, "ENOENT"},
+#endif
+#ifdef ENOEXEC
+    {ENOEXEC, "ENOEXEC"},
+#endif
+#ifdef ENOLCK
+    {ENOLCK, "ENOLCK"},
+#endif
+#ifdef ENOMEM
+    {ENOMEM, "ENOMEM"},
+#endif
+#ifdef ENOMSG
+    {ENOMSG, "ENOMSG"},
+#endif
+#ifdef ENOPROTOOPT
+    {ENOPROTOOPT, "ENOPROTOOPT"},
+#endif
+#ifdef ENOSPC
+    {ENOSPC, "ENOSPC"},
+#endif
+#ifdef ENOSYS
+    {ENOSYS, "ENOSYS"},
+#endif
+#ifdef ENOTBLK
+    {ENOTBLK, "ENOTBLK"},
+#endif
+#ifdef ENOTCONN
+    {ENOTCONN, "ENOTCONN"},
+#endif
+#ifdef ENOTDIR
+    {ENOTDIR, "ENOTDIR"},
+#endif
+#ifdef ENOTEMPTY
+    {ENOTEMPTY, "ENOTEMPTY"},
+#endif
+#ifdef ENOTRECOVERABLE
+    {ENOTRECOVERABLE, "ENOTRECOVERABLE"},
+#endif
+#ifdef ENOTSOCK
+    {ENOTSOCK, "ENOTSOCK"},
+#endif
+#ifdef ENOTSUP
+    {ENOTSUP, "ENOTSUP"},
+#endif
+#ifdef ENOTTY
+    {ENOTTY, "ENOTTY"},
+#endif
+#ifdef ENXIO
+    {ENXIO, "ENXIO"},
+#endif
+#ifdef EOPNOTSUPP
+    {EOPNOTSUPP, "EOPNOTSUPP"},
+#endif
+#ifdef EOVERFLOW
+    {EOVERFLOW, "EOVERFLOW"},
+#endif
+#ifdef EOWNERDEAD
+    {EOWNERDEAD, "EOWNERDEAD"},
+#endif
+#ifdef EPERM
+    {EPERM, "EPERM"},
+#endif
+#ifdef EPFNOSUPPORT
+    {EPFNOSUPPORT, "EPFNOSUPPORT"},
+#endif
+#ifdef EPIPE
+    {EPIPE, "EPIPE"},
+#endif
+#ifdef EPROTO
+    {EPROTO, "EPROTO"},
+#endif
+#ifdef EPROTONOSUPPORT
+    {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+#endif
+#ifdef EPROTOTYPE
+    {EPROTOTYPE, "EPROTOTYPE"},
+#endif
+#ifdef ERANGE
+    {ERANGE, "ERANGE"},
+#endif
+#ifdef EROFS
+    {EROFS, "EROFS"},
+#endif
+#ifdef ESHUTDOWN
+    {ESHUTDOWN, "ESHUTDOWN"},
+#endif
+#ifdef ESOCKTNOSUPPORT
+    {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"},
+#endif
+#ifdef ESPIPE
+    {ESPIPE, "ESPIPE"},
+#endif
+#ifdef ESRCH
+    {ESRCH, "ESRCH"},
+#endif
+#ifdef ESTALE
+    {ESTALE, "ESTALE"},
+#endif
+#ifdef ETIME
+    {ETIME, "ETIME"},
+#endif
+#ifdef ETIMEDOUT
+    {ETIMEDOUT, "ETIMEDOUT"},
+#endif
+#ifdef ETOOMANYREFS
+    {ETOOMANYREFS, "ETOOMANYREFS"},
+#endif
+#ifdef ETXTBSY
+    {ETXTBSY, "ETXTBSY"},
+#endif
+#ifdef EWOULDBLOCK
+    {EWOULDBLOCK, "EWOULDBLOCK"},
+#endif
+#ifdef EXDEV
+    {EXDEV, "EXDEV"},
+#endif
+};
+
+const char *weft_err_name(int err)
+{
+    switch (err) {
+    case WEFT_EUNKNOWN_BACKEND:
+        return "WEFT_EUNKNOWN_BACKEND";
+    case WEFT_ENOT_COMPILED:
+        return "WEFT_ENOT_COMPILED";
+    case WEFT_EUNAVAILABLE:
+        return "WEFT_EUNAVAILABLE";
+    case WEFT_ECLOSED:
+        return "WEFT_ECLOSED";
+    }
+    if (err >= 0 || err <= -4000) /* weft's errors are negative; -4000 and below are its own */
+        return NULL;
+    for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+        if (errno_names[i].code == -err)
+            return errno_names[i].name;
+    return NULL;
 }

@@ -110,6 +110,8 @@ int weft_loop_free(weft_loop *loop)
         return -EINVAL;
     if (loop->running_flag)
         return -EBUSY;
+    if (loop->ext_stop)
+        loop->ext_stop(loop, loop->ext); /* no other thread calls into the loop past this */
     weft_backend *be = loop->backend;
     /* Cancel what is in flight and reap it, so no backend still points into
      * caller memory; the callbacks do not run. */
@@ -202,7 +204,7 @@ static void move_due_timers(weft_loop *loop)
 static int has_work(const weft_loop *loop)
 {
     return !weft_list_empty(&loop->ready) || !weft_list_empty(&loop->done_ops) ||
-           loop->timers.len || loop->ops_inflight ||
+           loop->timers.len || loop->ops_inflight || loop->ext_pending ||
            atomic_load_explicit(&loop->ts_pending, memory_order_acquire);
 }
 

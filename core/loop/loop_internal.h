@@ -59,6 +59,12 @@ struct weft_loop {
      * not know what it is); freed last in weft_loop_free(). */
     void *ext;
     void (*ext_free)(weft_loop *loop, void *ext);
+    /* Called first in weft_loop_free, before anything is torn down: the
+     * layer stops its threads that call into the loop (the executor's). */
+    void (*ext_stop)(weft_loop *loop, void *ext);
+    /* The layer's work running outside the loop (executor jobs): while
+     * nonzero the loop is not idle. Loop thread only. */
+    uint64_t ext_pending;
 };
 
 uint64_t weft__clock_ns(void);

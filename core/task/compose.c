@@ -7,7 +7,7 @@
  * wake future, so a callback already scheduled when the wait ends is
  * harmless: it only drops its reference. */
 #include "task_internal.h"
-#include "weft/sync.h"
+#include "weft/compose.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -37,7 +37,7 @@ static void tasks_free(weft_loop *loop, void *ext)
 {
     (void)loop;
     weft_tasks *ts = ext;
-    weft__executor_free(ts); /* no pool thread runs past this point */
+    weft__executor_free(ts);
     weft_link_ *n;
     for (n = ts->live.first; n; n = n->next) {
         weft_future *f = weft_container_of(n, weft_future, live);
@@ -65,6 +65,13 @@ static void tasks_free(weft_loop *loop, void *ext)
     free(ts);
 }
 
+/* First thing at loop close: no pool thread calls into the loop after. */
+static void tasks_stop(weft_loop *loop, void *ext)
+{
+    (void)loop;
+    weft__executor_stop(ext);
+}
+
 weft_tasks *weft__tasks(weft_loop *loop)
 {
     if (loop->ext)
@@ -75,6 +82,7 @@ weft_tasks *weft__tasks(weft_loop *loop)
     ts->on_error = default_error_handler;
     loop->ext = ts;
     loop->ext_free = tasks_free;
+    loop->ext_stop = tasks_stop;
     return ts;
 }
 

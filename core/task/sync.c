@@ -13,10 +13,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-_Static_assert(sizeof(weft_waitq_) == sizeof(weft_list), "weft_waitq_ mirrors weft_list");
-
-#define Q(q) ((weft_list *)(q))
-
 typedef struct sync_waiter {
     weft_link_ link;
     weft_future *fut;
@@ -25,28 +21,28 @@ typedef struct sync_waiter {
 
 /* Suspend the current task on q until woken or cancelled. *woken tells
  * whether a wakeup was handed to it (also when the result is -ECANCELED). */
-static int wait_in(weft_loop *loop, weft_waitq_ *q, int *woken)
+static int wait_in(weft_loop *loop, weft_list *q, int *woken)
 {
     sync_waiter w = {0};
     *woken = 0;
     int rc = weft_future_new(loop, &w.fut);
     if (rc)
         return rc;
-    weft_list_push(Q(q), &w.link);
+    weft_list_push(q, &w.link);
     w.linked = 1;
     rc = weft_await(w.fut, NULL);
     if (w.linked)
-        weft_list_remove(Q(q), &w.link);
+        weft_list_remove(q, &w.link);
     *woken = weft_future_state(w.fut) == WEFT_FUTURE_DONE;
     weft_future_unref(w.fut);
     return rc;
 }
 
 /* Wake the first waiter still waiting; 1 if there was one. */
-static int wake_one(weft_waitq_ *q)
+static int wake_one(weft_list *q)
 {
     weft_link_ *n;
-    while ((n = weft_list_pop(Q(q))) != NULL) {
+    while ((n = weft_list_pop(q)) != NULL) {
         sync_waiter *w = weft_container_of(n, sync_waiter, link);
         w->linked = 0;
         if (weft_future_state(w->fut) == WEFT_FUTURE_PENDING) {
@@ -316,7 +312,8 @@ int weft_queue_destroy(weft_queue *q)
 {
     if (!q || !q->loop_)
         return -EINVAL;
-    if (q->getters_.first_ || q->putters_.first_ || q->joiners_.first_)
+    if (!weft_list_empty(&q->getters_) || !weft_list_empty(&q->putters_) ||
+        !weft_list_empty(&q->joiners_))
         return -EBUSY;
     free(q->ring_);
     *q = (weft_queue){0};

@@ -191,6 +191,10 @@ void weft__task_cancel(weft_task *t)
     case WAIT_YIELD:
         t->cancel_delivery = 1;
         break;
+    case WAIT_CANCEL:
+        t->cancel_delivery = 1;
+        wake(t);
+        break;
     default:
         t->cancel_pending = 1; /* running, or not started yet */
     }
@@ -255,6 +259,17 @@ int weft_yield(weft_loop *loop)
         return rc;
     wake(t);
     return suspend(t, WAIT_YIELD);
+}
+
+int weft_wait_cancelled(weft_loop *loop)
+{
+    weft_task *t = current_task(loop);
+    if (!t)
+        return -EPERM;
+    int rc = take_pending_cancel(t);
+    while (rc == 0) /* only a cancel wakes it */
+        rc = suspend(t, WAIT_CANCEL);
+    return rc;
 }
 
 static void op_done(weft_op *op)

@@ -32,7 +32,7 @@ struct weft_future {
 };
 
 /* Where a suspended task waits, so a cancel knows how to interrupt it. */
-enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_OP, WAIT_SLEEP, WAIT_YIELD };
+enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_OP, WAIT_SLEEP, WAIT_YIELD, WAIT_CANCEL };
 
 typedef struct weft_task {
     weft_future fut; /* first: a task is a future */
@@ -87,8 +87,9 @@ void weft__task_cancel(weft_task *t);
 /* Resume t on the next callback phase (its step handle). */
 void weft__task_wake(weft_task *t);
 void weft__task_destroy(weft_task *t);
-/* At loop close (tasks_free): join the pool's threads, drop its jobs; free
- * the gathers still pending. */
+/* At loop close: stop joins the pool's threads (first, while the loop is
+ * whole); free drops its jobs and memory. Free the gathers still pending. */
+void weft__executor_stop(weft_tasks *ts);
 void weft__executor_free(weft_tasks *ts);
 void weft__gathers_free(weft_tasks *ts);
 

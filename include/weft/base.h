@@ -22,10 +22,16 @@ enum {
     WEFT_ECLOSED = -4004,          /* the generator or object was closed */
 };
 
-/* Intrusive list links embedded in weft's caller-owned structs. Private. */
+/* Intrusive list links and list heads embedded in weft's caller-owned
+ * structs (handles, ops, the sync primitives' waiters). Private: the one
+ * list type, operated on by core/list.h. */
 typedef struct weft_link_ {
     struct weft_link_ *next, *prev;
 } weft_link_;
+
+typedef struct weft__list {
+    weft_link_ *first, *last;
+} weft__list;
 
 /* The version as "major.minor.patch"; a static string. */
 const char *weft_version(void);
@@ -34,6 +40,14 @@ const char *weft_version(void);
  * function (a negative errno or a WEFT_E* code). Never NULL; an unknown code
  * gives "unknown error". */
 const char *weft_strerror(int err);
+
+/* The name of the constant behind an error code, for logs and tests: a
+ * static string such as "ECONNREFUSED" for -ECONNREFUSED or
+ * "WEFT_EUNAVAILABLE". Where two errno names share a value (EAGAIN and
+ * EWOULDBLOCK) the first in POSIX's alphabetical order is given. NULL for
+ * 0, a positive value, or a code it has no name for (an errno this system
+ * lacks or that weft does not list). */
+const char *weft_err_name(int err);
 
 #ifdef __cplusplus
 }

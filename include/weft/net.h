@@ -208,10 +208,16 @@ int64_t weft_recvfrom(weft_loop *loop, int fd, void *buf, size_t len, weft_addr 
 /* Streams (asyncio's StreamReader + StreamWriter, on one descriptor)  */
 /* ------------------------------------------------------------------ */
 
-/* A buffered stream over a connected descriptor. Its two buffers are
- * allocated once, when it is made; nothing grows afterwards. One task reads
- * and one task writes at a time (a second concurrent reader or writer gets
- * -EBUSY). */
+/* A buffered stream over a connected descriptor. One task reads and one
+ * task writes at a time (a second concurrent reader or writer gets
+ * -EBUSY). Its two buffers are allocated when first needed, at 4 KiB (or
+ * the cap if smaller; the read buffer once the descriptor first becomes
+ * readable, so an idle connection holds none), and grow by doubling, never
+ * past their caps (read_limit, write_limit below): the read buffer after a
+ * receive that filled all the room it had, or when less than half of it is
+ * free after compacting; the write buffer when a write does not fit. They
+ * never shrink and are freed with the stream: growth happens at most
+ * log2(cap / 4 KiB) times per buffer, never per operation. */
 typedef struct weft_stream weft_stream;
 
 /* Stream options; zero fields take the defaults. */
@@ -222,9 +228,6 @@ typedef struct weft_stream_opts {
     size_t write_low;   /* ... until no more than this is; default write_high / 4 */
     size_t write_limit; /* the write buffer's cap (>= write_high); default 2 * write_high */
 } weft_stream_opts;
-/* Both buffers start at 4 KiB when first needed and double up to their
- * caps; the read buffer is allocated when the descriptor first becomes
- * readable, so an idle connection holds no buffer at all. */
 
 #define WEFT_STREAM_DEFAULT_LIMIT (64 * 1024)
 
@@ -396,16 +399,40 @@ int weft_threads_stop(weft_threads *t);
  * NULL. Not from one of t's threads. */
 int weft_threads_join(weft_threads *t);
 
+/* Per-thread state for weft_serve_threads: setup runs on each thread once
+ * its loop exists, before its server starts and before weft_serve_threads
+ * returns (not in a task; it may schedule callbacks on the loop). It sets
+ * *conn_arg, the handler's argument for that thread's connections (on entry
+ * the arg given to weft_serve_threads). 0, or a negative error code, which
+ * fails that thread and weft_serve_threads with it (a positive value fails
+ * it with -EINVAL). */
+typedef int (*weft_serve_setup_fn)(weft_loop *loop, int index, void *arg, void **conn_arg);
+
+/* Undoes setup: runs on the thread, for every thread whose setup
+ * succeeded, after its server has closed (no handler runs any more) and its
+ * loop has stopped; the loop is still valid (not in a task). */
+typedef void (*weft_serve_teardown_fn)(weft_loop *loop, int index, void *conn_arg);
+
+/* Options for weft_serve_threads; zero fields take the defaults. */
+typedef struct weft_serve_opts {
+    weft_server_opts server; /* each thread's server (listen.reuseport is set for you) */
+    int64_t grace_ns; /* at weft_threads_stop: weft_server_close's grace (0: none, < 0: no limit) */
+    weft_serve_setup_fn thread_setup;       /* NULL: every thread's handler gets arg */
+    weft_serve_teardown_fn thread_teardown; /* NULL: nothing to undo */
+} weft_serve_opts;
+
 /* Serve addr on n threads (Linux: one SO_REUSEPORT listener per thread,
  * the kernel spreads connections; elsewhere one listener shared by all).
- * Each thread runs weft_start_server_fd(handler, arg, opts) until
- * weft_threads_stop(), then closes it gracefully within grace_ns. The
- * listeners are bound before this returns (port 0: one ephemeral port for
- * all; weft_threads_addr gives it). Errors as weft_threads_start and
- * weft_listen. */
+ * Each thread runs opts->thread_setup, then weft_start_server_fd(handler,
+ * its conn_arg, &opts->server) until weft_threads_stop(), then closes the
+ * server within opts->grace_ns and runs opts->thread_teardown. opts may be
+ * NULL. The listeners are bound and every setup has run before this
+ * returns (port 0: one ephemeral port for all; weft_threads_addr gives
+ * it). Errors as weft_threads_start and weft_listen, or the first failing
+ * setup's error (the other threads are then stopped and torn down). */
 int weft_serve_threads(int n, const weft_loop_opts *loop_opts, const weft_addr *addr,
-                       weft_conn_handler handler, void *arg, const weft_server_opts *opts,
-                       int64_t grace_ns, weft_threads **out);
+                       weft_conn_handler handler, void *arg, const weft_serve_opts *opts,
+                       weft_threads **out);
 
 /* The address weft_serve_threads listens on. 0, or -EINVAL (NULL, or t was
  * made by weft_threads_start). */

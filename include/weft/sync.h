@@ -1,7 +1,7 @@
-/* Synchronization primitives, composition of futures, and the executor:
- * asyncio's Lock, Semaphore, BoundedSemaphore, Event, Condition, Queue,
- * gather, wait, wait_for, shield and run_in_executor, over futures and tasks
- * (task.h).
+/* Synchronization primitives: asyncio's Lock, Semaphore, BoundedSemaphore,
+ * Event, Condition and Queue, over futures and tasks (task.h). Composition
+ * of futures (gather, wait, wait_for, shield) is in compose.h, the executor
+ * (run_in_executor) in executor.h.
  *
  * Primitives are caller-owned structs: init one for a loop, use it from that
  * loop's tasks, and drop it once no task waits on it (only a queue holds
@@ -24,16 +24,11 @@
 extern "C" {
 #endif
 
-/* A FIFO of suspended waiters (nodes live in the waiting tasks' frames). */
-typedef struct weft_waitq_ {
-    weft_link_ *first_, *last_;
-} weft_waitq_;
-
 /* --- Lock (asyncio.Lock): not owned by a task, not reentrant --- */
 
 typedef struct weft_lock {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int locked_;
 } weft_lock;
 
@@ -59,7 +54,7 @@ int weft_lock_locked(const weft_lock *l);
 
 typedef struct weft_semaphore {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int64_t value_;
     int64_t bound_; /* -1: unbounded */
 } weft_semaphore;
@@ -87,7 +82,7 @@ int64_t weft_semaphore_value(const weft_semaphore *s);
 
 typedef struct weft_event {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int set_;
 } weft_event;
 
@@ -111,7 +106,7 @@ int weft_event_wait(weft_event *e);
 
 typedef struct weft_cond {
     weft_loop *loop_;
-    weft_waitq_ waiters_;
+    weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     weft_lock *lock_;
     weft_lock own_;
 } weft_cond;
@@ -153,7 +148,7 @@ typedef struct weft_queue {
     size_t items_promised_; /* items kept for woken getters */
     size_t slots_promised_; /* free slots kept for woken putters */
     size_t unfinished_;     /* put and not yet task_done */
-    weft_waitq_ getters_, putters_, joiners_;
+    weft__list getters_, putters_, joiners_;
 } weft_queue;
 
 /* Initialise an empty queue holding at most capacity (>= 1) items; its ring
@@ -189,80 +184,6 @@ int weft_queue_task_done(weft_queue *q);
 /* Task only: wait until every item put has been marked done. 0, -ECANCELED,
  * -EPERM, -EINVAL, -ENOMEM. */
 int weft_queue_join(weft_queue *q);
-
-/* --- composition --- */
-
-/* weft_gather flags. */
-enum { WEFT_GATHER_RETURN_ERRORS = 1 };
-
-/* A future finishing when all n futures are done (asyncio.gather). *out
- * gets a reference for the caller. The gather keeps its own references to
- * the children until they finish; the caller keeps its own. By default the
- * first child to fail (an error, or cancelled: -ECANCELED) cancels the
- * others still pending and the gather finishes with that error at once;
- * with WEFT_GATHER_RETURN_ERRORS the gather waits for all and succeeds.
- * On success the gather's result is n; read the children's outcomes, in
- * order, with weft_gather_results(). Cancelling the gather (also by
- * cancelling a task awaiting it) cancels the pending children; the gather
- * is cancelled at once, the children finish in their own time. n == 0 gives
- * a gather that is already done. Errors: -EINVAL (NULL loop, out or child,
- * a child of another loop, unknown flags), -ENOMEM. */
-int weft_gather(weft_loop *loop, weft_future *const *futures, size_t n, int flags,
-                weft_future **out);
-
-/* The children's outcomes in order: results[i] (if results is not NULL)
- * and errors[i] (if errors is not NULL) as weft_future_result gives them
- * (0, the child's error, -ECANCELED, -EAGAIN if pending). Marks the errors
- * retrieved. Returns 0 if all succeeded, else the first child's error in
- * order; -EINVAL for a NULL array or child. */
-int weft_gather_results(weft_future *const *futures, size_t n, intptr_t *results, int *errors);
-
-/* weft_wait modes. */
-enum weft_wait_mode {
-    WEFT_WAIT_FIRST_COMPLETED = 0, /* one is done */
-    WEFT_WAIT_FIRST_ERROR,         /* one failed or was cancelled, or all are done */
-    WEFT_WAIT_ALL_COMPLETED,       /* all are done */
-};
-
-/* Task only: wait until the mode's condition holds for the n futures, or
- * timeout_ns passes (-1: no timeout; 0: just check). Nothing is cancelled:
- * tell done from pending with weft_future_state(). *done_count (if not
- * NULL) gets the number done. 0 (condition met), -ETIMEDOUT, -ECANCELED,
- * -EPERM, -EINVAL (n == 0 as asyncio, NULL, another loop, bad mode or
- * timeout), -ENOMEM. */
-int weft_wait(weft_loop *loop, weft_future *const *futures, size_t n, int mode, int64_t timeout_ns,
-              size_t *done_count);
-
-/* Task only: await f for at most timeout_ns (-1: no limit). On timeout f is
- * cancelled and the call waits until f has really finished (a task runs its
- * clean-up), then returns -ETIMEDOUT (or f's outcome, if it finished anyway
- * instead of being cancelled). If the caller is cancelled, f is cancelled
- * and waited for too, and -ECANCELED is returned. Otherwise f's outcome as
- * weft_await gives it. Errors also -EPERM, -EINVAL, -ENOMEM. */
-int weft_wait_for(weft_future *f, int64_t timeout_ns, intptr_t *result);
-
-/* An outer future that finishes as f does (asyncio.shield); cancelling the
- * outer one leaves f running. *out gets a reference for the caller.
- * 0, -EINVAL, -ENOMEM. */
-int weft_shield(weft_future *f, weft_future **out);
-
-/* --- executor --- */
-
-/* Blocking work for the executor: runs on a pool thread. Return 0 and set
- * *result, or a negative error code. */
-typedef int (*weft_work_fn)(void *arg, intptr_t *result);
-
-/* Loop thread only: run fn(arg) on the loop's thread pool (asyncio's
- * run_in_executor; up to WEFT_EXECUTOR_THREADS threads, started on demand)
- * and finish a future with its outcome on the loop's thread. *out (if not
- * NULL) gets a reference. A pending job keeps the loop busy (weft_loop_run
- * does not become idle). Cancelling the future does not stop a job: the job
- * still runs and its result is dropped. weft_loop_free waits for running
- * jobs to return and drops queued ones. Errors: -EINVAL, -ENOMEM, or the
- * error of creating the first thread or the wake-up descriptor. */
-int weft_run_in_executor(weft_loop *loop, weft_work_fn fn, void *arg, weft_future **out);
-
-#define WEFT_EXECUTOR_THREADS 4
 
 #ifdef __cplusplus
 }

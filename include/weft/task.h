@@ -115,6 +115,13 @@ int weft_sleep(weft_loop *loop, int64_t delay_ns);
  * (asyncio.sleep(0)). 0, -ECANCELED, -EPERM. */
 int weft_yield(weft_loop *loop);
 
+/* Task only: suspend until the task is cancelled (asyncio's `await
+ * asyncio.Future()`, a future nobody finishes; no future is made here).
+ * Returns -ECANCELED, or -EPERM (not in a task, or loop is NULL). Like any
+ * wait it keeps nothing pending on the loop: something else must (a
+ * server's accept, a timer), else weft_run_until_complete gives -EDEADLK. */
+int weft_wait_cancelled(weft_loop *loop);
+
 /* Task only: submit op and suspend until it completes; returns op->result.
  * An op that completes at submit (a readiness backend's first try, an error
  * found at once) returns without suspending, as asyncio's sock_recv does,

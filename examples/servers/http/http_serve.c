@@ -3,8 +3,11 @@
 
 #include "http_session.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Buffers of each connection: a head is at most HTTP_DEFAULT_MAX_HEAD, the
  * read buffer holds it with room for a pipelined batch behind it. */
@@ -20,7 +23,7 @@ static void date_tick(void *arg)
 
 /* One connection: parse what is buffered, answer the whole batch with one
  * write, read more. The server flushes and closes the stream on return. */
-static int handle_conn(weft_stream *s, void *arg)
+int http_serve_conn(weft_stream *s, void *arg)
 {
     http_serve *h = arg;
     http_session sess;
@@ -43,28 +46,79 @@ static int handle_conn(weft_stream *s, void *arg)
     }
 }
 
-int http_serve_start(http_serve *h, weft_loop *loop, int lfd)
+static void server_opts(weft_server_opts *so)
+{
+    so->stream.read_limit = READ_BUF;
+    so->stream.write_high = OUT_BUF;
+}
+
+/* The responses and their Date timer, on loop. */
+static int state_init(http_serve *h, weft_loop *loop)
 {
     h->loop = loop;
     h->server = NULL;
     h->date_timer = (weft_handle)WEFT_HANDLE_INIT;
     memset(&h->resp, 0, sizeof h->resp); /* the caller's memory: nothing built yet */
     http_responses_update(&h->resp, time(NULL));
-    weft_server_opts so = {0};
-    so.stream.read_limit = READ_BUF;
-    so.stream.write_high = OUT_BUF;
-    int rc = weft_start_server_fd(loop, lfd, handle_conn, h, &so, &h->server);
-    if (rc < 0)
+    return weft_call_later(loop, &h->date_timer, 1000000000, date_tick, h);
+}
+
+static void state_fini(http_serve *h)
+{
+    if (weft_handle_pending(&h->date_timer))
+        weft_handle_cancel(h->loop, &h->date_timer);
+}
+
+int http_serve_start(http_serve *h, weft_loop *loop, int lfd)
+{
+    int rc = state_init(h, loop);
+    if (rc < 0) {
+        close(lfd);
         return rc;
-    rc = weft_call_later(loop, &h->date_timer, 1000000000, date_tick, h);
+    }
+    weft_server_opts so = {0};
+    server_opts(&so);
+    rc = weft_start_server_fd(loop, lfd, http_serve_conn, h, &so, &h->server);
+    if (rc < 0)
+        state_fini(h);
     return rc;
 }
 
 int http_serve_close(http_serve *h, int64_t grace_ns)
 {
-    if (weft_handle_pending(&h->date_timer))
-        weft_handle_cancel(h->loop, &h->date_timer);
+    state_fini(h);
     int rc = h->server ? weft_server_close(h->server, grace_ns) : 0;
     h->server = NULL;
     return rc < 0 ? rc : 0;
+}
+
+static int thread_setup(weft_loop *loop, int index, void *arg, void **conn_arg)
+{
+    (void)index;
+    (void)arg;
+    http_serve *h = malloc(sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    int rc = state_init(h, loop);
+    if (rc < 0) {
+        free(h);
+        return rc;
+    }
+    *conn_arg = h;
+    return 0;
+}
+
+static void thread_teardown(weft_loop *loop, int index, void *conn_arg)
+{
+    (void)loop;
+    (void)index;
+    state_fini(conn_arg);
+    free(conn_arg);
+}
+
+void http_serve_threads_opts(weft_serve_opts *opts)
+{
+    server_opts(&opts->server);
+    opts->thread_setup = thread_setup;
+    opts->thread_teardown = thread_teardown;
 }

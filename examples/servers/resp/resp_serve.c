@@ -16,9 +16,15 @@
 
 static const char too_big[] = "-ERR Protocol error: command too large\r\n";
 
-static int handle_conn(weft_stream *s, void *arg)
+void resp_serve_server_opts(weft_server_opts *so)
 {
-    resp_serve *r = arg;
+    so->stream.read_limit = READ_BUF;
+    so->stream.write_high = 64 * 1024;
+}
+
+int resp_serve_conn(weft_stream *s, void *arg)
+{
+    resp_store *store = arg;
     resp_session *sess = malloc(sizeof *sess); /* once per connection */
     if (!sess)
         return -ENOMEM;
@@ -33,11 +39,11 @@ static int handle_conn(weft_stream *s, void *arg)
         /* The stream's buffer is the connection's own memory; quoted inline
          * arguments are unescaped in it before it is consumed. */
         char *in = (char *)weft_stream_peek(s, &len);
-        if (r->store->lock)
-            pthread_mutex_lock(r->store->lock);
-        size_t used = resp_session_feed(sess, &r->store->db, in, len, &out, OUT_FLUSH, &more);
-        if (r->store->lock)
-            pthread_mutex_unlock(r->store->lock);
+        if (store->lock)
+            pthread_mutex_lock(store->lock);
+        size_t used = resp_session_feed(sess, &store->db, in, len, &out, OUT_FLUSH, &more);
+        if (store->lock)
+            pthread_mutex_unlock(store->lock);
         weft_stream_consume(s, used);
         if (out.len) {
             if (weft_stream_write(s, out.buf, out.len) < 0)
@@ -67,9 +73,8 @@ int resp_serve_start(resp_serve *r, weft_loop *loop, int lfd, resp_store *store)
     r->store = store;
     r->server = NULL;
     weft_server_opts so = {0};
-    so.stream.read_limit = READ_BUF;
-    so.stream.write_high = 64 * 1024;
-    return weft_start_server_fd(loop, lfd, handle_conn, r, &so, &r->server);
+    resp_serve_server_opts(&so);
+    return weft_start_server_fd(loop, lfd, resp_serve_conn, store, &so, &r->server);
 }
 
 int resp_serve_close(resp_serve *r, int64_t grace_ns)

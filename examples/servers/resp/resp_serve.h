@@ -23,6 +23,12 @@ typedef struct resp_serve {
     resp_store *store;
 } resp_serve;
 
+/* The connection handler; arg is the resp_store. With the store as its
+ * argument and resp_serve_server_opts' buffer sizes it serves on
+ * weft_serve_threads' threads too (they share the store: give it a lock). */
+int resp_serve_conn(weft_stream *s, void *arg);
+void resp_serve_server_opts(weft_server_opts *so);
+
 /* Start serving the listening socket lfd (owned from now on, also on
  * failure) on loop with the keyspace store. 0, or weft_start_server_fd's
  * error. */

@@ -4,33 +4,20 @@
  * errors. Good enough for redis-cli and redis-benchmark.
  *
  *   resp_server [--host 127.0.0.1] [--port 6379] [--backend auto] [--threads 1]
+ *               [--busy-poll US] [--max-conns N]
  *
  * With several threads the keyspace is shared under one lock, taken once
  * per batch of pipelined commands.
  */
+#include "cli.h"
 #include "resp_serve.h"
-#include "serve_cli.h"
 
 #include <stdio.h>
 
-static int serve(weft_loop *loop, int lfd, int index, void *arg)
-{
-    (void)index;
-    resp_serve r;
-    int rc = resp_serve_start(&r, loop, lfd, arg);
-    if (rc < 0) {
-        fprintf(stderr, "resp_server: %s\n", weft_strerror(rc));
-        return rc;
-    }
-    serve_wait_cancel(loop);
-    resp_serve_close(&r, 1000000000);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    serve_cli c;
-    int rc = serve_cli_parse(&c, argc, argv, 6379);
+    server_cli c;
+    int rc = server_cli_parse(&c, "resp_server", argc, argv, 6379);
     if (rc)
         return rc == 1 ? 0 : rc;
     static resp_store store;
@@ -40,7 +27,9 @@ int main(int argc, char **argv)
         return 1;
     }
     store.lock = c.threads > 1 ? &lock : NULL;
-    rc = serve_cli_run(&c, "resp_server", serve, &store);
+    weft_serve_opts so = {.grace_ns = 1000000000};
+    resp_serve_server_opts(&so.server);
+    rc = server_cli_run(&c, resp_serve_conn, &store, &so);
     resp_db_free(&store.db);
     return rc;
 }

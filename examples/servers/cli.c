@@ -1,0 +1,173 @@
+/* The example servers' command line and main loop: see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f, const char *prog, int default_port)
+{
+    fprintf(f,
+            "usage: %s [--host H] [--port N] [--backend NAME] [--threads N] [--busy-poll US]\n"
+            "          [--max-conns N]\n"
+            "  --host H        address to listen on: numeric IPv4/IPv6, a name, or unix:/path\n"
+            "                  (default 127.0.0.1)\n"
+            "  --port N        TCP port (default %d; 0 picks a free one)\n"
+            "  --backend NAME  auto, io_uring, epoll, poll (default auto)\n"
+            "  --threads N     loops on N threads, one SO_REUSEPORT listener each (default 1)\n"
+            "  --busy-poll US  poll without sleeping for up to US microseconds before each\n"
+            "                  wait for I/O (default 0: off; costs CPU, saves wake-ups)\n"
+            "  --max-conns N   live connections per thread (default 0: the server's 10000)\n",
+            prog, default_port);
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int server_cli_parse(server_cli *c, const char *prog, int argc, char **argv, int default_port)
+{
+    memset(c, 0, sizeof *c);
+    c->prog = prog;
+    c->host = "127.0.0.1";
+    c->port = default_port;
+    c->threads = 1;
+    const char *a = "";
+    for (int i = 1; i < argc; i += 2) {
+        a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout, prog, default_port);
+            return 1;
+        }
+        if (!v)
+            goto bad;
+        if (!strcmp(a, "--host")) {
+            c->host = v;
+        } else if (!strcmp(a, "--port")) {
+            if (parse_long(v, 0, 65535, &n) < 0)
+                goto bad;
+            c->port = (int)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_long(v, 1, 1024, &n) < 0)
+                goto bad;
+            c->threads = (int)n;
+        } else if (!strcmp(a, "--busy-poll")) {
+            if (parse_long(v, 0, (long)WEFT_BUSY_POLL_MAX_US, &n) < 0)
+                goto bad;
+            c->loop_opts.busy_poll_us = (uint32_t)n;
+        } else if (!strcmp(a, "--max-conns")) {
+            if (parse_long(v, 0, 1000000000L, &n) < 0)
+                goto bad;
+            c->max_conns = (size_t)n;
+        } else if (!strcmp(a, "--backend")) {
+            int k = weft_backend_from_name(v);
+            if (k < 0) {
+                fprintf(stderr, "%s: --backend %s: %s\n", prog, v, weft_strerror(k));
+                return 2;
+            }
+            c->loop_opts.backend = (weft_backend_kind)k;
+        } else {
+            goto bad;
+        }
+    }
+    return 0;
+bad:
+    fprintf(stderr, "%s: bad or incomplete argument '%s'\n", prog, a);
+    usage(stderr, prog, default_port);
+    return 2;
+}
+
+/* host:port into an address: unix:/path, numeric, then the system
+ * resolver (at startup, before any loop runs). */
+static int resolve(const char *host, int port, weft_addr *out)
+{
+    if (strncmp(host, "unix:", 5) == 0)
+        return weft_addr_parse(out, host);
+    if (strcmp(host, "localhost") == 0) /* not ::1, whatever the resolver prefers */
+        host = "127.0.0.1";
+    if (weft_addr_ip(out, host, port) == 0)
+        return 0;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(host, ps, &hints, &res) != 0)
+        return -ENOENT;
+    memset(out, 0, sizeof *out);
+    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+    out->len = (uint32_t)res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
+                   const weft_serve_opts *opts)
+{
+    weft_addr addr;
+    int rc = resolve(c->host, c->port, &addr);
+    if (rc) {
+        fprintf(stderr, "%s: --host %s: %s\n", c->prog, c->host, weft_strerror(rc));
+        return 1;
+    }
+    weft_serve_opts so = opts ? *opts : (weft_serve_opts){0};
+    if (c->max_conns)
+        so.server.max_connections = c->max_conns;
+    so.server.listen.unlink_path = 1;
+
+    /* The loops' threads inherit a mask with the stop signals blocked; this
+     * thread waits for them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    weft_threads *t;
+    rc = weft_serve_threads(c->threads, &c->loop_opts, &addr, handler, arg, &so, &t);
+    if (rc) {
+        fprintf(stderr, "%s: serving %s on %d thread(s): %s\n", c->prog, c->host, c->threads,
+                weft_strerror(rc));
+        return 1;
+    }
+    weft_addr bound;
+    char name[WEFT_ADDR_STRLEN + 120];
+    weft_threads_addr(t, &bound);
+    weft_addr_format(&bound, name, sizeof name);
+    weft_loop *probe = NULL;
+    const char *backend = "?";
+    if (weft_loop_new(&probe, &c->loop_opts) == 0) /* only to print the backend's name */
+        backend = weft_loop_backend_name(probe);
+    printf("%s: listening on %s (%d thread%s, %s", c->prog, name, c->threads,
+           c->threads == 1 ? "" : "s", backend);
+    if (c->loop_opts.busy_poll_us)
+        printf(", busy-poll %u us", (unsigned)c->loop_opts.busy_poll_us);
+    printf(")\n");
+    fflush(stdout);
+    if (probe)
+        weft_loop_free(probe);
+
+    int sig;
+    sigwait(&stop, &sig);
+    printf("%s: %s, closing\n", c->prog, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stdout);
+    weft_threads_stop(t);
+    rc = weft_threads_join(t);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", c->prog, weft_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
