@@ -17,45 +17,45 @@
 #include "weft/op.h"
 #include "weft/multi.h"
 
-typedef struct weft_backend weft_backend;
+typedef struct weft__backend weft__backend;
 
-typedef struct weft_backend_vtable {
+typedef struct weft__vtable {
     const char *name;
     weft_backend_kind kind;
-    size_t size; /* bytes of the backend's state, which starts with weft_backend */
+    size_t size; /* bytes of the backend's state, which starts with weft__backend */
     /* Set up in memory the loop allocated (zeroed). 0 or a negative error;
      * on error the backend has released what it took. */
-    int (*init)(weft_backend *be, const weft_loop_opts *opts);
+    int (*init)(weft__backend *be, const weft_loop_opts *opts);
     /* Release everything; ops still in flight have been cancelled and reaped. */
-    void (*fini)(weft_backend *be);
+    void (*fini)(weft__backend *be);
     /* Start op. 0, or a negative error (the op is then not in flight). */
-    int (*submit)(weft_backend *be, weft_op *op);
+    int (*submit)(weft__backend *be, weft_op *op);
     /* Ask op to stop; it still completes through weft__op_done(). 0 or
      * -EALREADY. */
-    int (*cancel)(weft_backend *be, weft_op *op);
+    int (*cancel)(weft__backend *be, weft_op *op);
     /* The caller is about to close fd: complete what is parked on it with
      * -ECANCELED and forget it. 0 or a negative error. */
-    int (*forget_fd)(weft_backend *be, int fd);
+    int (*forget_fd)(weft__backend *be, int fd);
     /* Wait for completions up to timeout_ns (-1: no limit, 0: do not block)
      * and hand them to weft__op_done(). Returns 0 or a negative error; a
      * wake-up or a signal is not an error. */
-    int (*poll)(weft_backend *be, int64_t timeout_ns);
+    int (*poll)(weft__backend *be, int64_t timeout_ns);
     /* Make a poll() blocked in another thread return. Thread-safe. */
-    int (*wake)(weft_backend *be);
+    int (*wake)(weft__backend *be);
     /* What the backend found at setup, for weft-info (may be NULL). */
-    int (*info)(const weft_backend *be, char *buf, size_t size);
-    /* Multishot (weft/multi.h). m->kind is WEFT_MULTI_ACCEPT or _RECV and
-     * m->fd, cb, data are set; every result goes to weft__multi_event(). */
-    int (*multi_start)(weft_backend *be, weft_multi *m);
-    int (*multi_cancel)(weft_backend *be, weft_multi *m); /* 0 or -EALREADY */
-    int (*bufs_setup)(weft_backend *be, unsigned count, unsigned size);
+    int (*info)(const weft__backend *be, char *buf, size_t size);
+    /* Multishot (weft/multi.h). m->kind_ is WEFT__MULTI_ACCEPT or _RECV and
+     * m->fd_, cb, data are set; every result goes to weft__multi_event(). */
+    int (*multi_start)(weft__backend *be, weft_multi *m);
+    int (*multi_cancel)(weft__backend *be, weft_multi *m); /* 0 or -EALREADY */
+    int (*bufs_setup)(weft__backend *be, unsigned count, unsigned size);
     /* buf is one of the loop's buffers, checked by the caller. */
-    void (*buf_put)(weft_backend *be, void *buf);
+    void (*buf_put)(weft__backend *be, void *buf);
     /* Whether buf is one of the loop's buffers. */
-    int (*buf_owned)(const weft_backend *be, const void *buf);
-} weft_backend_vtable;
+    int (*buf_owned)(const weft__backend *be, const void *buf);
+} weft__vtable;
 
-enum { WEFT_MULTI_ACCEPT = 1, WEFT_MULTI_RECV = 2 };
+enum { WEFT__MULTI_ACCEPT = 1, WEFT__MULTI_RECV = 2 };
 
 /* A result of m; more == 0 on the last one, after which m is idle.
  * Multishot callbacks, like op callbacks, run only in the loop's callback
@@ -64,12 +64,12 @@ enum { WEFT_MULTI_ACCEPT = 1, WEFT_MULTI_RECV = 2 };
  * it over in the next callback phase, results in the order they were
  * posted. weft__multi_event() runs m's callback at once: only for a backend
  * already in the callback phase (the readiness emulation's kick handle).
- * Until the last result is delivered m stays active (m->state != 0). */
+ * Until the last result is delivered m stays active (m->state_ != 0). */
 void weft__multi_post(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more);
 void weft__multi_event(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more);
 
-struct weft_backend {
-    const weft_backend_vtable *vt;
+struct weft__backend {
+    const weft__vtable *vt;
     weft_loop *loop;
 };
 
@@ -78,7 +78,7 @@ struct weft_backend {
 void weft__op_done(weft_loop *loop, weft_op *op, int64_t result);
 
 /* The vtable for a kind, or NULL when it is not compiled in. */
-const weft_backend_vtable *weft__backend_vtable(weft_backend_kind kind);
+const weft__vtable *weft__backend_vtable(weft_backend_kind kind);
 
 /* The one AUTO search (select.c): try start(kind, ctx) on each compiled
  * backend in order of preference (io_uring, kqueue, IOCP, epoll, poll) and
@@ -88,31 +88,31 @@ const weft_backend_vtable *weft__backend_vtable(weft_backend_kind kind);
 int weft__backend_search(int (*start)(weft_backend_kind kind, void *ctx), void *ctx);
 
 /* Op states (weft_op.state_). */
-enum { WEFT_OPS_IDLE = 0, WEFT_OPS_INFLIGHT, WEFT_OPS_DONE };
-/* Op flags (weft_op.flags_), for the loop and backends. */
+enum { WEFT__OPSTATE_IDLE = 0, WEFT__OPSTATE_INFLIGHT, WEFT__OPSTATE_DONE };
+/* Op flags (weft_op.opflags_), for the loop and backends. */
 enum {
-    WEFT_OPF_CANCEL = 1,     /* a cancel was asked for */
-    WEFT_OPF_STARTED = 2,    /* connect: the system call was made, wait for SO_ERROR */
-    WEFT_OPF_READ_WRITE = 4, /* fd is not a socket: use read/write */
-    WEFT_OPF_MULTI = 8,      /* the op inside a weft_multi (readiness emulation) */
+    WEFT__OPFLAG_CANCEL = 1,     /* a cancel was asked for */
+    WEFT__OPFLAG_STARTED = 2,    /* connect: the system call was made, wait for SO_ERROR */
+    WEFT__OPFLAG_READ_WRITE = 4, /* fd is not a socket: use read/write */
+    WEFT__OPFLAG_MULTI = 8,      /* the op inside a weft_multi (readiness emulation) */
 };
 
 /* Declared only where compiled (weft_config.h): a reference to a backend
  * this build lacks fails to compile rather than to link. */
 #if WEFT_HAVE_EPOLL
-extern const weft_backend_vtable weft__epoll_vtable;
+extern const weft__vtable weft__epoll_vtable;
 #endif
 #if WEFT_HAVE_POLL
-extern const weft_backend_vtable weft__poll_vtable;
+extern const weft__vtable weft__poll_vtable;
 #endif
 #if WEFT_HAVE_IO_URING
-extern const weft_backend_vtable weft__uring_vtable;
+extern const weft__vtable weft__uring_vtable;
 #endif
 #if WEFT_HAVE_KQUEUE
-extern const weft_backend_vtable weft__kqueue_vtable;
+extern const weft__vtable weft__kqueue_vtable;
 #endif
 #if WEFT_HAVE_IOCP
-extern const weft_backend_vtable weft__iocp_vtable;
+extern const weft__vtable weft__iocp_vtable;
 #endif
 
 #endif

@@ -13,13 +13,13 @@
 #define MAX_EVENTS 256
 
 typedef struct weft_epoll {
-    weft_readiness r;
+    weft__readiness r;
     int epfd;
     int wakefd;
     struct epoll_event events[MAX_EVENTS];
 } weft_epoll;
 
-static int ep_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
+static int ep_update(weft__readiness *r, int fd, weft__fdslot *slot, uint8_t old)
 {
     (void)old;
     if (slot->registered)
@@ -32,7 +32,7 @@ static int ep_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
     return 0;
 }
 
-static void ep_drop(weft_readiness *r, int fd, weft_fdslot *slot)
+static void ep_drop(weft__readiness *r, int fd, weft__fdslot *slot)
 {
     weft_epoll *ep = (weft_epoll *)r;
     if (slot->registered)
@@ -40,9 +40,9 @@ static void ep_drop(weft_readiness *r, int fd, weft_fdslot *slot)
     slot->registered = 0;
 }
 
-static const weft_readiness_mech ep_mech = {ep_update, ep_drop};
+static const weft__readiness_mech ep_mech = {ep_update, ep_drop};
 
-static int ep_init(weft_backend *be, const weft_loop_opts *opts)
+static int ep_init(weft__backend *be, const weft_loop_opts *opts)
 {
     (void)opts;
     weft_epoll *ep = (weft_epoll *)be;
@@ -62,7 +62,7 @@ static int ep_init(weft_backend *be, const weft_loop_opts *opts)
     return 0;
 }
 
-static void ep_fini(weft_backend *be)
+static void ep_fini(weft__backend *be)
 {
     weft_epoll *ep = (weft_epoll *)be;
     weft__ready_fini(&ep->r);
@@ -78,7 +78,7 @@ static int timeout_ms(int64_t ns)
     return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
-static int ep_poll(weft_backend *be, int64_t timeout_ns)
+static int ep_poll(weft__backend *be, int64_t timeout_ns)
 {
     weft_epoll *ep = (weft_epoll *)be;
     int n = epoll_wait(ep->epfd, ep->events, MAX_EVENTS, timeout_ms(timeout_ns));
@@ -100,7 +100,7 @@ static int ep_poll(weft_backend *be, int64_t timeout_ns)
     return 0;
 }
 
-static int ep_wake(weft_backend *be)
+static int ep_wake(weft__backend *be)
 {
     weft_epoll *ep = (weft_epoll *)be;
     uint64_t one = 1;
@@ -109,19 +109,19 @@ static int ep_wake(weft_backend *be)
     return 0;
 }
 
-static int ep_info(const weft_backend *be, char *buf, size_t size)
+static int ep_info(const weft__backend *be, char *buf, size_t size)
 {
     (void)be;
     return snprintf(buf, size, "edge-triggered, eventfd wake-up");
 }
 
-const weft_backend_vtable weft__epoll_vtable = {
+const weft__vtable weft__epoll_vtable = {
     .name = "epoll",
     .kind = WEFT_BACKEND_EPOLL,
     .size = sizeof(weft_epoll),
     .init = ep_init,
     .fini = ep_fini,
-    WEFT_READINESS_OPS,
+    WEFT__READINESS_OPS,
     .poll = ep_poll,
     .wake = ep_wake,
     .info = ep_info,

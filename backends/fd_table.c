@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int weft__fd_table_grow(weft_fd_table *t, int fd)
+int weft__fd_table_grow(weft__fd_table *t, int fd)
 {
     if (fd < t->nslots)
         return 0;
@@ -18,7 +18,7 @@ int weft__fd_table_grow(weft_fd_table *t, int fd)
         n *= 2;
     if (n > INT_MAX)
         n = (size_t)fd + 1; /* a real fd is below RLIMIT_NOFILE: no overflow */
-    weft_fdslot *v = realloc(t->slots, n * sizeof *v);
+    weft__fdslot *v = realloc(t->slots, n * sizeof *v);
     if (!v)
         return -ENOMEM;
     memset(v + t->nslots, 0, (n - (size_t)t->nslots) * sizeof *v);
@@ -27,7 +27,7 @@ int weft__fd_table_grow(weft_fd_table *t, int fd)
     return 0;
 }
 
-void weft__fd_table_free(weft_fd_table *t)
+void weft__fd_table_free(weft__fd_table *t)
 {
     free(t->slots);
     t->slots = NULL;

@@ -9,29 +9,29 @@
 #include "backend.h"
 #include "list.h"
 
-typedef struct weft_fdslot {
-    weft_list readers;   /* FIFO; io_uring: the head is with the kernel */
-    weft_list writers;   /* FIFO */
+typedef struct weft__fdslot {
+    weft__list readers;   /* FIFO; io_uring: the head is with the kernel */
+    weft__list writers;   /* FIFO */
     uint32_t mech_index; /* readiness: the mechanism's own bookkeeping (poll: pollfd index + 1) */
     uint8_t not_socket;  /* recv/send said ENOTSOCK: use read/write */
-    uint8_t want;        /* readiness: WEFT_WANT_* the mechanism was last told */
+    uint8_t want;        /* readiness: WEFT__WANT_* the mechanism was last told */
     uint8_t registered;  /* readiness: the mechanism watches this fd */
     uint8_t kind;     /* readiness: 0 not known yet, FD_STREAM (a SOCK_STREAM socket), FD_OTHER */
     uint8_t drained;  /* readiness: a short read emptied the input: until the mechanism says
                          readable, a recv parks without trying (saves an EAGAIN call) */
     uint8_t hup_seen; /* readiness: the mechanism reported end of stream or an error: a short
                          read no longer proves there is nothing to report */
-} weft_fdslot;
+} weft__fdslot;
 
 enum { FD_STREAM = 1, FD_OTHER = 2 };
 
-typedef struct weft_fd_table {
-    weft_fdslot *slots;
+typedef struct weft__fd_table {
+    weft__fdslot *slots;
     int nslots;
-} weft_fd_table;
+} weft__fd_table;
 
 /* fd's slot, or NULL when the table has never grown that far. */
-static inline weft_fdslot *weft__fd_slot(weft_fd_table *t, int fd)
+static inline weft__fdslot *weft__fd_slot(weft__fd_table *t, int fd)
 {
     return fd < t->nslots ? &t->slots[fd] : NULL;
 }
@@ -39,9 +39,9 @@ static inline weft_fdslot *weft__fd_slot(weft_fd_table *t, int fd)
 /* Make room for fd (>= 0). Only a real descriptor may grow the table, so a
  * bogus huge number allocates nothing: its F_GETFD error (-EBADF) comes
  * back. 0, that error, or -ENOMEM. */
-int weft__fd_table_grow(weft_fd_table *t, int fd);
+int weft__fd_table_grow(weft__fd_table *t, int fd);
 
-void weft__fd_table_free(weft_fd_table *t);
+void weft__fd_table_free(weft__fd_table *t);
 
 static inline int weft__op_is_reader(const weft_op *op)
 {
@@ -50,7 +50,7 @@ static inline int weft__op_is_reader(const weft_op *op)
 }
 
 /* The FIFO op belongs in (not for CLOSE). */
-static inline weft_list *weft__fd_fifo(weft_fdslot *slot, const weft_op *op)
+static inline weft__list *weft__fd_fifo(weft__fdslot *slot, const weft_op *op)
 {
     return weft__op_is_reader(op) ? &slot->readers : &slot->writers;
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 typedef struct weft_pollbe {
-    weft_readiness r;
+    weft__readiness r;
     struct pollfd *fds;
     uint32_t nfds, cap;
     int wake_rd, wake_wr;
@@ -20,10 +20,10 @@ typedef struct weft_pollbe {
 
 static short events_of(uint8_t want)
 {
-    return (short)(((want & WEFT_WANT_IN) ? POLLIN : 0) | ((want & WEFT_WANT_OUT) ? POLLOUT : 0));
+    return (short)(((want & WEFT__WANT_IN) ? POLLIN : 0) | ((want & WEFT__WANT_OUT) ? POLLOUT : 0));
 }
 
-static void remove_entry(weft_pollbe *p, weft_fdslot *slot)
+static void remove_entry(weft_pollbe *p, weft__fdslot *slot)
 {
     uint32_t i = slot->mech_index - 1, last = --p->nfds;
     if (i != last) {
@@ -34,7 +34,7 @@ static void remove_entry(weft_pollbe *p, weft_fdslot *slot)
     slot->registered = 0;
 }
 
-static int pl_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
+static int pl_update(weft__readiness *r, int fd, weft__fdslot *slot, uint8_t old)
 {
     (void)old;
     weft_pollbe *p = (weft_pollbe *)r;
@@ -60,16 +60,16 @@ static int pl_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
     return 0;
 }
 
-static void pl_drop(weft_readiness *r, int fd, weft_fdslot *slot)
+static void pl_drop(weft__readiness *r, int fd, weft__fdslot *slot)
 {
     (void)fd;
     if (slot->mech_index)
         remove_entry((weft_pollbe *)r, slot);
 }
 
-static const weft_readiness_mech pl_mech = {pl_update, pl_drop};
+static const weft__readiness_mech pl_mech = {pl_update, pl_drop};
 
-static int pl_init(weft_backend *be, const weft_loop_opts *opts)
+static int pl_init(weft__backend *be, const weft_loop_opts *opts)
 {
     (void)opts;
     weft_pollbe *p = (weft_pollbe *)be;
@@ -95,7 +95,7 @@ static int pl_init(weft_backend *be, const weft_loop_opts *opts)
     return 0;
 }
 
-static void pl_fini(weft_backend *be)
+static void pl_fini(weft__backend *be)
 {
     weft_pollbe *p = (weft_pollbe *)be;
     weft__ready_fini(&p->r);
@@ -104,7 +104,7 @@ static void pl_fini(weft_backend *be)
     close(p->wake_wr);
 }
 
-static int pl_poll(weft_backend *be, int64_t timeout_ns)
+static int pl_poll(weft__backend *be, int64_t timeout_ns)
 {
     weft_pollbe *p = (weft_pollbe *)be;
     int ms = -1;
@@ -136,7 +136,7 @@ static int pl_poll(weft_backend *be, int64_t timeout_ns)
     return 0;
 }
 
-static int pl_wake(weft_backend *be)
+static int pl_wake(weft__backend *be)
 {
     weft_pollbe *p = (weft_pollbe *)be;
     if (write(p->wake_wr, "", 1) < 0 && errno != EAGAIN)
@@ -144,19 +144,19 @@ static int pl_wake(weft_backend *be)
     return 0;
 }
 
-static int pl_info(const weft_backend *be, char *buf, size_t size)
+static int pl_info(const weft__backend *be, char *buf, size_t size)
 {
     (void)be;
     return snprintf(buf, size, "level-triggered poll(2), self-pipe wake-up");
 }
 
-const weft_backend_vtable weft__poll_vtable = {
+const weft__vtable weft__poll_vtable = {
     .name = "poll",
     .kind = WEFT_BACKEND_POLL,
     .size = sizeof(weft_pollbe),
     .init = pl_init,
     .fini = pl_fini,
-    WEFT_READINESS_OPS,
+    WEFT__READINESS_OPS,
     .poll = pl_poll,
     .wake = pl_wake,
     .info = pl_info,

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PARK WEFT_READY_PARK
+#define PARK WEFT__READY_PARK
 
 static int64_t poll_now(int fd, short events)
 {
@@ -37,7 +37,7 @@ static int64_t sys_result(ssize_t n)
 
 /* Only on a byte stream does a short read prove the input empty (a
  * datagram socket returns one datagram however many wait). */
-static int is_stream(int fd, weft_fdslot *slot)
+static int is_stream(int fd, weft__fdslot *slot)
 {
     if (!slot->kind) {
         int type = 0;
@@ -49,7 +49,7 @@ static int is_stream(int fd, weft_fdslot *slot)
     return slot->kind == FD_STREAM;
 }
 
-static int64_t try_recv(weft_fdslot *slot, weft_op *op)
+static int64_t try_recv(weft__fdslot *slot, weft_op *op)
 {
     ssize_t n;
     if (slot->drained)
@@ -71,7 +71,7 @@ static int64_t try_recv(weft_fdslot *slot, weft_op *op)
     return sys_result(n);
 }
 
-static int64_t try_send(weft_fdslot *slot, weft_op *op)
+static int64_t try_send(weft__fdslot *slot, weft_op *op)
 {
     ssize_t n;
     if (!slot->not_socket) {
@@ -102,7 +102,7 @@ static int64_t try_accept(weft_op *op)
 
 static int64_t try_connect(weft_op *op)
 {
-    if (op->flags_ & WEFT_OPF_STARTED) {
+    if (op->opflags_ & WEFT__OPFLAG_STARTED) {
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -116,7 +116,7 @@ static int64_t try_connect(weft_op *op)
     if (rc == 0)
         return 0;
     if (errno == EINPROGRESS || errno == EAGAIN) {
-        op->flags_ |= WEFT_OPF_STARTED;
+        op->opflags_ |= WEFT__OPFLAG_STARTED;
         return PARK;
     }
     return -errno;
@@ -125,7 +125,7 @@ static int64_t try_connect(weft_op *op)
 /* One attempt at op's system call; PARK when it would block. `ready` says
  * the mechanism just reported the fd ready, which is all a poll op waits
  * for. */
-static int64_t try_op(weft_fdslot *slot, weft_op *op, int ready)
+static int64_t try_op(weft__fdslot *slot, weft_op *op, int ready)
 {
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
@@ -144,14 +144,14 @@ static int64_t try_op(weft_fdslot *slot, weft_op *op, int ready)
     return -EINVAL;
 }
 
-static uint8_t want_of(const weft_fdslot *slot)
+static uint8_t want_of(const weft__fdslot *slot)
 {
-    return (uint8_t)((weft_list_empty(&slot->readers) ? 0 : WEFT_WANT_IN) |
-                     (weft_list_empty(&slot->writers) ? 0 : WEFT_WANT_OUT));
+    return (uint8_t)((weft__list_empty(&slot->readers) ? 0 : WEFT__WANT_IN) |
+                     (weft__list_empty(&slot->writers) ? 0 : WEFT__WANT_OUT));
 }
 
 /* Tell the mechanism when the wanted interest really changed. */
-static int sync_want(weft_readiness *r, int fd, weft_fdslot *slot)
+static int sync_want(weft__readiness *r, int fd, weft__fdslot *slot)
 {
     uint8_t old = slot->want, want = want_of(slot);
     if (old == want)
@@ -160,57 +160,57 @@ static int sync_want(weft_readiness *r, int fd, weft_fdslot *slot)
     return r->mech->update(r, fd, slot, old);
 }
 
-static void finish_all(weft_readiness *r, weft_list *list, int64_t result)
+static void finish_all(weft__readiness *r, weft__list *list, int64_t result)
 {
-    weft_link_ *n;
-    while ((n = weft_list_pop(list)) != NULL) {
-        weft_op *op = weft_container_of(n, weft_op, link_);
-        if (op->flags_ & WEFT_OPF_MULTI)
+    weft__link *n;
+    while ((n = weft__list_pop(list)) != NULL) {
+        weft_op *op = weft__container_of(n, weft_op, link_);
+        if (op->opflags_ & WEFT__OPFLAG_MULTI)
             weft__ready_multi_end(r, op->data, result);
         else
             weft__op_done(r->base.loop, op, result);
     }
 }
 
-int64_t weft__ready_try(weft_readiness *r, weft_op *op)
+int64_t weft__ready_try(weft__readiness *r, weft_op *op)
 {
-    weft_fdslot *slot = weft__ready_slot(r, op->fd);
+    weft__fdslot *slot = weft__ready_slot(r, op->fd);
     return slot ? try_op(slot, op, 0) : -EBADF;
 }
 
-int weft__ready_park(weft_readiness *r, weft_op *op)
+int weft__ready_park(weft__readiness *r, weft_op *op)
 {
     int rc = weft__fd_table_grow(&r->fds, op->fd);
     if (rc)
         return rc;
-    weft_fdslot *slot = &r->fds.slots[op->fd];
-    weft_list *list = weft__fd_fifo(slot, op);
-    weft_list_push(list, &op->link_);
+    weft__fdslot *slot = &r->fds.slots[op->fd];
+    weft__list *list = weft__fd_fifo(slot, op);
+    weft__list_push(list, &op->link_);
     rc = sync_want(r, op->fd, slot);
     if (rc) {
-        weft_list_remove(list, &op->link_);
+        weft__list_remove(list, &op->link_);
         slot->want = want_of(slot);
     }
     return rc;
 }
 
-void weft__ready_unpark(weft_readiness *r, weft_op *op)
+void weft__ready_unpark(weft__readiness *r, weft_op *op)
 {
-    weft_fdslot *slot = &r->fds.slots[op->fd];
-    weft_list_remove(weft__fd_fifo(slot, op), &op->link_);
+    weft__fdslot *slot = &r->fds.slots[op->fd];
+    weft__list_remove(weft__fd_fifo(slot, op), &op->link_);
     sync_want(r, op->fd, slot);
 }
 
-static void close_op(weft_readiness *r, weft_op *op)
+static void close_op(weft__readiness *r, weft_op *op)
 {
     weft__ready_forget_fd(&r->base, op->fd);
     int rc = close(op->fd);
     weft__op_done(r->base.loop, op, rc < 0 && errno != EINTR ? -errno : 0);
 }
 
-int weft__ready_submit(weft_backend *be, weft_op *op)
+int weft__ready_submit(weft__backend *be, weft_op *op)
 {
-    weft_readiness *r = (weft_readiness *)be;
+    weft__readiness *r = (weft__readiness *)be;
     if (op->opcode == WEFT_OP_CLOSE) {
         close_op(r, op);
         return 0;
@@ -220,44 +220,44 @@ int weft__ready_submit(weft_backend *be, weft_op *op)
         weft__op_done(be->loop, op, rc); /* e.g. -EBADF: the op fails, not the submit */
         return 0;
     }
-    weft_fdslot *slot = &r->fds.slots[op->fd];
-    weft_list *list = weft__fd_fifo(slot, op);
+    weft__fdslot *slot = &r->fds.slots[op->fd];
+    weft__list *list = weft__fd_fifo(slot, op);
     /* Ops already waiting go first: never overtake them. */
-    if (weft_list_empty(list)) {
+    if (weft__list_empty(list)) {
         int64_t res = try_op(slot, op, 0);
         if (res != PARK) {
             weft__op_done(be->loop, op, res);
             return 0;
         }
     }
-    weft_list_push(list, &op->link_);
+    weft__list_push(list, &op->link_);
     rc = sync_want(r, op->fd, slot);
     if (rc) {
         /* Cannot watch the fd (EBADF, EPERM for regular files, ENOMEM):
          * the op fails, the loop stays usable. */
-        weft_list_remove(list, &op->link_);
+        weft__list_remove(list, &op->link_);
         slot->want = want_of(slot);
         weft__op_done(be->loop, op, rc);
     }
     return 0;
 }
 
-int weft__ready_cancel(weft_backend *be, weft_op *op)
+int weft__ready_cancel(weft__backend *be, weft_op *op)
 {
-    weft_readiness *r = (weft_readiness *)be;
-    weft_fdslot *slot = weft__ready_slot(r, op->fd);
+    weft__readiness *r = (weft__readiness *)be;
+    weft__fdslot *slot = weft__ready_slot(r, op->fd);
     if (!slot)
         return -EALREADY;
-    weft_list_remove(weft__fd_fifo(slot, op), &op->link_);
+    weft__list_remove(weft__fd_fifo(slot, op), &op->link_);
     weft__op_done(be->loop, op, -ECANCELED);
     sync_want(r, op->fd, slot);
     return 0;
 }
 
-int weft__ready_forget_fd(weft_backend *be, int fd)
+int weft__ready_forget_fd(weft__backend *be, int fd)
 {
-    weft_readiness *r = (weft_readiness *)be;
-    weft_fdslot *slot = weft__ready_slot(r, fd);
+    weft__readiness *r = (weft__readiness *)be;
+    weft__fdslot *slot = weft__ready_slot(r, fd);
     if (!slot)
         return 0;
     finish_all(r, &slot->readers, -ECANCELED);
@@ -269,12 +269,12 @@ int weft__ready_forget_fd(weft_backend *be, int fd)
     return 0;
 }
 
-static void run_list(weft_readiness *r, weft_fdslot *slot, weft_list *list)
+static void run_list(weft__readiness *r, weft__fdslot *slot, weft__list *list)
 {
-    weft_link_ *n;
+    weft__link *n;
     while ((n = list->first) != NULL) {
-        weft_op *op = weft_container_of(n, weft_op, link_);
-        if (op->flags_ & WEFT_OPF_MULTI) {
+        weft_op *op = weft__container_of(n, weft_op, link_);
+        if (op->opflags_ & WEFT__OPFLAG_MULTI) {
             /* Its callbacks run from the loop's callback phase, not here. */
             weft__ready_multi_kick(r, op->data);
             break;
@@ -282,14 +282,14 @@ static void run_list(weft_readiness *r, weft_fdslot *slot, weft_list *list)
         int64_t res = try_op(slot, op, 1);
         if (res == PARK)
             break;
-        weft_list_remove(list, n);
+        weft__list_remove(list, n);
         weft__op_done(r->base.loop, op, res);
     }
 }
 
-void weft__ready_event(weft_readiness *r, int fd, int readable, int writable, int hup)
+void weft__ready_event(weft__readiness *r, int fd, int readable, int writable, int hup)
 {
-    weft_fdslot *slot = weft__ready_slot(r, fd);
+    weft__fdslot *slot = weft__ready_slot(r, fd);
     if (!slot)
         return;
     if (hup)
@@ -303,14 +303,14 @@ void weft__ready_event(weft_readiness *r, int fd, int readable, int writable, in
     sync_want(r, fd, slot);
 }
 
-static void drop_all(weft_list *list)
+static void drop_all(weft__list *list)
 {
-    weft_link_ *n;
-    while ((n = weft_list_pop(list)) != NULL)
-        weft_container_of(n, weft_op, link_)->state_ = WEFT_OPS_IDLE;
+    weft__link *n;
+    while ((n = weft__list_pop(list)) != NULL)
+        weft__container_of(n, weft_op, link_)->state_ = WEFT__OPSTATE_IDLE;
 }
 
-void weft__ready_fini(weft_readiness *r)
+void weft__ready_fini(weft__readiness *r)
 {
     for (int fd = 0; fd < r->fds.nslots; fd++) {
         drop_all(&r->fds.slots[fd].readers);

@@ -11,66 +11,66 @@
 
 #include <errno.h>
 
-enum { WEFT_WANT_IN = 1, WEFT_WANT_OUT = 2 };
+enum { WEFT__WANT_IN = 1, WEFT__WANT_OUT = 2 };
 
-typedef struct weft_readiness weft_readiness;
+typedef struct weft__readiness weft__readiness;
 
-typedef struct weft_readiness_mech {
+typedef struct weft__readiness_mech {
     /* slot->want changed (from the value in `old`): watch fd accordingly.
      * Called only on a real change. 0 or a negative error. */
-    int (*update)(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old);
+    int (*update)(weft__readiness *r, int fd, weft__fdslot *slot, uint8_t old);
     /* fd is about to be closed: stop watching it. */
-    void (*drop)(weft_readiness *r, int fd, weft_fdslot *slot);
-} weft_readiness_mech;
+    void (*drop)(weft__readiness *r, int fd, weft__fdslot *slot);
+} weft__readiness_mech;
 
-struct weft_readiness {
-    weft_backend base;
-    const weft_readiness_mech *mech;
-    weft_fd_table fds;
+struct weft__readiness {
+    weft__backend base;
+    const weft__readiness_mech *mech;
+    weft__fd_table fds;
     /* Multishot emulation (readiness_multi.c): the loop's receive buffers. */
     char *bufs;
     unsigned buf_count, buf_size;
     uint32_t *free_bufs; /* a stack of free buffer indexes */
     unsigned nfree;
-    weft_list starved; /* recvs paused until a buffer comes back */
+    weft__list starved; /* recvs paused until a buffer comes back */
 };
 
 /* What weft__ready_try returns when the call would block. */
-#define WEFT_READY_PARK (-(int64_t)EAGAIN)
+#define WEFT__READY_PARK (-(int64_t)EAGAIN)
 
-/* One non-blocking attempt at op's system call (WEFT_READY_PARK if it
+/* One non-blocking attempt at op's system call (WEFT__READY_PARK if it
  * would block); park op on its fd, or take it off again. */
-int64_t weft__ready_try(weft_readiness *r, weft_op *op);
-int weft__ready_park(weft_readiness *r, weft_op *op);
-void weft__ready_unpark(weft_readiness *r, weft_op *op);
+int64_t weft__ready_try(weft__readiness *r, weft_op *op);
+int weft__ready_park(weft__readiness *r, weft_op *op);
+void weft__ready_unpark(weft__readiness *r, weft_op *op);
 
 /* Multishot emulation (readiness_multi.c). */
-int weft__ready_multi_start(weft_backend *be, weft_multi *m);
-int weft__ready_multi_cancel(weft_backend *be, weft_multi *m);
-int weft__ready_bufs_setup(weft_backend *be, unsigned count, unsigned size);
-void weft__ready_buf_put(weft_backend *be, void *buf);
-int weft__ready_buf_owned(const weft_backend *be, const void *buf);
-void weft__ready_multi_kick(weft_readiness *r, weft_multi *m); /* its fd is ready */
-void weft__ready_multi_end(weft_readiness *r, weft_multi *m, int64_t res);
-void weft__ready_multi_forget(weft_readiness *r, int fd); /* paused recvs on fd end */
-void weft__ready_multi_fini(weft_readiness *r);
+int weft__ready_multi_start(weft__backend *be, weft_multi *m);
+int weft__ready_multi_cancel(weft__backend *be, weft_multi *m);
+int weft__ready_bufs_setup(weft__backend *be, unsigned count, unsigned size);
+void weft__ready_buf_put(weft__backend *be, void *buf);
+int weft__ready_buf_owned(const weft__backend *be, const void *buf);
+void weft__ready_multi_kick(weft__readiness *r, weft_multi *m); /* its fd is ready */
+void weft__ready_multi_end(weft__readiness *r, weft_multi *m, int64_t res);
+void weft__ready_multi_forget(weft__readiness *r, int fd); /* paused recvs on fd end */
+void weft__ready_multi_fini(weft__readiness *r);
 
 /* The vtable entries every readiness backend shares. */
-#define WEFT_READINESS_OPS                                                                         \
+#define WEFT__READINESS_OPS                                                                         \
     .submit = weft__ready_submit, .cancel = weft__ready_cancel,                                    \
     .forget_fd = weft__ready_forget_fd, .multi_start = weft__ready_multi_start,                    \
     .multi_cancel = weft__ready_multi_cancel, .bufs_setup = weft__ready_bufs_setup,                \
     .buf_put = weft__ready_buf_put, .buf_owned = weft__ready_buf_owned
 
-int weft__ready_submit(weft_backend *be, weft_op *op);
-int weft__ready_cancel(weft_backend *be, weft_op *op);
-int weft__ready_forget_fd(weft_backend *be, int fd);
+int weft__ready_submit(weft__backend *be, weft_op *op);
+int weft__ready_cancel(weft__backend *be, weft_op *op);
+int weft__ready_forget_fd(weft__backend *be, int fd);
 /* The mechanism saw fd ready: finish the parked ops that can finish now. */
-void weft__ready_event(weft_readiness *r, int fd, int readable, int writable, int hup);
+void weft__ready_event(weft__readiness *r, int fd, int readable, int writable, int hup);
 /* Drop all parked ops (their callbacks will not run) and the slot table. */
-void weft__ready_fini(weft_readiness *r);
+void weft__ready_fini(weft__readiness *r);
 
-static inline weft_fdslot *weft__ready_slot(weft_readiness *r, int fd)
+static inline weft__fdslot *weft__ready_slot(weft__readiness *r, int fd)
 {
     return weft__fd_slot(&r->fds, fd);
 }

@@ -16,96 +16,96 @@ enum { RM_PARKED = 1, RM_PAUSED, RM_ENDING };
 
 static void kick(void *arg);
 
-static void schedule(weft_readiness *r, weft_multi *m)
+static void schedule(weft__readiness *r, weft_multi *m)
 {
     if (!weft_handle_pending(&m->kick_))
         weft_call_soon(r->base.loop, &m->kick_, kick, m);
 }
 
-static void *take_buf(weft_readiness *r)
+static void *take_buf(weft__readiness *r)
 {
     return r->nfree ? r->bufs + (size_t)r->free_bufs[--r->nfree] * r->buf_size : NULL;
 }
 
-static void give_buf(weft_readiness *r, void *buf)
+static void give_buf(weft__readiness *r, void *buf)
 {
     r->free_bufs[r->nfree++] = (uint32_t)(((char *)buf - r->bufs) / r->buf_size);
 }
 
-int weft__ready_multi_start(weft_backend *be, weft_multi *m)
+int weft__ready_multi_start(weft__backend *be, weft_multi *m)
 {
-    weft_readiness *r = (weft_readiness *)be;
-    if (m->kind == WEFT_MULTI_RECV && !r->bufs)
+    weft__readiness *r = (weft__readiness *)be;
+    if (m->kind_ == WEFT__MULTI_RECV && !r->bufs)
         return -ENOBUFS;
     weft_op *op = &m->op_;
     memset(op, 0, sizeof *op);
-    op->opcode = m->kind == WEFT_MULTI_ACCEPT ? WEFT_OP_ACCEPT : WEFT_OP_RECV;
-    op->fd = m->fd;
+    op->opcode = m->kind_ == WEFT__MULTI_ACCEPT ? WEFT_OP_ACCEPT : WEFT_OP_RECV;
+    op->fd = m->fd_;
     op->data = m;
-    op->state_ = WEFT_OPS_INFLIGHT;
-    op->flags_ = WEFT_OPF_MULTI;
+    op->state_ = WEFT__OPSTATE_INFLIGHT;
+    op->opflags_ = WEFT__OPFLAG_MULTI;
     op->backend_ = r;
     int rc = weft__ready_park(r, op);
     if (rc)
         return rc;
-    m->state = RM_PARKED;
+    m->state_ = RM_PARKED;
     schedule(r, m); /* the fd may be ready already: edge-triggered epoll would not say */
     return 0;
 }
 
 /* End m with res: its last callback comes from the callback phase. */
-void weft__ready_multi_end(weft_readiness *r, weft_multi *m, int64_t res)
+void weft__ready_multi_end(weft__readiness *r, weft_multi *m, int64_t res)
 {
-    m->state = RM_ENDING;
+    m->state_ = RM_ENDING;
     m->final_ = res;
     schedule(r, m);
 }
 
-int weft__ready_multi_cancel(weft_backend *be, weft_multi *m)
+int weft__ready_multi_cancel(weft__backend *be, weft_multi *m)
 {
-    weft_readiness *r = (weft_readiness *)be;
-    if (m->state == RM_ENDING)
+    weft__readiness *r = (weft__readiness *)be;
+    if (m->state_ == RM_ENDING)
         return -EALREADY;
-    if (m->state == RM_PARKED)
+    if (m->state_ == RM_PARKED)
         weft__ready_unpark(r, &m->op_);
     else
-        weft_list_remove(&r->starved, &m->link);
-    m->cancel = 1;
+        weft__list_remove(&r->starved, &m->link_);
+    m->cancel_ = 1;
     weft__ready_multi_end(r, m, -ECANCELED);
     return 0;
 }
 
 /* Accept or receive until the call would block or m ends (64 results per
  * turn, so one busy fd cannot starve the loop). */
-static void drain(weft_readiness *r, weft_multi *m)
+static void drain(weft__readiness *r, weft_multi *m)
 {
     weft_loop *loop = r->base.loop;
     weft_op *op = &m->op_;
-    for (int turns = 0; m->state == RM_PARKED; turns++) {
+    for (int turns = 0; m->state_ == RM_PARKED; turns++) {
         if (turns == 64) {
             schedule(r, m); /* let others run; nothing re-signals an edge, so come back */
             return;
         }
         void *buf = NULL;
-        if (m->kind == WEFT_MULTI_RECV) {
+        if (m->kind_ == WEFT__MULTI_RECV) {
             if (!(buf = take_buf(r))) {
                 weft__ready_unpark(r, op);
-                m->state = RM_PAUSED;
-                weft_list_push(&r->starved, &m->link);
+                m->state_ = RM_PAUSED;
+                weft__list_push(&r->starved, &m->link_);
                 return;
             }
             op->buf = buf;
             op->len = r->buf_size;
         }
         int64_t res = weft__ready_try(r, op);
-        if (res == WEFT_READY_PARK || res <= 0) {
+        if (res == WEFT__READY_PARK || res <= 0) {
             if (buf)
                 give_buf(r, buf);
-            if (res == WEFT_READY_PARK)
+            if (res == WEFT__READY_PARK)
                 return;
-            if (res < 0 || m->kind == WEFT_MULTI_RECV) { /* error, or end of stream */
+            if (res < 0 || m->kind_ == WEFT__MULTI_RECV) { /* error, or end of stream */
                 weft__ready_unpark(r, op);
-                m->state = RM_ENDING;
+                m->state_ = RM_ENDING;
                 weft__multi_event(loop, m, res, NULL, 0);
                 return;
             }
@@ -117,34 +117,34 @@ static void drain(weft_readiness *r, weft_multi *m)
 static void kick(void *arg)
 {
     weft_multi *m = arg;
-    weft_readiness *r = m->op_.backend_;
-    if (m->state == RM_ENDING)
+    weft__readiness *r = m->op_.backend_;
+    if (m->state_ == RM_ENDING)
         weft__multi_event(r->base.loop, m, m->final_, NULL, 0);
-    else if (m->state == RM_PARKED)
+    else if (m->state_ == RM_PARKED)
         drain(r, m);
 }
 
-void weft__ready_multi_kick(weft_readiness *r, weft_multi *m)
+void weft__ready_multi_kick(weft__readiness *r, weft_multi *m)
 {
     schedule(r, m);
 }
 
 /* Paused recvs are on no fd's list: end those on fd here. */
-void weft__ready_multi_forget(weft_readiness *r, int fd)
+void weft__ready_multi_forget(weft__readiness *r, int fd)
 {
-    for (weft_link_ *n = r->starved.first, *next; n; n = next) {
+    for (weft__link *n = r->starved.first, *next; n; n = next) {
         next = n->next;
-        weft_multi *m = weft_container_of(n, weft_multi, link);
-        if (m->fd == fd) {
-            weft_list_remove(&r->starved, n);
+        weft_multi *m = weft__container_of(n, weft_multi, link_);
+        if (m->fd_ == fd) {
+            weft__list_remove(&r->starved, n);
             weft__ready_multi_end(r, m, -ECANCELED);
         }
     }
 }
 
-int weft__ready_bufs_setup(weft_backend *be, unsigned count, unsigned size)
+int weft__ready_bufs_setup(weft__backend *be, unsigned count, unsigned size)
 {
-    weft_readiness *r = (weft_readiness *)be;
+    weft__readiness *r = (weft__readiness *)be;
     if (r->bufs)
         return -EBUSY;
     r->bufs = malloc((size_t)count * size);
@@ -163,33 +163,33 @@ int weft__ready_bufs_setup(weft_backend *be, unsigned count, unsigned size)
     return 0;
 }
 
-int weft__ready_buf_owned(const weft_backend *be, const void *buf)
+int weft__ready_buf_owned(const weft__backend *be, const void *buf)
 {
-    const weft_readiness *r = (const weft_readiness *)be;
+    const weft__readiness *r = (const weft__readiness *)be;
     const char *p = buf;
     return r->bufs && p >= r->bufs && p < r->bufs + (size_t)r->buf_count * r->buf_size &&
            (size_t)(p - r->bufs) % r->buf_size == 0;
 }
 
 /* A buffer came back: resume the recvs that ran dry. */
-void weft__ready_buf_put(weft_backend *be, void *buf)
+void weft__ready_buf_put(weft__backend *be, void *buf)
 {
-    weft_readiness *r = (weft_readiness *)be;
+    weft__readiness *r = (weft__readiness *)be;
     give_buf(r, buf);
-    weft_link_ *n;
-    while ((n = weft_list_pop(&r->starved)) != NULL) {
-        weft_multi *m = weft_container_of(n, weft_multi, link);
+    weft__link *n;
+    while ((n = weft__list_pop(&r->starved)) != NULL) {
+        weft_multi *m = weft__container_of(n, weft_multi, link_);
         int rc = weft__ready_park(r, &m->op_);
         if (rc) {
             weft__ready_multi_end(r, m, rc);
             continue;
         }
-        m->state = RM_PARKED;
+        m->state_ = RM_PARKED;
         schedule(r, m);
     }
 }
 
-void weft__ready_multi_fini(weft_readiness *r)
+void weft__ready_multi_fini(weft__readiness *r)
 {
     free(r->bufs);
     free(r->free_bufs);

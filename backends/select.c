@@ -34,7 +34,7 @@ int weft__backend_search(int (*start)(weft_backend_kind kind, void *ctx), void *
     return first_err;
 }
 
-const weft_backend_vtable *weft__backend_vtable(weft_backend_kind kind)
+const weft__vtable *weft__backend_vtable(weft_backend_kind kind)
 {
     switch (kind) {
 #if WEFT_HAVE_IO_URING

@@ -78,7 +78,7 @@ _Static_assert(_Alignof(weft_op) >= 4 && _Alignof(weft_multi) >= 4,
 /* ---- per-fd FIFOs ---- */
 
 /* The FIFO of an op that went through submit(); CLOSE has none. */
-static weft_list *fifo_of(weft_uring *u, const weft_op *op)
+static weft__list *fifo_of(weft__uring *u, const weft_op *op)
 {
     return weft__fd_fifo(&u->fds.slots[op->fd], op);
 }
@@ -86,7 +86,7 @@ static weft_list *fifo_of(weft_uring *u, const weft_op *op)
 /* Whether op is the head of its FIFO, i.e. the one with the kernel. A head
  * detached by a close (see detach_fd) is with the kernel too but no longer
  * in the FIFO. */
-static int is_head(weft_uring *u, const weft_op *op)
+static int is_head(weft__uring *u, const weft_op *op)
 {
     return fifo_of(u, op)->first == &op->link_;
 }
@@ -95,7 +95,7 @@ static int is_head(weft_uring *u, const weft_op *op)
 
 /* A SINGLE_ISSUER ring belongs to the thread that enables it: do that at
  * the first real use, not in init(), which may run on another thread. */
-int weft__uring_enable(weft_uring *u)
+int weft__uring_enable(weft__uring *u)
 {
     if (u->enabled)
         return 0;
@@ -110,12 +110,12 @@ int weft__uring_enable(weft_uring *u)
     return 0;
 }
 
-static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags);
+static void handle_cqe(weft__uring *u, uint64_t ud, int res, unsigned flags);
 
 /* Take the oldest CQE off the ring. It is consumed before it is handled,
  * and every call starts again from the ring's head, so handling may queue
  * SQEs, submit, and even reap again. */
-static int next_cqe(weft_uring *u, uint64_t *ud, int *res, unsigned *flags)
+static int next_cqe(weft__uring *u, uint64_t *ud, int *res, unsigned *flags)
 {
     struct io_uring_cqe *cqe;
     unsigned head;
@@ -131,7 +131,7 @@ static int next_cqe(weft_uring *u, uint64_t *ud, int *res, unsigned *flags)
 }
 
 /* Reap every CQE, flushing what the kernel kept back on overflow. */
-static void reap(weft_uring *u)
+static void reap(weft__uring *u)
 {
     uint64_t ud;
     int res;
@@ -150,7 +150,7 @@ static void reap(weft_uring *u)
 
 /* Hand the queued SQEs to the kernel now (SQ full, or an fd about to be
  * closed). */
-static int flush(weft_uring *u)
+static int flush(weft__uring *u)
 {
     int rc = weft__uring_enable(u);
     if (rc)
@@ -167,7 +167,7 @@ static int flush(weft_uring *u)
     return rc;
 }
 
-struct io_uring_sqe *weft__uring_get_sqe(weft_uring *u, int *err)
+struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err)
 {
     struct io_uring_sqe *sqe;
     int tries = 0;
@@ -192,7 +192,7 @@ static unsigned rw_len(size_t len)
 
 /* Queue op's SQE for its current stage (a connect in progress waits for
  * POLLOUT; recv/send on a non-socket is read/write). */
-static int queue_op(weft_uring *u, weft_op *op)
+static int queue_op(weft__uring *u, weft_op *op)
 {
     int err = 0;
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
@@ -212,19 +212,19 @@ static int queue_op(weft_uring *u, weft_op *op)
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
         break;
     case WEFT_OP_RECV:
-        if (op->flags_ & WEFT_OPF_READ_WRITE)
+        if (op->opflags_ & WEFT__OPFLAG_READ_WRITE)
             io_uring_prep_read(sqe, op->fd, op->buf, rw_len(op->len), (uint64_t)-1);
         else
             io_uring_prep_recv(sqe, op->fd, op->buf, rw_len(op->len), op->flags);
         break;
     case WEFT_OP_SEND:
-        if (op->flags_ & WEFT_OPF_READ_WRITE)
+        if (op->opflags_ & WEFT__OPFLAG_READ_WRITE)
             io_uring_prep_write(sqe, op->fd, op->buf, rw_len(op->len), (uint64_t)-1);
         else
             io_uring_prep_send(sqe, op->fd, op->buf, rw_len(op->len), op->flags | MSG_NOSIGNAL);
         break;
     case WEFT_OP_CONNECT:
-        if (op->flags_ & WEFT_OPF_STARTED)
+        if (op->opflags_ & WEFT__OPFLAG_STARTED)
             io_uring_prep_poll_add(sqe, op->fd, POLLOUT);
         else
             io_uring_prep_connect(sqe, op->fd, op->buf,
@@ -245,15 +245,15 @@ static int queue_op(weft_uring *u, weft_op *op)
 
 /* Finish op: it leaves its FIFO (when it was the head, the next op there
  * goes to the kernel) and its callback is queued on the loop. */
-static void finish(weft_uring *u, weft_op *op, int64_t res);
+static void finish(weft__uring *u, weft_op *op, int64_t res);
 
 /* Send the head of a FIFO to the kernel; an op that cannot be queued
  * fails and the next one gets its turn. */
-static void start_head(weft_uring *u, weft_list *fifo)
+static void start_head(weft__uring *u, weft__list *fifo)
 {
-    weft_link_ *n;
+    weft__link *n;
     while ((n = fifo->first) != NULL) {
-        weft_op *op = weft_container_of(n, weft_op, link_);
+        weft_op *op = weft__container_of(n, weft_op, link_);
         int rc = u->closing ? -ECANCELED : queue_op(u, op);
         if (rc == 0)
             return;
@@ -261,15 +261,15 @@ static void start_head(weft_uring *u, weft_list *fifo)
     }
 }
 
-static void finish(weft_uring *u, weft_op *op, int64_t res)
+static void finish(weft__uring *u, weft_op *op, int64_t res)
 {
     if (op->opcode != WEFT_OP_CLOSE) {
-        weft_list *fifo = fifo_of(u, op);
+        weft__list *fifo = fifo_of(u, op);
         if (fifo->first == &op->link_) {
-            weft_list_remove(fifo, &op->link_);
+            weft__list_remove(fifo, &op->link_);
             start_head(u, fifo);
         } else if (op->link_.prev) {
-            weft_list_remove(fifo, &op->link_); /* waiting behind the head */
+            weft__list_remove(fifo, &op->link_); /* waiting behind the head */
         }
     }
     u->nops--;
@@ -280,9 +280,9 @@ static void finish(weft_uring *u, weft_op *op, int64_t res)
  * again, unless a cancel was asked for meanwhile (its ASYNC_CANCEL may
  * have found nothing to cancel) or its fd was closed. 1 when queued, else
  * *res is final. */
-static int resubmit(weft_uring *u, weft_op *op, int *res)
+static int resubmit(weft__uring *u, weft_op *op, int *res)
 {
-    if ((op->flags_ & WEFT_OPF_CANCEL) || u->closing || !is_head(u, op)) {
+    if ((op->opflags_ & WEFT__OPFLAG_CANCEL) || u->closing || !is_head(u, op)) {
         *res = -ECANCELED;
         return 0;
     }
@@ -302,7 +302,7 @@ static int so_error(int fd)
     return -err;
 }
 
-static void op_cqe(weft_uring *u, weft_op *op, int res)
+static void op_cqe(weft__uring *u, weft_op *op, int res)
 {
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
@@ -312,9 +312,9 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
         break;
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
-        if (res == -ENOTSOCK && op->flags == 0 && !(op->flags_ & WEFT_OPF_READ_WRITE)) {
+        if (res == -ENOTSOCK && op->flags == 0 && !(op->opflags_ & WEFT__OPFLAG_READ_WRITE)) {
             /* A pipe or a tty: read/write, now and for the next ops on fd. */
-            op->flags_ |= WEFT_OPF_READ_WRITE;
+            op->opflags_ |= WEFT__OPFLAG_READ_WRITE;
             if (is_head(u, op))
                 u->fds.slots[op->fd].not_socket = 1;
             if (resubmit(u, op, &res))
@@ -333,12 +333,12 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
             op->addrlen = 0;
         break;
     case WEFT_OP_CONNECT:
-        if (op->flags_ & WEFT_OPF_STARTED) {
+        if (op->opflags_ & WEFT__OPFLAG_STARTED) {
             if (res >= 0)
                 res = so_error(op->fd);
         } else if (res == -EINPROGRESS || res == -EALREADY || res == -EAGAIN) {
             /* The kernel let a non-blocking connect through unfinished: wait for POLLOUT. */
-            op->flags_ |= WEFT_OPF_STARTED;
+            op->opflags_ |= WEFT__OPFLAG_STARTED;
             if (resubmit(u, op, &res))
                 return;
         }
@@ -347,7 +347,7 @@ static void op_cqe(weft_uring *u, weft_op *op, int res)
     finish(u, op, res);
 }
 
-static int arm_wake(weft_uring *u)
+static int arm_wake(weft__uring *u)
 {
     int err = 0;
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
@@ -359,7 +359,7 @@ static int arm_wake(weft_uring *u)
     return 0;
 }
 
-static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
+static void handle_cqe(weft__uring *u, uint64_t ud, int res, unsigned flags)
 {
     if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT)
         return; /* cancels, liburing's own */
@@ -381,36 +381,36 @@ static void handle_cqe(weft_uring *u, uint64_t ud, int res, unsigned flags)
 /* fd is being closed: the ops waiting behind a head complete with
  * -ECANCELED now; the heads leave their FIFOs and are left to the cancel
  * the caller sends. Returns how many heads are with the kernel. */
-static int detach_fd(weft_uring *u, int fd)
+static int detach_fd(weft__uring *u, int fd)
 {
     /* Paused recvs on fd are not with the kernel: stop them here. */
-    for (weft_link_ *n = u->starved.first, *next; n; n = next) {
+    for (weft__link *n = u->starved.first, *next; n; n = next) {
         next = n->next;
-        weft_multi *m = weft_container_of(n, weft_multi, link);
-        if (m->fd == fd)
+        weft_multi *m = weft__container_of(n, weft_multi, link_);
+        if (m->fd_ == fd)
             weft__uring_multi_stop_paused(u, m);
     }
     /* Multishot requests are in no FIFO: any of them may be on fd. */
     int heads = u->nmulti != 0;
-    weft_fdslot *s = weft__fd_slot(&u->fds, fd);
+    weft__fdslot *s = weft__fd_slot(&u->fds, fd);
     if (!s)
         return heads;
-    weft_list *fifos[2] = {&s->readers, &s->writers};
+    weft__list *fifos[2] = {&s->readers, &s->writers};
     for (int i = 0; i < 2; i++) {
-        weft_link_ *head = weft_list_pop(fifos[i]), *n;
+        weft__link *head = weft__list_pop(fifos[i]), *n;
         if (!head)
             continue;
         heads++;
-        while ((n = weft_list_pop(fifos[i])) != NULL) {
+        while ((n = weft__list_pop(fifos[i])) != NULL) {
             u->nops--;
-            weft__op_done(u->base.loop, weft_container_of(n, weft_op, link_), -ECANCELED);
+            weft__op_done(u->base.loop, weft__container_of(n, weft_op, link_), -ECANCELED);
         }
     }
     s->not_socket = 0;
     return heads;
 }
 
-static int queue_cancel_fd(weft_uring *u, int fd, int link)
+static int queue_cancel_fd(weft__uring *u, int fd, int link)
 {
     int err = 0;
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
@@ -425,9 +425,9 @@ static int queue_cancel_fd(weft_uring *u, int fd, int link)
 
 /* ---- the vtable ---- */
 
-static int ur_submit(weft_backend *be, weft_op *op)
+static int ur_submit(weft__backend *be, weft_op *op)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     int rc;
     if (op->opcode == WEFT_OP_CLOSE) {
         /* close() does not cancel requests that hold the file: cancel them
@@ -448,21 +448,21 @@ static int ur_submit(weft_backend *be, weft_op *op)
         weft__op_done(be->loop, op, rc);
         return 0;
     }
-    weft_fdslot *s = &u->fds.slots[op->fd];
+    weft__fdslot *s = &u->fds.slots[op->fd];
     if (s->not_socket && op->flags == 0 &&
         (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND))
-        op->flags_ |= WEFT_OPF_READ_WRITE;
-    weft_list *fifo = weft__fd_fifo(s, op);
-    if (weft_list_empty(fifo) && (rc = queue_op(u, op)) != 0)
+        op->opflags_ |= WEFT__OPFLAG_READ_WRITE;
+    weft__list *fifo = weft__fd_fifo(s, op);
+    if (weft__list_empty(fifo) && (rc = queue_op(u, op)) != 0)
         return rc;
-    weft_list_push(fifo, &op->link_);
+    weft__list_push(fifo, &op->link_);
     u->nops++;
     return 0;
 }
 
-static int ur_cancel(weft_backend *be, weft_op *op)
+static int ur_cancel(weft__backend *be, weft_op *op)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     if (op->opcode != WEFT_OP_CLOSE && op->link_.prev) {
         /* Waiting behind the head: the kernel never saw it. */
         finish(u, op, -ECANCELED);
@@ -479,9 +479,9 @@ static int ur_cancel(weft_backend *be, weft_op *op)
     return 0;
 }
 
-static int ur_forget_fd(weft_backend *be, int fd)
+static int ur_forget_fd(weft__backend *be, int fd)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     if (!detach_fd(u, fd))
         return 0;
     int rc = queue_cancel_fd(u, fd, 0);
@@ -491,14 +491,14 @@ static int ur_forget_fd(weft_backend *be, int fd)
 }
 
 /* Whether the kernel holds completions we only get by entering it. */
-static int cq_needs_enter(const weft_uring *u)
+static int cq_needs_enter(const weft__uring *u)
 {
     return IO_URING_READ_ONCE(*u->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
 }
 
-static int ur_poll(weft_backend *be, int64_t timeout_ns)
+static int ur_poll(weft__backend *be, int64_t timeout_ns)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     int rc = weft__uring_enable(u);
     if (rc)
         return rc;
@@ -529,9 +529,9 @@ static int ur_poll(weft_backend *be, int64_t timeout_ns)
     return 0;
 }
 
-static int ur_wake(weft_backend *be)
+static int ur_wake(weft__backend *be)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     uint64_t one = 1;
     if (write(u->wakefd, &one, sizeof one) < 0 && errno != EAGAIN)
         return -errno;
@@ -540,15 +540,15 @@ static int ur_wake(weft_backend *be)
 
 /* Cancel everything in flight and reap until nothing is: the kernel must
  * not touch caller memory once the loop is freed. */
-static void drain(weft_uring *u)
+static void drain(weft__uring *u)
 {
     u->closing = 1;
     for (int fd = 0; fd < u->fds.nslots; fd++) {
-        weft_fdslot *s = &u->fds.slots[fd];
-        weft_list *fifos[2] = {&s->readers, &s->writers};
+        weft__fdslot *s = &u->fds.slots[fd];
+        weft__list *fifos[2] = {&s->readers, &s->writers};
         for (int i = 0; i < 2; i++)
             while (fifos[i]->first && fifos[i]->first->next)
-                finish(u, weft_container_of(fifos[i]->first->next, weft_op, link_), -ECANCELED);
+                finish(u, weft__container_of(fifos[i]->first->next, weft_op, link_), -ECANCELED);
     }
     weft__uring_multi_drop_paused(u);
     if (!u->entered && u->nops == 0)
@@ -574,9 +574,9 @@ static void drain(weft_uring *u)
     }
 }
 
-static void ur_fini(weft_backend *be)
+static void ur_fini(weft__backend *be)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     drain(u);
     io_uring_queue_exit(&u->ring);
     close(u->wakefd);
@@ -584,7 +584,7 @@ static void ur_fini(weft_backend *be)
     weft__uring_multi_fini(u);
 }
 
-static int setup_ring(weft_uring *u, unsigned entries)
+static int setup_ring(weft__uring *u, unsigned entries)
 {
     /* Best first. TASKRUN_FLAG lets poll(0) skip the syscall when the
      * kernel holds no completions for us. */
@@ -623,7 +623,7 @@ static int setup_ring(weft_uring *u, unsigned entries)
 
 /* Kernels before 5.19 lack cancel-by-fd, which CLOSE and forget_fd() need;
  * IORING_OP_SOCKET came in the same release. */
-static int kernel_ok(weft_uring *u)
+static int kernel_ok(weft__uring *u)
 {
     if (u->flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN))
         return 1; /* 5.19+ */
@@ -635,9 +635,9 @@ static int kernel_ok(weft_uring *u)
     return ok;
 }
 
-static int ur_init(weft_backend *be, const weft_loop_opts *opts)
+static int ur_init(weft__backend *be, const weft_loop_opts *opts)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     u->wakefd = -1;
     const char *off = getenv("WEFT_URING_DISABLE");
     if (off && *off && strcmp(off, "0") != 0)
@@ -668,9 +668,9 @@ static int ur_init(weft_backend *be, const weft_loop_opts *opts)
     return rc;
 }
 
-static int ur_info(const weft_backend *be, char *buf, size_t size)
+static int ur_info(const weft__backend *be, char *buf, size_t size)
 {
-    const weft_uring *u = (const weft_uring *)be;
+    const weft__uring *u = (const weft__uring *)be;
     const char *mode = (u->flags & IORING_SETUP_DEFER_TASKRUN)
                            ? "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG"
                        : (u->flags & IORING_SETUP_COOP_TASKRUN) ? "COOP_TASKRUN|TASKRUN_FLAG"
@@ -678,10 +678,10 @@ static int ur_info(const weft_backend *be, char *buf, size_t size)
     return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size, u->cq_size);
 }
 
-const weft_backend_vtable weft__uring_vtable = {
+const weft__vtable weft__uring_vtable = {
     .name = "io_uring",
     .kind = WEFT_BACKEND_IO_URING,
-    .size = sizeof(weft_uring),
+    .size = sizeof(weft__uring),
     .init = ur_init,
     .fini = ur_fini,
     .submit = ur_submit,

@@ -12,8 +12,8 @@
 /* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
 enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_multi address */ };
 
-typedef struct weft_uring {
-    weft_backend base;
+typedef struct weft__uring {
+    weft__backend base;
     struct io_uring ring;
     unsigned flags;   /* setup flags the ring got */
     unsigned sq_size; /* entries the kernel gave */
@@ -25,7 +25,7 @@ typedef struct weft_uring {
     int wakefd;
     int wake_armed;
     uint64_t wake_val; /* the armed read's buffer */
-    weft_fd_table fds; /* per-fd FIFOs: only the head of each is with the kernel */
+    weft__fd_table fds; /* per-fd FIFOs: only the head of each is with the kernel */
     /* Multishot requests (weft/multi.h). */
     uint64_t nmulti;              /* with the kernel */
     struct io_uring_buf_ring *br; /* provided buffers for multishot recv */
@@ -33,28 +33,28 @@ typedef struct weft_uring {
     char *bufs;
     unsigned buf_count, buf_size;
     unsigned bufs_out; /* handed to callbacks, not yet given back */
-    weft_list starved; /* recvs paused by -ENOBUFS */
-} weft_uring;
+    weft__list starved; /* recvs paused by -ENOBUFS */
+} weft__uring;
 
 /* uring.c */
 /* Enable a SINGLE_ISSUER ring on first use (from the thread that runs it). */
-int weft__uring_enable(weft_uring *u);
+int weft__uring_enable(weft__uring *u);
 /* An SQE, submitting what is queued when the SQ is full; NULL and *err set
  * when the kernel takes nothing. */
-struct io_uring_sqe *weft__uring_get_sqe(weft_uring *u, int *err);
+struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err);
 
 /* uring_multi.c */
-void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags);
+void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flags);
 /* m is paused (out of buffers) and must stop: its last result goes through
  * the ring like every other. */
-void weft__uring_multi_stop_paused(weft_uring *u, weft_multi *m);
+void weft__uring_multi_stop_paused(weft__uring *u, weft_multi *m);
 /* fini(): paused recvs never reached the kernel; forget them. */
-void weft__uring_multi_drop_paused(weft_uring *u);
-void weft__uring_multi_fini(weft_uring *u);
-int weft__uring_multi_start(weft_backend *be, weft_multi *m);
-int weft__uring_multi_cancel(weft_backend *be, weft_multi *m);
-int weft__uring_bufs_setup(weft_backend *be, unsigned count, unsigned size);
-void weft__uring_buf_put(weft_backend *be, void *buf);
-int weft__uring_buf_owned(const weft_backend *be, const void *buf);
+void weft__uring_multi_drop_paused(weft__uring *u);
+void weft__uring_multi_fini(weft__uring *u);
+int weft__uring_multi_start(weft__backend *be, weft_multi *m);
+int weft__uring_multi_cancel(weft__backend *be, weft_multi *m);
+int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size);
+void weft__uring_buf_put(weft__backend *be, void *buf);
+int weft__uring_buf_owned(const weft__backend *be, const void *buf);
 
 #endif

@@ -22,28 +22,28 @@ enum {
 };
 #define BGID 0
 
-static int queue_multi(weft_uring *u, weft_multi *m)
+static int queue_multi(weft__uring *u, weft_multi *m)
 {
     int err = 0;
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe)
         return err;
-    if (m->kind == WEFT_MULTI_ACCEPT && m->single) {
-        io_uring_prep_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    } else if (m->kind == WEFT_MULTI_ACCEPT) {
-        io_uring_prep_multishot_accept(sqe, m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (m->kind_ == WEFT__MULTI_ACCEPT && m->single_) {
+        io_uring_prep_accept(sqe, m->fd_, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else if (m->kind_ == WEFT__MULTI_ACCEPT) {
+        io_uring_prep_multishot_accept(sqe, m->fd_, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else {
-        io_uring_prep_recv_multishot(sqe, m->fd, NULL, 0, 0);
+        io_uring_prep_recv_multishot(sqe, m->fd_, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = BGID;
     }
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
-    m->state = M_ARMED;
+    m->state_ = M_ARMED;
     u->nmulti++;
     return 0;
 }
 
-static void buf_put(weft_uring *u, void *buf)
+static void buf_put(weft__uring *u, void *buf)
 {
     unsigned bid = (unsigned)(((char *)buf - u->bufs) / u->buf_size);
     io_uring_buf_ring_add(u->br, buf, u->buf_size, (unsigned short)bid,
@@ -53,24 +53,24 @@ static void buf_put(weft_uring *u, void *buf)
 
 /* A paused recv is stopped through the ring, so its last callback comes
  * from poll() like every other: a NOP carries it. */
-void weft__uring_multi_stop_paused(weft_uring *u, weft_multi *m)
+void weft__uring_multi_stop_paused(weft__uring *u, weft_multi *m)
 {
-    weft_list_remove(&u->starved, &m->link);
-    m->cancel = 1;
+    weft__list_remove(&u->starved, &m->link_);
+    m->cancel_ = 1;
     int err = 0;
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe) {
-        m->state = M_ENDING;
+        m->state_ = M_ENDING;
         weft__multi_post(u->base.loop, m, err, NULL, 0);
         return;
     }
     io_uring_prep_nop(sqe);
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI);
-    m->state = M_STOPPING;
+    m->state_ = M_STOPPING;
     u->nmulti++;
 }
 
-void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags)
+void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flags)
 {
     int more = (flags & IORING_CQE_F_MORE) != 0;
     void *buf = NULL;
@@ -83,37 +83,37 @@ void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags
     }
     if (!more) {
         u->nmulti--;
-        if (m->state == M_STOPPING)
+        if (m->state_ == M_STOPPING)
             res = -ECANCELED;
-        m->state = M_ENDING;
+        m->state_ = M_ENDING;
     }
     if (u->closing) {
         if (!more)
-            m->state = M_IDLE;
-        if (m->kind == WEFT_MULTI_ACCEPT && res >= 0)
+            m->state_ = M_IDLE;
+        if (m->kind_ == WEFT__MULTI_ACCEPT && res >= 0)
             close(res); /* nobody will take it */
         return;
     }
-    if (m->kind == WEFT_MULTI_ACCEPT && res >= 0 && res < u->fds.nslots)
+    if (m->kind_ == WEFT__MULTI_ACCEPT && res >= 0 && res < u->fds.nslots)
         u->fds.slots[res].not_socket = 0;
-    if (!more && !m->cancel) {
+    if (!more && !m->cancel_) {
         /* The kernel ended the request but the caller did not: carry on. */
         int again = 0;
-        if (m->kind == WEFT_MULTI_ACCEPT && res == -EINVAL && !m->single) {
-            m->single = 1; /* no multishot accept before 5.19 */
+        if (m->kind_ == WEFT__MULTI_ACCEPT && res == -EINVAL && !m->single_) {
+            m->single_ = 1; /* no multishot accept before 5.19 */
             if (queue_multi(u, m) == 0)
                 return;
-        } else if (m->kind == WEFT_MULTI_RECV && res == -ENOBUFS) {
+        } else if (m->kind_ == WEFT__MULTI_RECV && res == -ENOBUFS) {
             /* Out of buffers: pause until one comes back (at once if one
              * came back since the kernel looked). */
             if (u->bufs_out < u->buf_count && queue_multi(u, m) == 0)
                 return;
             if (u->bufs_out >= u->buf_count) {
-                m->state = M_PAUSED;
-                weft_list_push(&u->starved, &m->link);
+                m->state_ = M_PAUSED;
+                weft__list_push(&u->starved, &m->link_);
                 return;
             }
-        } else if (res > 0 || (res == 0 && m->kind == WEFT_MULTI_ACCEPT)) {
+        } else if (res > 0 || (res == 0 && m->kind_ == WEFT__MULTI_ACCEPT)) {
             again = 1; /* single-shot accepts, or the kernel stopped it (CQ overflow) */
         }
         if (again && queue_multi(u, m) == 0)
@@ -125,20 +125,20 @@ void weft__uring_multi_cqe(weft_uring *u, weft_multi *m, int res, unsigned flags
     weft__multi_post(u->base.loop, m, res, buf, more);
 }
 
-int weft__uring_multi_start(weft_backend *be, weft_multi *m)
+int weft__uring_multi_start(weft__backend *be, weft_multi *m)
 {
-    weft_uring *u = (weft_uring *)be;
-    if (m->kind == WEFT_MULTI_RECV && !u->br)
+    weft__uring *u = (weft__uring *)be;
+    if (m->kind_ == WEFT__MULTI_RECV && !u->br)
         return -ENOBUFS;
     return queue_multi(u, m);
 }
 
-int weft__uring_multi_cancel(weft_backend *be, weft_multi *m)
+int weft__uring_multi_cancel(weft__backend *be, weft_multi *m)
 {
-    weft_uring *u = (weft_uring *)be;
-    if (m->state == M_ENDING)
+    weft__uring *u = (weft__uring *)be;
+    if (m->state_ == M_ENDING)
         return -EALREADY; /* ended; its last callback is on its way */
-    if (m->state == M_PAUSED) {
+    if (m->state_ == M_PAUSED) {
         weft__uring_multi_stop_paused(u, m);
         return 0;
     }
@@ -146,7 +146,7 @@ int weft__uring_multi_cancel(weft_backend *be, weft_multi *m)
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe)
         return err;
-    m->cancel = 1;
+    m->cancel_ = 1;
     io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI, 0);
     io_uring_sqe_set_data64(sqe, UD_IGNORE);
     return 0;
@@ -154,9 +154,9 @@ int weft__uring_multi_cancel(weft_backend *be, weft_multi *m)
 
 /* liburing 2.3 has no io_uring_setup_buf_ring(): map, register and fill
  * the ring by hand. */
-int weft__uring_bufs_setup(weft_backend *be, unsigned count, unsigned size)
+int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     if (u->br)
         return -EBUSY;
     int rc = weft__uring_enable(u);
@@ -195,41 +195,41 @@ int weft__uring_bufs_setup(weft_backend *be, unsigned count, unsigned size)
     return 0;
 }
 
-int weft__uring_buf_owned(const weft_backend *be, const void *buf)
+int weft__uring_buf_owned(const weft__backend *be, const void *buf)
 {
-    const weft_uring *u = (const weft_uring *)be;
+    const weft__uring *u = (const weft__uring *)be;
     return u->bufs && (const char *)buf >= u->bufs &&
            (const char *)buf < u->bufs + (size_t)u->buf_count * u->buf_size &&
            ((size_t)((const char *)buf - u->bufs)) % u->buf_size == 0;
 }
 
-void weft__uring_buf_put(weft_backend *be, void *buf)
+void weft__uring_buf_put(weft__backend *be, void *buf)
 {
-    weft_uring *u = (weft_uring *)be;
+    weft__uring *u = (weft__uring *)be;
     buf_put(u, buf);
     u->bufs_out--;
     /* Resume the recvs that ran dry. */
-    weft_link_ *n;
-    while ((n = weft_list_pop(&u->starved)) != NULL) {
-        weft_multi *m = weft_container_of(n, weft_multi, link);
+    weft__link *n;
+    while ((n = weft__list_pop(&u->starved)) != NULL) {
+        weft_multi *m = weft__container_of(n, weft_multi, link_);
         int rc = queue_multi(u, m);
         if (rc) {
-            m->state = M_ENDING;
+            m->state_ = M_ENDING;
             weft__multi_post(u->base.loop, m, rc, NULL, 0);
         }
     }
 }
 
-void weft__uring_multi_drop_paused(weft_uring *u)
+void weft__uring_multi_drop_paused(weft__uring *u)
 {
     /* Nothing ever reached the kernel: no request can be in flight. */
     while (u->starved.first) {
-        weft_multi *m = weft_container_of(weft_list_pop(&u->starved), weft_multi, link);
-        m->state = 0;
+        weft_multi *m = weft__container_of(weft__list_pop(&u->starved), weft_multi, link_);
+        m->state_ = 0;
     }
 }
 
-void weft__uring_multi_fini(weft_uring *u)
+void weft__uring_multi_fini(weft__uring *u)
 {
     if (u->br)
         munmap(u->br, u->br_bytes);

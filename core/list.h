@@ -10,16 +10,15 @@
 
 /* The public headers' list head (weft/base.h), so a list embedded in a
  * public struct is this very type: no mirror, no cast. */
-typedef weft__list weft_list;
 
-#define weft_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define weft__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-static inline int weft_list_empty(const weft_list *l)
+static inline int weft__list_empty(const weft__list *l)
 {
     return l->first == NULL;
 }
 
-static inline void weft_list_push(weft_list *l, weft_link_ *n)
+static inline void weft__list_push(weft__list *l, weft__link *n)
 {
     n->next = NULL;
     n->prev = l->last;
@@ -30,7 +29,7 @@ static inline void weft_list_push(weft_list *l, weft_link_ *n)
     l->last = n;
 }
 
-static inline void weft_list_remove(weft_list *l, weft_link_ *n)
+static inline void weft__list_remove(weft__list *l, weft__link *n)
 {
     if (n->prev)
         n->prev->next = n->next;
@@ -43,16 +42,16 @@ static inline void weft_list_remove(weft_list *l, weft_link_ *n)
     n->next = n->prev = NULL;
 }
 
-static inline weft_link_ *weft_list_pop(weft_list *l)
+static inline weft__link *weft__list_pop(weft__list *l)
 {
-    weft_link_ *n = l->first;
+    weft__link *n = l->first;
     if (n)
-        weft_list_remove(l, n);
+        weft__list_remove(l, n);
     return n;
 }
 
 /* Move every node of src to the end of dst; src ends empty. */
-static inline void weft_list_splice(weft_list *dst, weft_list *src)
+static inline void weft__list_splice(weft__list *dst, weft__list *src)
 {
     if (!src->first)
         return;

@@ -23,13 +23,13 @@ struct weft_server {
     weft_semaphore slots;
     weft_future *acceptor;
     weft_future *idle; /* while closing: done once no connection is live */
-    weft_list conns;
+    weft__list conns;
     size_t live;
     int closing;
 };
 
 typedef struct conn {
-    weft_link_ link;
+    weft__link link;
     weft_server *srv;
     weft_stream *s;
     weft_future *task;
@@ -45,7 +45,7 @@ static int conn_main(void *arg, intptr_t *result)
     if (!c->cancelled)
         weft_stream_flush(c->s);
     weft_stream_close(c->s);
-    weft_list_remove(&srv->conns, &c->link);
+    weft__list_remove(&srv->conns, &c->link);
     weft_future_unref(c->task);
     free(c);
     srv->live--;
@@ -72,7 +72,7 @@ static void serve(weft_server *srv, int fd)
     }
     c->srv = srv;
     c->s = s;
-    weft_list_push(&srv->conns, &c->link);
+    weft__list_push(&srv->conns, &c->link);
     srv->live++;
 }
 
@@ -221,8 +221,8 @@ int weft_server_close(weft_server *srv, int64_t grace_ns)
     if (!cancelled && grace_ns != 0)
         wait_idle(srv, grace_ns, &cancelled);
     int forced = 0;
-    for (weft_link_ *n = srv->conns.first; n; n = n->next) {
-        conn *c = weft_container_of(n, conn, link);
+    for (weft__link *n = srv->conns.first; n; n = n->next) {
+        conn *c = weft__container_of(n, conn, link);
         if (!c->cancelled) {
             c->cancelled = 1;
             weft_future_cancel(c->task);

@@ -289,11 +289,11 @@ Test(multi, bad_input)
 /* ---- one completion discipline: multishot results in the callback phase ---- */
 
 /* A spy on the backend's poll: whether a callback runs inside it. */
-static const weft_backend_vtable *real_vt;
-static weft_backend_vtable spy_vt;
+static const weft__vtable *real_vt;
+static weft__vtable spy_vt;
 static int in_poll;
 
-static int spy_poll(weft_backend *be, int64_t timeout_ns)
+static int spy_poll(weft__backend *be, int64_t timeout_ns)
 {
     in_poll = 1;
     int rc = real_vt->poll(be, timeout_ns);

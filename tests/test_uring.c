@@ -406,8 +406,8 @@ Test(uring, pipes_use_read_write_and_remember_it)
     weft_op_prep_send(&wr, p[1], "more", 4, 0, test_on_done, &rw);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &wr), 0);
-    cr_assert(rd.flags_ & WEFT_OPF_READ_WRITE);
-    cr_assert(wr.flags_ & WEFT_OPF_READ_WRITE);
+    cr_assert(rd.opflags_ & WEFT__OPFLAG_READ_WRITE);
+    cr_assert(wr.opflags_ & WEFT__OPFLAG_READ_WRITE);
     run(loop);
     cr_assert_eq(rr.result, 4);
     /* MSG_* flags on a pipe stay an error, as on the readiness backends. */
@@ -425,7 +425,7 @@ Test(uring, pipes_use_read_write_and_remember_it)
     cr_assert_eq(sv[0], p[0], "fd number reused");
     weft_op_prep_recv(&rd, sv[0], buf, sizeof buf, 0, test_on_done, &rr);
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
-    cr_assert_not(rd.flags_ & WEFT_OPF_READ_WRITE);
+    cr_assert_not(rd.opflags_ & WEFT__OPFLAG_READ_WRITE);
     cr_assert_eq(weft_op_cancel(loop, &rd), 0);
     run(loop);
     close(sv[0]);

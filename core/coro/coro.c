@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-WEFT_TLS weft_coro *weft__current;
+WEFT__TLS weft_coro *weft__current;
 
 enum { CORO_ON_STACK = 1 }; /* made by weft_coro_create: the struct is on its stack */
 
@@ -97,17 +97,17 @@ static void *arch_init_frame(weft_coro *co, char *top)
 
 /* --- tool annotations --- */
 
-#if WEFT_ASAN || WEFT_TSAN
+#if WEFT__ASAN || WEFT__TSAN
 /* Called by the resumer right before switching into co; *fake keeps the
  * resumer's ASan fake stack across the switch. */
 static inline void tool_enter(weft_coro *co, void **fake)
 {
     (void)co;
     (void)fake;
-#if WEFT_ASAN
+#if WEFT__ASAN
     __sanitizer_start_switch_fiber(fake, co->stack_.lo_, co->stack_.size_);
 #endif
-#if WEFT_TSAN
+#if WEFT__TSAN
     co->tsan_from_ = __tsan_get_current_fiber();
     __tsan_switch_to_fiber(co->tsan_fiber_, 0);
 #endif
@@ -117,7 +117,7 @@ static inline void tool_enter(weft_coro *co, void **fake)
 static inline void tool_entered_back(void *fake)
 {
     (void)fake;
-#if WEFT_ASAN
+#if WEFT__ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
 }
@@ -128,11 +128,11 @@ static inline void tool_leave(weft_coro *co, int dying)
 {
     (void)co;
     (void)dying;
-#if WEFT_ASAN
+#if WEFT__ASAN
     __sanitizer_start_switch_fiber(dying ? NULL : &co->asan_fake_, co->asan_from_lo_,
                                    co->asan_from_size_);
 #endif
-#if WEFT_TSAN
+#if WEFT__TSAN
     __tsan_switch_to_fiber(co->tsan_from_, 0);
 #endif
 }
@@ -142,7 +142,7 @@ static inline void tool_resumed(weft_coro *co, int first)
 {
     (void)co;
     (void)first;
-#if WEFT_ASAN
+#if WEFT__ASAN
     __sanitizer_finish_switch_fiber(first ? NULL : co->asan_fake_, &co->asan_from_lo_,
                                     &co->asan_from_size_);
 #endif
@@ -175,15 +175,15 @@ static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)
     co->asan_from_size_ = 0;
     co->tsan_fiber_ = NULL;
     co->tsan_from_ = NULL;
-#if WEFT_TSAN
+#if WEFT__TSAN
     co->tsan_fiber_ = __tsan_create_fiber(0);
 #endif
     co->sp_ = arch_init_frame(co, top);
 }
 
-static char *stack_top(const weft_stack_ *st)
+static char *stack_top(const weft__stack *st)
 {
-    return (char *)st->lo_ + st->size_ - WEFT_STACK_HEADER;
+    return (char *)st->lo_ + st->size_ - WEFT__STACK_HEADER;
 }
 
 int weft_coro_init(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn)
@@ -201,7 +201,7 @@ int weft_coro_init(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn)
 int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_coro_fn fn,
                      void **obj)
 {
-    weft_stack_ st;
+    weft__stack st;
     int rc = weft__stack_get(pool, &st);
     if (rc < 0)
         return rc;
@@ -231,12 +231,12 @@ int weft_coro_destroy(weft_coro *co)
         return -EINVAL; /* NULL, or an embedded coroutine destroyed already */
     if (co->state_ == WEFT_CORO_RUNNING || co->state_ == WEFT_CORO_NORMAL)
         return -EBUSY;
-#if WEFT_TSAN
+#if WEFT__TSAN
     __tsan_destroy_fiber(co->tsan_fiber_);
 #endif
     co->state_ = WEFT_CORO_DEAD;
     if (co->flags_ & CORO_ON_STACK) {
-        weft_stack_ st = co->stack_;
+        weft__stack st = co->stack_;
         weft__stack_put(&st); /* co goes with it */
     } else {
         weft__stack_put(&co->stack_);
@@ -284,7 +284,7 @@ int weft_coro_resume(weft_coro *co, void *value, void **out)
             *co->in_ = value;
         pass = (void *)0; /* what its weft_coro_yield returns */
     }
-#if WEFT_ASAN || WEFT_TSAN
+#if WEFT__ASAN || WEFT__TSAN
     void *fake = NULL;
     tool_enter(co, &fake);
     int rc = weft__switch(&co->ret_sp_, co->sp_, pass);
@@ -315,7 +315,7 @@ int weft_coro_yield(weft_coro *self, void *value, void **in)
         return -EINVAL;
     self->in_ = in;
     void *to = leave(self, value, WEFT_CORO_SUSPENDED);
-#if WEFT_ASAN || WEFT_TSAN
+#if WEFT__ASAN || WEFT__TSAN
     tool_leave(self, 0);
     int rc = weft__switch(&self->sp_, to, (void *)0);
     tool_resumed(self, 0);

@@ -11,41 +11,41 @@
 
 /* --- tools --- */
 #if defined(__SANITIZE_ADDRESS__)
-#define WEFT_ASAN 1
+#define WEFT__ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define WEFT_ASAN 1
+#define WEFT__ASAN 1
 #endif
 #endif
-#ifndef WEFT_ASAN
-#define WEFT_ASAN 0
+#ifndef WEFT__ASAN
+#define WEFT__ASAN 0
 #endif
 
 #if defined(__SANITIZE_THREAD__)
-#define WEFT_TSAN 1
+#define WEFT__TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define WEFT_TSAN 1
+#define WEFT__TSAN 1
 #endif
 #endif
-#ifndef WEFT_TSAN
-#define WEFT_TSAN 0
+#ifndef WEFT__TSAN
+#define WEFT__TSAN 0
 #endif
 
-#if WEFT_ASAN
+#if WEFT__ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
-#if WEFT_TSAN
+#if WEFT__TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
 
 /* Thread-local storage. On ELF the initial-exec model makes an access one
  * %fs-relative load even from the shared library (no __tls_get_addr). */
 #if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
-#define WEFT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#define WEFT__TLS _Thread_local __attribute__((tls_model("initial-exec")))
 #else
-#define WEFT_TLS _Thread_local
+#define WEFT__TLS _Thread_local
 #endif
 
 /* --- core/coro/arch/switch_*.S --- */
@@ -61,7 +61,7 @@ void weft__coro_trampoline(void);
 /* --- core/coro.c --- */
 
 /* The coroutine running on this thread (NULL: the thread's own stack). */
-extern WEFT_TLS weft_coro *weft__current;
+extern WEFT__TLS weft_coro *weft__current;
 
 /* Takes a stack from pool and places an object of size bytes at its top
  * (64-byte aligned), with a weft_coro at co_offset inside it set up to run
@@ -73,13 +73,13 @@ int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_
 /* --- core/stack.c --- */
 
 /* Bytes reserved at the top of every stack for the pool's bookkeeping. */
-#define WEFT_STACK_HEADER 32
+#define WEFT__STACK_HEADER 32
 
 /* Takes a stack from pool (NULL: the thread's default pool): a cached one or
  * a freshly mapped one. Returns 0 or -ENOMEM. */
-int weft__stack_get(weft_stack_pool *pool, weft_stack_ *out);
+int weft__stack_get(weft_stack_pool *pool, weft__stack *out);
 /* Gives a stack back to its pool (cached or unmapped). */
-void weft__stack_put(weft_stack_ *st);
+void weft__stack_put(weft__stack *st);
 /* The guard size of the stacks of a pool. */
 size_t weft__stack_guard(const weft_stack_pool *pool);
 

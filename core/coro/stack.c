@@ -4,7 +4,7 @@
  *
  * Mapping a stack costs an mmap, an mprotect and a madvise (21-25 us in our
  * VM, against 16 ns for malloc), so pools keep freed stacks for reuse. A
- * cached stack keeps its bookkeeping in the WEFT_STACK_HEADER bytes at its
+ * cached stack keeps its bookkeeping in the WEFT__STACK_HEADER bytes at its
  * top: the free-list link and the valgrind stack id.
  *
  * Global state: one process-wide SIGSEGV/SIGBUS handler, installed once
@@ -35,7 +35,7 @@ struct stack_header {
     struct stack_header *next; /* free list while cached */
     unsigned vg_id;            /* valgrind stack id */
 };
-_Static_assert(sizeof(struct stack_header) <= WEFT_STACK_HEADER, "stack header too big");
+_Static_assert(sizeof(struct stack_header) <= WEFT__STACK_HEADER, "stack header too big");
 
 struct weft_stack_pool {
     size_t stack_size; /* usable bytes, a multiple of the page size */
@@ -55,7 +55,7 @@ struct thread_stacks {
     void *altstack;   /* the alternate signal stack weft mapped, or NULL */
     size_t altstack_size;
 };
-static WEFT_TLS struct thread_stacks thread_stacks;
+static WEFT__TLS struct thread_stacks thread_stacks;
 
 static size_t page_size(void)
 {
@@ -86,7 +86,7 @@ static int pool_setup(struct weft_stack_pool *p, const weft_stack_pool_options *
 
 static struct stack_header *header_of(void *lo, size_t size)
 {
-    return (struct stack_header *)((char *)lo + size - WEFT_STACK_HEADER);
+    return (struct stack_header *)((char *)lo + size - WEFT__STACK_HEADER);
 }
 
 #if !defined(_WIN32)
@@ -191,7 +191,7 @@ static void drain(struct weft_stack_pool *p)
     while (p->free) {
         struct stack_header *h = p->free;
         p->free = h->next;
-        unmap_stack(p, (char *)h + WEFT_STACK_HEADER - p->stack_size);
+        unmap_stack(p, (char *)h + WEFT__STACK_HEADER - p->stack_size);
     }
     p->ncached = 0;
 }
@@ -419,7 +419,7 @@ map_new(weft_stack_pool *pool)
     return map_stack(pool);
 }
 
-int weft__stack_get(weft_stack_pool *pool, weft_stack_ *out)
+int weft__stack_get(weft_stack_pool *pool, weft__stack *out)
 {
     if (!pool)
         pool = weft_stack_pool_default();
@@ -428,7 +428,7 @@ int weft__stack_get(weft_stack_pool *pool, weft_stack_ *out)
     if (h) {
         pool->free = h->next;
         pool->ncached--;
-        lo = (char *)h + WEFT_STACK_HEADER - pool->stack_size;
+        lo = (char *)h + WEFT__STACK_HEADER - pool->stack_size;
     } else {
         lo = map_new(pool);
         if (!lo)
@@ -441,14 +441,14 @@ int weft__stack_get(weft_stack_pool *pool, weft_stack_ *out)
     return 0;
 }
 
-void weft__stack_put(weft_stack_ *st)
+void weft__stack_put(weft__stack *st)
 {
     struct weft_stack_pool *pool = st->pool_;
     void *lo = st->lo_;
     st->pool_ = NULL;
     st->lo_ = NULL;
     pool->nout--;
-#if WEFT_ASAN
+#if WEFT__ASAN
     /* Frames abandoned on it may leave poisoned redzones behind. */
     ASAN_UNPOISON_MEMORY_REGION(lo, pool->stack_size);
 #endif

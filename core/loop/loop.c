@@ -18,17 +18,17 @@ uint64_t weft__clock_ns(void)
 
 static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backend_kind kind)
 {
-    const weft_backend_vtable *vt = weft__backend_vtable(kind);
+    const weft__vtable *vt = weft__backend_vtable(kind);
     if (!vt)
         return WEFT_ENOT_COMPILED;
     weft_loop *loop = calloc(1, sizeof *loop);
-    weft_backend *be = calloc(1, vt->size);
+    weft__backend *be = calloc(1, vt->size);
     if (!loop || !be) {
         free(loop);
         free(be);
         return -ENOMEM;
     }
-    if (opts && opts->timer_capacity && weft_heap_reserve(&loop->timers, opts->timer_capacity)) {
+    if (opts && opts->timer_capacity && weft__heap_reserve(&loop->timers, opts->timer_capacity)) {
         free(loop);
         free(be);
         return -ENOMEM;
@@ -40,7 +40,7 @@ static int loop_new_kind(weft_loop **out, const weft_loop_opts *opts, weft_backe
     if (rc == 0 && (rc = -pthread_mutex_init(&loop->ts_lock, NULL)) != 0)
         vt->fini(be);
     if (rc) {
-        weft_heap_free(&loop->timers);
+        weft__heap_free(&loop->timers);
         free(be);
         free(loop);
         return rc;
@@ -93,12 +93,12 @@ int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
  * next phase, like callbacks scheduled from callbacks. */
 static void run_completions(weft_loop *loop)
 {
-    weft_list batch = loop->done_ops;
+    weft__list batch = loop->done_ops;
     loop->done_ops.first = loop->done_ops.last = NULL;
-    weft_link_ *n;
-    while ((n = weft_list_pop(&batch)) != NULL) {
-        weft_op *op = weft_container_of(n, weft_op, link_);
-        op->state_ = WEFT_OPS_IDLE;
+    weft__link *n;
+    while ((n = weft__list_pop(&batch)) != NULL) {
+        weft_op *op = weft__container_of(n, weft_op, link_);
+        op->state_ = WEFT__OPSTATE_IDLE;
         loop->ops_inflight--;
         op->cb(op);
     }
@@ -112,26 +112,26 @@ int weft_loop_free(weft_loop *loop)
         return -EBUSY;
     if (loop->ext_stop)
         loop->ext_stop(loop, loop->ext); /* no other thread calls into the loop past this */
-    weft_backend *be = loop->backend;
+    weft__backend *be = loop->backend;
     /* Cancel what is in flight and reap it, so no backend still points into
      * caller memory; the callbacks do not run. */
     be->vt->fini(be);
     weft__multi_queue_free(loop);
-    weft_link_ *n;
-    while ((n = weft_list_pop(&loop->done_ops)) != NULL)
-        weft_container_of(n, weft_op, link_)->state_ = WEFT_OPS_IDLE;
-    while ((n = weft_list_pop(&loop->ready)) != NULL)
-        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_IDLE;
+    weft__link *n;
+    while ((n = weft__list_pop(&loop->done_ops)) != NULL)
+        weft__container_of(n, weft_op, link_)->state_ = WEFT__OPSTATE_IDLE;
+    while ((n = weft__list_pop(&loop->ready)) != NULL)
+        weft__container_of(n, weft_handle, link_)->state_ = WEFT__HS_IDLE;
     for (uint32_t i = 0; i < loop->timers.len; i++)
-        loop->timers.v[i].h->state_ = WEFT_HS_IDLE;
+        loop->timers.v[i].h->state_ = WEFT__HS_IDLE;
     pthread_mutex_lock(&loop->ts_lock);
-    while ((n = weft_list_pop(&loop->ts_queue)) != NULL)
-        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_IDLE;
+    while ((n = weft__list_pop(&loop->ts_queue)) != NULL)
+        weft__container_of(n, weft_handle, link_)->state_ = WEFT__HS_IDLE;
     pthread_mutex_unlock(&loop->ts_lock);
     pthread_mutex_destroy(&loop->ts_lock);
     if (loop->ext_free)
         loop->ext_free(loop, loop->ext); /* task stacks go last: ops lived on them */
-    weft_heap_free(&loop->timers);
+    weft__heap_free(&loop->timers);
     free(be);
     free(loop);
     return 0;
@@ -159,7 +159,7 @@ int weft_loop_backend_info(const weft_loop *loop, char *buf, size_t size)
 {
     if (!loop || (!buf && size))
         return -EINVAL;
-    const weft_backend *be = loop->backend;
+    const weft__backend *be = loop->backend;
     if (be->vt->info)
         return be->vt->info(be, buf, size);
     if (size)
@@ -184,9 +184,9 @@ static void drain_threadsafe(weft_loop *loop)
     if (!atomic_load_explicit(&loop->ts_pending, memory_order_acquire))
         return;
     pthread_mutex_lock(&loop->ts_lock);
-    for (weft_link_ *n = loop->ts_queue.first; n; n = n->next)
-        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_READY;
-    weft_list_splice(&loop->ready, &loop->ts_queue);
+    for (weft__link *n = loop->ts_queue.first; n; n = n->next)
+        weft__container_of(n, weft_handle, link_)->state_ = WEFT__HS_READY;
+    weft__list_splice(&loop->ready, &loop->ts_queue);
     atomic_store_explicit(&loop->ts_pending, 0, memory_order_release);
     pthread_mutex_unlock(&loop->ts_lock);
 }
@@ -194,27 +194,27 @@ static void drain_threadsafe(weft_loop *loop)
 static void move_due_timers(weft_loop *loop)
 {
     weft_handle *h;
-    while ((h = weft_heap_min(&loop->timers)) != NULL && h->when_ <= loop->now) {
-        weft_heap_remove(&loop->timers, h);
-        h->state_ = WEFT_HS_READY;
-        weft_list_push(&loop->ready, &h->link_);
+    while ((h = weft__heap_min(&loop->timers)) != NULL && h->when_ <= loop->now) {
+        weft__heap_remove(&loop->timers, h);
+        h->state_ = WEFT__HS_READY;
+        weft__list_push(&loop->ready, &h->link_);
     }
 }
 
 static int has_work(const weft_loop *loop)
 {
-    return !weft_list_empty(&loop->ready) || !weft_list_empty(&loop->done_ops) ||
+    return !weft__list_empty(&loop->ready) || !weft__list_empty(&loop->done_ops) ||
            loop->timers.len || loop->ops_inflight || loop->ext_pending ||
            atomic_load_explicit(&loop->ts_pending, memory_order_acquire);
 }
 
 static int64_t poll_timeout(const weft_loop *loop, int may_block)
 {
-    if (!may_block || loop->stop_requested || !weft_list_empty(&loop->ready) ||
-        !weft_list_empty(&loop->done_ops) ||
+    if (!may_block || loop->stop_requested || !weft__list_empty(&loop->ready) ||
+        !weft__list_empty(&loop->done_ops) ||
         atomic_load_explicit(&loop->ts_pending, memory_order_acquire))
         return 0;
-    weft_handle *next = weft_heap_min(&loop->timers);
+    weft_handle *next = weft__heap_min(&loop->timers);
     if (!next)
         return -1;
     return next->when_ > loop->now ? (int64_t)(next->when_ - loop->now) : 0;
@@ -224,7 +224,7 @@ static int64_t poll_timeout(const weft_loop *loop, int may_block)
  * callback queued from another thread. */
 static int has_ready(const weft_loop *loop)
 {
-    return !weft_list_empty(&loop->done_ops) || !weft_list_empty(&loop->ready) ||
+    return !weft__list_empty(&loop->done_ops) || !weft__list_empty(&loop->ready) ||
            atomic_load_explicit(&loop->ts_pending, memory_order_acquire);
 }
 
@@ -234,7 +234,7 @@ static int has_ready(const weft_loop *loop)
  * Returns 0 or the backend's error. */
 static int busy_poll(weft_loop *loop, int64_t *timeout)
 {
-    weft_backend *be = loop->backend;
+    weft__backend *be = loop->backend;
     uint64_t start = weft__clock_ns(), now = start;
     uint64_t spin = loop->busy_poll_ns;
     if (*timeout >= 0 && (uint64_t)*timeout < spin)
@@ -256,7 +256,7 @@ static int busy_poll(weft_loop *loop, int64_t *timeout)
 
 static int run_once(weft_loop *loop, int may_block)
 {
-    weft_backend *be = loop->backend;
+    weft__backend *be = loop->backend;
     loop->turn++;
     int64_t timeout = poll_timeout(loop, may_block);
     if (timeout != 0 && loop->busy_poll_ns) {
@@ -273,13 +273,13 @@ static int run_once(weft_loop *loop, int may_block)
     run_completions(loop);
 
     /* Only the callbacks ready now run; what they schedule waits. */
-    weft_list_splice(&loop->running, &loop->ready);
-    for (weft_link_ *n = loop->running.first; n; n = n->next)
-        weft_container_of(n, weft_handle, link_)->state_ = WEFT_HS_RUNNING;
-    weft_link_ *n;
-    while ((n = weft_list_pop(&loop->running)) != NULL) {
-        weft_handle *h = weft_container_of(n, weft_handle, link_);
-        h->state_ = WEFT_HS_IDLE;
+    weft__list_splice(&loop->running, &loop->ready);
+    for (weft__link *n = loop->running.first; n; n = n->next)
+        weft__container_of(n, weft_handle, link_)->state_ = WEFT__HS_RUNNING;
+    weft__link *n;
+    while ((n = weft__list_pop(&loop->running)) != NULL) {
+        weft_handle *h = weft__container_of(n, weft_handle, link_);
+        h->state_ = WEFT__HS_IDLE;
         h->cb_(h->arg_);
     }
     return 0;

@@ -12,28 +12,28 @@
 
 /* Handle states (weft_handle.state_). */
 enum {
-    WEFT_HS_IDLE = 0,
-    WEFT_HS_READY,      /* in loop->ready */
-    WEFT_HS_RUNNING,    /* in loop->running: this iteration's batch */
-    WEFT_HS_TIMER,      /* in the timer heap */
-    WEFT_HS_THREADSAFE, /* in the cross-thread queue */
+    WEFT__HS_IDLE = 0,
+    WEFT__HS_READY,      /* in loop->ready */
+    WEFT__HS_RUNNING,    /* in loop->running: this iteration's batch */
+    WEFT__HS_TIMER,      /* in the timer heap */
+    WEFT__HS_THREADSAFE, /* in the cross-thread queue */
 };
 
 /* A multishot result waiting for the callback phase (weft__multi_post). */
-typedef struct weft_multi_ev {
+typedef struct weft__multi_ev {
     weft_multi *m;
     int64_t res;
     void *buf;
     int more;
-} weft_multi_ev;
+} weft__multi_ev;
 
 struct weft_loop {
     uint64_t now;       /* cached clock, ns */
     uint64_t seq;       /* scheduling counter: FIFO among equal deadlines */
-    weft_list ready;    /* handles for the next callback phase */
-    weft_list running;  /* the batch being run now */
-    weft_list done_ops; /* completed ops whose callbacks have not run */
-    weft_timer_heap timers;
+    weft__list ready;    /* handles for the next callback phase */
+    weft__list running;  /* the batch being run now */
+    weft__list done_ops; /* completed ops whose callbacks have not run */
+    weft__timer_heap timers;
     uint64_t ops_inflight; /* submitted, callback not yet started */
     uint64_t turn;         /* iterations so far (bounds the await fast path per turn) */
     int running_flag;
@@ -42,16 +42,16 @@ struct weft_loop {
 
     /* Cross-thread queue: call_soon_threadsafe. */
     pthread_mutex_t ts_lock;
-    weft_list ts_queue;
+    weft__list ts_queue;
     atomic_int ts_pending;   /* queue non-empty (read without the lock) */
     atomic_int wake_pending; /* a wake-up was sent and not yet consumed */
 
-    weft_backend *backend;
+    weft__backend *backend;
 
     /* Multishot results posted by the backend while it polled, in the
      * order they happened (a ring of mq_cap, a power of two), handed to
      * their callbacks by mq_deliver from the callback phase. */
-    weft_multi_ev *mq;
+    weft__multi_ev *mq;
     uint32_t mq_head, mq_len, mq_cap;
     weft_handle mq_deliver;
 

@@ -21,7 +21,7 @@ static int mq_reserve(weft_loop *loop, uint32_t want)
             return -ENOMEM;
         cap *= 2;
     }
-    weft_multi_ev *v = malloc((size_t)cap * sizeof *v);
+    weft__multi_ev *v = malloc((size_t)cap * sizeof *v);
     if (!v)
         return -ENOMEM;
     for (uint32_t i = 0; i < loop->mq_len; i++) /* unwrap the old ring */
@@ -39,9 +39,9 @@ static int start(weft_loop *loop, weft_multi *m, int fd, weft_multi_cb cb, void 
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
-    if (m->state != 0 && m->cb)
+    if (m->state_ != 0 && m->cb)
         return -EBUSY;
-    weft_backend *be = loop->backend;
+    weft__backend *be = loop->backend;
     if (!be->vt->multi_start)
         return -EOPNOTSUPP;
     /* The queue posted results wait in: its first slots now, so a
@@ -52,45 +52,45 @@ static int start(weft_loop *loop, weft_multi *m, int fd, weft_multi_cb cb, void 
     memset(m, 0, sizeof *m);
     m->cb = cb;
     m->data = data;
-    m->fd = fd;
-    m->kind = kind;
+    m->fd_ = fd;
+    m->kind_ = kind;
     rc = be->vt->multi_start(be, m);
     if (rc == 0)
         loop->ops_inflight++; /* until its last callback */
     else
-        m->state = 0;
+        m->state_ = 0;
     return rc;
 }
 
 int weft_accept_multi(weft_loop *loop, weft_multi *m, int fd, weft_multi_cb cb, void *data)
 {
-    return start(loop, m, fd, cb, data, WEFT_MULTI_ACCEPT);
+    return start(loop, m, fd, cb, data, WEFT__MULTI_ACCEPT);
 }
 
 int weft_recv_multi(weft_loop *loop, weft_multi *m, int fd, weft_multi_cb cb, void *data)
 {
-    return start(loop, m, fd, cb, data, WEFT_MULTI_RECV);
+    return start(loop, m, fd, cb, data, WEFT__MULTI_RECV);
 }
 
 int weft_multi_cancel(weft_loop *loop, weft_multi *m)
 {
     if (!loop || !m)
         return -EINVAL;
-    if (m->state == 0 || m->cancel)
+    if (m->state_ == 0 || m->cancel_)
         return -EALREADY;
     return loop->backend->vt->multi_cancel(loop->backend, m);
 }
 
 int weft_multi_active(const weft_multi *m)
 {
-    return m && m->state != 0;
+    return m && m->state_ != 0;
 }
 
 int weft_loop_buffers_setup(weft_loop *loop, unsigned count, unsigned size)
 {
     if (!loop || !count || count > 32768 || (count & (count - 1)) || !size)
         return -EINVAL;
-    weft_backend *be = loop->backend;
+    weft__backend *be = loop->backend;
     return be->vt->bufs_setup ? be->vt->bufs_setup(be, count, size) : -EOPNOTSUPP;
 }
 
@@ -98,7 +98,7 @@ int weft_loop_buffer_release(weft_loop *loop, void *buf)
 {
     if (!loop || !buf)
         return -EINVAL;
-    weft_backend *be = loop->backend;
+    weft__backend *be = loop->backend;
     if (be->vt->buf_owned && be->vt->buf_owned(be, buf))
         be->vt->buf_put(be, buf);
     return 0;
@@ -107,7 +107,7 @@ int weft_loop_buffer_release(weft_loop *loop, void *buf)
 void weft__multi_event(weft_loop *loop, weft_multi *m, int64_t res, void *buf, int more)
 {
     if (!more) {
-        m->state = 0;
+        m->state_ = 0;
         loop->ops_inflight--;
     }
     m->cb(m, res, buf, more); /* may reuse or free m when more == 0 */
@@ -119,7 +119,7 @@ static void deliver(void *arg)
 {
     weft_loop *loop = arg;
     for (uint32_t n = loop->mq_len; n; n--) {
-        weft_multi_ev ev = loop->mq[loop->mq_head];
+        weft__multi_ev ev = loop->mq[loop->mq_head];
         loop->mq_head = (loop->mq_head + 1) & (loop->mq_cap - 1);
         loop->mq_len--;
         weft__multi_event(loop, ev.m, ev.res, ev.buf, ev.more);
@@ -136,7 +136,7 @@ void weft__multi_post(weft_loop *loop, weft_multi *m, int64_t res, void *buf, in
         return;
     }
     loop->mq[(loop->mq_head + loop->mq_len) & (loop->mq_cap - 1)] =
-        (weft_multi_ev){.m = m, .res = res, .buf = buf, .more = more};
+        (weft__multi_ev){.m = m, .res = res, .buf = buf, .more = more};
     loop->mq_len++;
     if (!weft_handle_pending(&loop->mq_deliver))
         weft_call_soon(loop, &loop->mq_deliver, deliver, loop);
@@ -145,11 +145,11 @@ void weft__multi_post(weft_loop *loop, weft_multi *m, int64_t res, void *buf, in
 void weft__multi_queue_free(weft_loop *loop)
 {
     for (; loop->mq_len; loop->mq_len--) {
-        weft_multi_ev *ev = &loop->mq[loop->mq_head];
+        weft__multi_ev *ev = &loop->mq[loop->mq_head];
         loop->mq_head = (loop->mq_head + 1) & (loop->mq_cap - 1);
-        if (ev->m->kind == WEFT_MULTI_ACCEPT && ev->res >= 0)
+        if (ev->m->kind_ == WEFT__MULTI_ACCEPT && ev->res >= 0)
             close((int)ev->res); /* nobody will take it */
-        ev->m->state = 0;
+        ev->m->state_ = 0;
     }
     free(loop->mq);
     loop->mq = NULL;

@@ -61,21 +61,21 @@ int weft_op_submit(weft_loop *loop, weft_op *op)
 {
     if (!loop || !op || !op->cb || op->opcode == WEFT_OP_NONE || op->opcode >= WEFT_OP__COUNT)
         return -EINVAL;
-    if (op->state_ != WEFT_OPS_IDLE)
+    if (op->state_ != WEFT__OPSTATE_IDLE)
         return -EBUSY;
     if (op->fd < 0)
         return -EBADF;
     if ((op->opcode == WEFT_OP_CONNECT && !op->buf) ||
         ((op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND) && !op->buf && op->len))
         return -EINVAL;
-    op->state_ = WEFT_OPS_INFLIGHT;
-    op->flags_ = 0;
+    op->state_ = WEFT__OPSTATE_INFLIGHT;
+    op->opflags_ = 0;
     op->result = 0;
     op->addrlen = 0;
     loop->ops_inflight++;
     int rc = loop->backend->vt->submit(loop->backend, op);
     if (rc) {
-        op->state_ = WEFT_OPS_IDLE;
+        op->state_ = WEFT__OPSTATE_IDLE;
         loop->ops_inflight--;
     }
     return rc;
@@ -84,10 +84,10 @@ int weft_op_submit(weft_loop *loop, weft_op *op)
 int weft__op_submit_inline(weft_loop *loop, weft_op *op)
 {
     int rc = weft_op_submit(loop, op);
-    if (rc || op->state_ != WEFT_OPS_DONE)
+    if (rc || op->state_ != WEFT__OPSTATE_DONE)
         return rc;
-    weft_list_remove(&loop->done_ops, &op->link_);
-    op->state_ = WEFT_OPS_IDLE;
+    weft__list_remove(&loop->done_ops, &op->link_);
+    op->state_ = WEFT__OPSTATE_IDLE;
     loop->ops_inflight--;
     return 1;
 }
@@ -96,17 +96,17 @@ int weft_op_cancel(weft_loop *loop, weft_op *op)
 {
     if (!loop || !op)
         return -EINVAL;
-    if (op->state_ == WEFT_OPS_IDLE)
+    if (op->state_ == WEFT__OPSTATE_IDLE)
         return -EINVAL;
-    if (op->state_ == WEFT_OPS_DONE || (op->flags_ & WEFT_OPF_CANCEL))
+    if (op->state_ == WEFT__OPSTATE_DONE || (op->opflags_ & WEFT__OPFLAG_CANCEL))
         return -EALREADY;
-    op->flags_ |= WEFT_OPF_CANCEL;
+    op->opflags_ |= WEFT__OPFLAG_CANCEL;
     return loop->backend->vt->cancel(loop->backend, op);
 }
 
 int weft_op_pending(const weft_op *op)
 {
-    return op && op->state_ != WEFT_OPS_IDLE;
+    return op && op->state_ != WEFT__OPSTATE_IDLE;
 }
 
 int weft_loop_forget_fd(weft_loop *loop, int fd)
@@ -121,6 +121,6 @@ int weft_loop_forget_fd(weft_loop *loop, int fd)
 void weft__op_done(weft_loop *loop, weft_op *op, int64_t result)
 {
     op->result = result;
-    op->state_ = WEFT_OPS_DONE;
-    weft_list_push(&loop->done_ops, &op->link_);
+    op->state_ = WEFT__OPSTATE_DONE;
+    weft__list_push(&loop->done_ops, &op->link_);
 }

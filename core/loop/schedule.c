@@ -8,7 +8,7 @@ static int check(weft_loop *loop, weft_handle *h, weft_callback cb)
 {
     if (!loop || !h || !cb)
         return -EINVAL;
-    if (h->state_ != WEFT_HS_IDLE)
+    if (h->state_ != WEFT__HS_IDLE)
         return -EBUSY;
     return 0;
 }
@@ -20,8 +20,8 @@ int weft_call_soon(weft_loop *loop, weft_handle *h, weft_callback cb, void *arg)
         return rc;
     h->cb_ = cb;
     h->arg_ = arg;
-    h->state_ = WEFT_HS_READY;
-    weft_list_push(&loop->ready, &h->link_);
+    h->state_ = WEFT__HS_READY;
+    weft__list_push(&loop->ready, &h->link_);
     return 0;
 }
 
@@ -34,10 +34,10 @@ int weft_call_at(weft_loop *loop, weft_handle *h, uint64_t when_ns, weft_callbac
     h->arg_ = arg;
     h->when_ = when_ns;
     h->seq_ = loop->seq++;
-    rc = weft_heap_insert(&loop->timers, h);
+    rc = weft__heap_insert(&loop->timers, h);
     if (rc)
         return rc;
-    h->state_ = WEFT_HS_TIMER;
+    h->state_ = WEFT__HS_TIMER;
     return 0;
 }
 
@@ -56,14 +56,14 @@ int weft_call_soon_threadsafe(weft_loop *loop, weft_handle *h, weft_callback cb,
     if (!loop || !h || !cb)
         return -EINVAL;
     pthread_mutex_lock(&loop->ts_lock);
-    if (h->state_ != WEFT_HS_IDLE) {
+    if (h->state_ != WEFT__HS_IDLE) {
         pthread_mutex_unlock(&loop->ts_lock);
         return -EBUSY;
     }
     h->cb_ = cb;
     h->arg_ = arg;
-    h->state_ = WEFT_HS_THREADSAFE;
-    weft_list_push(&loop->ts_queue, &h->link_);
+    h->state_ = WEFT__HS_THREADSAFE;
+    weft__list_push(&loop->ts_queue, &h->link_);
     atomic_store_explicit(&loop->ts_pending, 1, memory_order_release);
     pthread_mutex_unlock(&loop->ts_lock);
     /* One wake-up per batch: later producers see the flag set. */
@@ -77,30 +77,30 @@ int weft_handle_cancel(weft_loop *loop, weft_handle *h)
     if (!loop || !h)
         return -EINVAL;
     switch (h->state_) {
-    case WEFT_HS_READY:
-        weft_list_remove(&loop->ready, &h->link_);
+    case WEFT__HS_READY:
+        weft__list_remove(&loop->ready, &h->link_);
         break;
-    case WEFT_HS_RUNNING:
-        weft_list_remove(&loop->running, &h->link_);
+    case WEFT__HS_RUNNING:
+        weft__list_remove(&loop->running, &h->link_);
         break;
-    case WEFT_HS_TIMER:
-        weft_heap_remove(&loop->timers, h);
+    case WEFT__HS_TIMER:
+        weft__heap_remove(&loop->timers, h);
         break;
-    case WEFT_HS_THREADSAFE:
+    case WEFT__HS_THREADSAFE:
         return -EPERM;
     default:
         return -EALREADY;
     }
-    h->state_ = WEFT_HS_IDLE;
+    h->state_ = WEFT__HS_IDLE;
     return 0;
 }
 
 int weft_handle_pending(const weft_handle *h)
 {
-    return h && h->state_ != WEFT_HS_IDLE;
+    return h && h->state_ != WEFT__HS_IDLE;
 }
 
 uint64_t weft_handle_when(const weft_handle *h)
 {
-    return h && h->state_ == WEFT_HS_TIMER ? h->when_ : 0;
+    return h && h->state_ == WEFT__HS_TIMER ? h->when_ : 0;
 }

@@ -6,20 +6,20 @@
 
 #define ARITY 4
 
-static inline int before(const weft_heap_entry *a, const weft_heap_entry *b)
+static inline int before(const weft__heap_entry *a, const weft__heap_entry *b)
 {
     if (a->when != b->when)
         return a->when < b->when;
     return a->seq < b->seq; /* equal deadlines: scheduling order */
 }
 
-static inline void place(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
+static inline void place(weft__timer_heap *heap, uint32_t i, weft__heap_entry e)
 {
     heap->v[i] = e;
     e.h->heap_index_ = i;
 }
 
-static void sift_up(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
+static void sift_up(weft__timer_heap *heap, uint32_t i, weft__heap_entry e)
 {
     while (i > 0) {
         uint32_t parent = (i - 1) / ARITY;
@@ -31,7 +31,7 @@ static void sift_up(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
     place(heap, i, e);
 }
 
-static void sift_down(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
+static void sift_down(weft__timer_heap *heap, uint32_t i, weft__heap_entry e)
 {
     uint32_t len = heap->len;
     for (;;) {
@@ -51,13 +51,13 @@ static void sift_down(weft_timer_heap *heap, uint32_t i, weft_heap_entry e)
     place(heap, i, e);
 }
 
-int weft_heap_reserve(weft_timer_heap *heap, uint32_t cap)
+int weft__heap_reserve(weft__timer_heap *heap, uint32_t cap)
 {
     if (cap <= heap->cap)
         return 0;
     if (cap > UINT32_MAX / 2)
         return -ENOMEM;
-    weft_heap_entry *v = realloc(heap->v, (size_t)cap * sizeof *v);
+    weft__heap_entry *v = realloc(heap->v, (size_t)cap * sizeof *v);
     if (!v)
         return -ENOMEM;
     heap->v = v;
@@ -65,29 +65,29 @@ int weft_heap_reserve(weft_timer_heap *heap, uint32_t cap)
     return 0;
 }
 
-void weft_heap_free(weft_timer_heap *heap)
+void weft__heap_free(weft__timer_heap *heap)
 {
     free(heap->v);
     heap->v = NULL;
     heap->len = heap->cap = 0;
 }
 
-int weft_heap_insert(weft_timer_heap *heap, weft_handle *h)
+int weft__heap_insert(weft__timer_heap *heap, weft_handle *h)
 {
     if (heap->len == heap->cap) {
-        int rc = weft_heap_reserve(heap, heap->cap ? heap->cap * 2 : 64);
+        int rc = weft__heap_reserve(heap, heap->cap ? heap->cap * 2 : 64);
         if (rc)
             return rc;
     }
-    weft_heap_entry e = {h->when_, h->seq_, h};
+    weft__heap_entry e = {h->when_, h->seq_, h};
     sift_up(heap, heap->len++, e);
     return 0;
 }
 
-void weft_heap_remove(weft_timer_heap *heap, weft_handle *h)
+void weft__heap_remove(weft__timer_heap *heap, weft_handle *h)
 {
     uint32_t i = h->heap_index_;
-    weft_heap_entry last = heap->v[--heap->len];
+    weft__heap_entry last = heap->v[--heap->len];
     if (i == heap->len)
         return;
     /* Put the last entry in the hole and restore order in whichever

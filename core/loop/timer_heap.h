@@ -7,26 +7,26 @@
 
 #include "weft/loop.h"
 
-typedef struct weft_heap_entry {
+typedef struct weft__heap_entry {
     uint64_t when;
     uint64_t seq; /* a copy of h->seq_: ties are common and must not chase h */
     weft_handle *h;
-} weft_heap_entry;
+} weft__heap_entry;
 
-typedef struct weft_timer_heap {
-    weft_heap_entry *v;
+typedef struct weft__timer_heap {
+    weft__heap_entry *v;
     uint32_t len, cap;
-} weft_timer_heap;
+} weft__timer_heap;
 
 /* Make room for cap entries. 0 or -ENOMEM. */
-int weft_heap_reserve(weft_timer_heap *heap, uint32_t cap);
-void weft_heap_free(weft_timer_heap *heap);
+int weft__heap_reserve(weft__timer_heap *heap, uint32_t cap);
+void weft__heap_free(weft__timer_heap *heap);
 /* Add h, whose when_ and seq_ are set. 0 or -ENOMEM. */
-int weft_heap_insert(weft_timer_heap *heap, weft_handle *h);
+int weft__heap_insert(weft__timer_heap *heap, weft_handle *h);
 /* Remove h, which must be in the heap. */
-void weft_heap_remove(weft_timer_heap *heap, weft_handle *h);
+void weft__heap_remove(weft__timer_heap *heap, weft_handle *h);
 
-static inline weft_handle *weft_heap_min(const weft_timer_heap *heap)
+static inline weft_handle *weft__heap_min(const weft__timer_heap *heap)
 {
     return heap->len ? heap->v[0].h : NULL;
 }

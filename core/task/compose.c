@@ -100,7 +100,7 @@ typedef struct gather_slot {
 } gather_slot;
 
 struct gather {
-    weft_link_ link; /* the loop's pending gathers */
+    weft__link link; /* the loop's pending gathers */
     weft_future *outer;
     size_t n, pending;
     size_t callbacks; /* still to run: one per child, one for outer */
@@ -112,8 +112,8 @@ static void gather_release(gather *g)
 {
     if (--g->callbacks)
         return;
-    weft_tasks *ts = weft__tasks(g->outer->loop);
-    weft_list_remove(&ts->gathers, &g->link);
+    weft__loop_tasks *ts = weft__tasks(g->outer->loop);
+    weft__list_remove(&ts->gathers, &g->link);
     weft_future_unref(g->outer);
     free(g);
 }
@@ -189,7 +189,7 @@ int weft_gather(weft_loop *loop, weft_future *const *futures, size_t n, int flag
         return rc;
     }
     weft_future_ref(outer); /* the gather's own, dropped when its last callback ran */
-    weft_list_push(&weft__tasks(loop)->gathers, &g->link);
+    weft__list_push(&weft__tasks(loop)->gathers, &g->link);
     *out = outer;
     return 0;
 }
@@ -215,11 +215,11 @@ int weft_gather_results(weft_future *const *futures, size_t n, intptr_t *results
     return first;
 }
 
-void weft__gathers_free(weft_tasks *ts)
+void weft__gathers_free(weft__loop_tasks *ts)
 {
-    weft_link_ *n;
-    while ((n = weft_list_pop(&ts->gathers)) != NULL)
-        free(weft_container_of(n, gather, link)); /* its futures are gone already */
+    weft__link *n;
+    while ((n = weft__list_pop(&ts->gathers)) != NULL)
+        free(weft__container_of(n, gather, link)); /* its futures are gone already */
 }
 
 /* --- wait --- */

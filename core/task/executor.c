@@ -18,7 +18,7 @@
 #include <stdlib.h>
 
 typedef struct job {
-    weft_link_ link;
+    weft__link link;
     weft_work_fn fn;
     void *arg;
     weft_future *fut; /* the job's reference */
@@ -26,44 +26,44 @@ typedef struct job {
     int err;
 } job;
 
-typedef struct weft_executor {
+typedef struct weft__executor {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t threads[WEFT_EXECUTOR_THREADS];
     int nthreads, idle, shutdown; /* under mu */
     size_t queued;                /* under mu */
-    weft_list queue, done;        /* under mu */
+    weft__list queue, done;        /* under mu */
     /* Posted by the worker that finds done empty. The callback empties done
      * under mu after the loop made the handle idle, so a worker that finds
      * done empty again always finds the handle idle. */
     weft_handle wake;
     /* Loop thread only. */
     weft_loop *loop;
-    weft_list free_jobs;
-} weft_executor;
+    weft__list free_jobs;
+} weft__executor;
 
 static void deliver(void *arg);
 
 static void *worker(void *arg)
 {
-    weft_executor *ex = arg;
+    weft__executor *ex = arg;
     pthread_mutex_lock(&ex->mu);
     for (;;) {
-        while (!ex->shutdown && weft_list_empty(&ex->queue)) {
+        while (!ex->shutdown && weft__list_empty(&ex->queue)) {
             ex->idle++;
             pthread_cond_wait(&ex->cv, &ex->mu);
             ex->idle--;
         }
         if (ex->shutdown)
             break;
-        job *j = weft_container_of(weft_list_pop(&ex->queue), job, link);
+        job *j = weft__container_of(weft__list_pop(&ex->queue), job, link);
         ex->queued--;
         pthread_mutex_unlock(&ex->mu);
         j->result = 0;
         j->err = j->fn(j->arg, &j->result);
         pthread_mutex_lock(&ex->mu);
-        int was_empty = weft_list_empty(&ex->done);
-        weft_list_push(&ex->done, &j->link);
+        int was_empty = weft__list_empty(&ex->done);
+        weft__list_push(&ex->done, &j->link);
         /* Under mu: ext_stop, which sets shutdown under mu, cannot overtake
          * a post. A failed wake-up leaves the handle queued: the loop still
          * finds it on its next iteration. */
@@ -77,14 +77,14 @@ static void *worker(void *arg)
 /* On the loop thread: finish the futures of the jobs done so far. */
 static void deliver(void *arg)
 {
-    weft_executor *ex = arg;
-    weft_list done = {0};
+    weft__executor *ex = arg;
+    weft__list done = {0};
     pthread_mutex_lock(&ex->mu);
-    weft_list_splice(&done, &ex->done);
+    weft__list_splice(&done, &ex->done);
     pthread_mutex_unlock(&ex->mu);
-    weft_link_ *n;
-    while ((n = weft_list_pop(&done)) != NULL) {
-        job *j = weft_container_of(n, job, link);
+    weft__link *n;
+    while ((n = weft__list_pop(&done)) != NULL) {
+        job *j = weft__container_of(n, job, link);
         ex->loop->ext_pending--;
         if (weft_future_state(j->fut) == WEFT_FUTURE_PENDING) { /* else cancelled: dropped */
             if (j->err < 0)
@@ -93,20 +93,20 @@ static void deliver(void *arg)
                 weft_future_set_result(j->fut, j->result);
         }
         weft_future_unref(j->fut);
-        weft_list_push(&ex->free_jobs, &j->link);
+        weft__list_push(&ex->free_jobs, &j->link);
     }
 }
 
-static int executor_get(weft_loop *loop, weft_executor **out)
+static int executor_get(weft_loop *loop, weft__executor **out)
 {
-    weft_tasks *ts = weft__tasks(loop);
+    weft__loop_tasks *ts = weft__tasks(loop);
     if (!ts)
         return -ENOMEM;
     if (ts->executor) {
         *out = ts->executor;
         return 0;
     }
-    weft_executor *ex = calloc(1, sizeof *ex);
+    weft__executor *ex = calloc(1, sizeof *ex);
     if (!ex)
         return -ENOMEM;
     ex->loop = loop;
@@ -127,34 +127,34 @@ int weft_run_in_executor(weft_loop *loop, weft_work_fn fn, void *arg, weft_futur
 {
     if (!loop || !fn)
         return -EINVAL;
-    weft_executor *ex;
+    weft__executor *ex;
     int rc = executor_get(loop, &ex);
     if (rc)
         return rc;
-    weft_link_ *n = weft_list_pop(&ex->free_jobs);
-    job *j = n ? weft_container_of(n, job, link) : malloc(sizeof *j);
+    weft__link *n = weft__list_pop(&ex->free_jobs);
+    job *j = n ? weft__container_of(n, job, link) : malloc(sizeof *j);
     if (!j)
         return -ENOMEM;
     rc = weft_future_new(loop, &j->fut);
     if (rc) {
-        weft_list_push(&ex->free_jobs, &j->link);
+        weft__list_push(&ex->free_jobs, &j->link);
         return rc;
     }
     j->fn = fn;
     j->arg = arg;
     pthread_mutex_lock(&ex->mu);
-    weft_list_push(&ex->queue, &j->link);
+    weft__list_push(&ex->queue, &j->link);
     ex->queued++;
     if (ex->queued > (size_t)ex->idle && ex->nthreads < WEFT_EXECUTOR_THREADS) {
         int e = pthread_create(&ex->threads[ex->nthreads], NULL, worker, ex);
         if (e == 0) {
             ex->nthreads++;
         } else if (ex->nthreads == 0) { /* nobody could ever run it */
-            weft_list_remove(&ex->queue, &j->link);
+            weft__list_remove(&ex->queue, &j->link);
             ex->queued--;
             pthread_mutex_unlock(&ex->mu);
             weft_future_unref(j->fut);
-            weft_list_push(&ex->free_jobs, &j->link);
+            weft__list_push(&ex->free_jobs, &j->link);
             return -e;
         }
     }
@@ -168,9 +168,9 @@ int weft_run_in_executor(weft_loop *loop, weft_work_fn fn, void *arg, weft_futur
     return 0;
 }
 
-void weft__executor_stop(weft_tasks *ts)
+void weft__executor_stop(weft__loop_tasks *ts)
 {
-    weft_executor *ex = ts->executor;
+    weft__executor *ex = ts->executor;
     if (!ex)
         return;
     pthread_mutex_lock(&ex->mu);
@@ -182,16 +182,16 @@ void weft__executor_stop(weft_tasks *ts)
     ex->nthreads = 0;
 }
 
-static void free_jobs(weft_list *l)
+static void free_jobs(weft__list *l)
 {
-    weft_link_ *n;
-    while ((n = weft_list_pop(l)) != NULL)
-        free(weft_container_of(n, job, link)); /* futures are freed with the loop */
+    weft__link *n;
+    while ((n = weft__list_pop(l)) != NULL)
+        free(weft__container_of(n, job, link)); /* futures are freed with the loop */
 }
 
-void weft__executor_free(weft_tasks *ts)
+void weft__executor_free(weft__loop_tasks *ts)
 {
-    weft_executor *ex = ts->executor;
+    weft__executor *ex = ts->executor;
     if (!ex)
         return;
     weft__executor_stop(ts);

@@ -11,19 +11,19 @@ static void default_error_handler(weft_loop *loop, weft_future *f, int err, void
 {
     (void)loop;
     (void)arg;
-    const char *name = f->is_task && ((weft_task *)f)->name ? ((weft_task *)f)->name : "";
+    const char *name = f->is_task && ((weft__task *)f)->name ? ((weft__task *)f)->name : "";
     fprintf(stderr, "weft: %s %s%serror was never retrieved: %s (%d)\n",
             f->is_task ? "task" : "future", name, *name ? " " : "", weft_strerror(err), err);
 }
 
-static void free_list(weft_list *l, size_t link_offset)
+static void free_list(weft__list *l, size_t link_offset)
 {
-    weft_link_ *n;
-    while ((n = weft_list_pop(l)) != NULL)
+    weft__link *n;
+    while ((n = weft__list_pop(l)) != NULL)
         free((char *)n - link_offset);
 }
 
-static void report_unretrieved(weft_tasks *ts, weft_future *f)
+static void report_unretrieved(weft__loop_tasks *ts, weft_future *f)
 {
     if (f->state == WEFT_FUTURE_DONE && f->err && !f->retrieved) {
         f->retrieved = 1;
@@ -36,29 +36,29 @@ static void report_unretrieved(weft_tasks *ts, weft_future *f)
 static void tasks_free(weft_loop *loop, void *ext)
 {
     (void)loop;
-    weft_tasks *ts = ext;
+    weft__loop_tasks *ts = ext;
     weft__executor_free(ts);
-    weft_link_ *n;
+    weft__link *n;
     for (n = ts->live.first; n; n = n->next) {
-        weft_future *f = weft_container_of(n, weft_future, live);
+        weft_future *f = weft__container_of(n, weft_future, live);
         report_unretrieved(ts, f);
         /* Done-callbacks that never ran. Before any task is destroyed: an
          * await node lives on its task's stack. */
-        weft_link_ *w;
-        while ((w = weft_list_pop(&f->waiters)) != NULL)
-            if (weft_container_of(w, weft_waiter, link)->pooled)
-                free(weft_container_of(w, weft_waiter, link));
+        weft__link *w;
+        while ((w = weft__list_pop(&f->waiters)) != NULL)
+            if (weft__container_of(w, weft__waiter, link)->pooled)
+                free(weft__container_of(w, weft__waiter, link));
     }
-    while ((n = weft_list_pop(&ts->live)) != NULL) {
-        weft_future *f = weft_container_of(n, weft_future, live);
+    while ((n = weft__list_pop(&ts->live)) != NULL) {
+        weft_future *f = weft__container_of(n, weft_future, live);
         if (f->is_task)
-            weft__task_destroy((weft_task *)f);
+            weft__task_destroy((weft__task *)f);
         free(f);
     }
     free_list(&ts->free_futures, offsetof(weft_future, live));
-    free_list(&ts->free_tasks, offsetof(weft_task, fut.live));
-    free_list(&ts->free_waiters, offsetof(weft_waiter, link));
-    free_list(&ts->scheduled_waiters, offsetof(weft_waiter, link));
+    free_list(&ts->free_tasks, offsetof(weft__task, fut.live));
+    free_list(&ts->free_waiters, offsetof(weft__waiter, link));
+    free_list(&ts->scheduled_waiters, offsetof(weft__waiter, link));
     weft__gathers_free(ts);
     if (ts->stacks)
         weft_stack_pool_free(ts->stacks);
@@ -72,11 +72,11 @@ static void tasks_stop(weft_loop *loop, void *ext)
     weft__executor_stop(ext);
 }
 
-weft_tasks *weft__tasks(weft_loop *loop)
+weft__loop_tasks *weft__tasks(weft_loop *loop)
 {
     if (loop->ext)
         return loop->ext;
-    weft_tasks *ts = calloc(1, sizeof *ts);
+    weft__loop_tasks *ts = calloc(1, sizeof *ts);
     if (!ts)
         return NULL;
     ts->on_error = default_error_handler;
@@ -88,7 +88,7 @@ weft_tasks *weft__tasks(weft_loop *loop)
 
 int weft_loop_set_error_handler(weft_loop *loop, weft_error_handler h, void *arg)
 {
-    weft_tasks *ts = loop ? weft__tasks(loop) : NULL;
+    weft__loop_tasks *ts = loop ? weft__tasks(loop) : NULL;
     if (!ts)
         return -EINVAL;
     ts->on_error = h ? h : default_error_handler;
@@ -99,18 +99,18 @@ int weft_loop_set_error_handler(weft_loop *loop, weft_error_handler h, void *arg
 void weft__future_init(weft_future *f, weft_loop *loop, uint32_t refs)
 {
     *f = (weft_future){.loop = loop, .refs = refs};
-    weft_list_push(&((weft_tasks *)loop->ext)->live, &f->live);
+    weft__list_push(&((weft__loop_tasks *)loop->ext)->live, &f->live);
 }
 
 int weft_future_new(weft_loop *loop, weft_future **out)
 {
     if (!loop || !out)
         return -EINVAL;
-    weft_tasks *ts = weft__tasks(loop);
+    weft__loop_tasks *ts = weft__tasks(loop);
     if (!ts)
         return -ENOMEM;
-    weft_link_ *n = weft_list_pop(&ts->free_futures);
-    weft_future *f = n ? weft_container_of(n, weft_future, live) : malloc(sizeof *f);
+    weft__link *n = weft__list_pop(&ts->free_futures);
+    weft_future *f = n ? weft__container_of(n, weft_future, live) : malloc(sizeof *f);
     if (!f)
         return -ENOMEM;
     weft__future_init(f, loop, 1);
@@ -126,10 +126,10 @@ int weft_future_ref(weft_future *f)
     return 0;
 }
 
-void weft__future_free_memory(weft_tasks *ts, weft_future *f)
+void weft__future_free_memory(weft__loop_tasks *ts, weft_future *f)
 {
-    weft_list_remove(&ts->live, &f->live);
-    weft_list_push(f->is_task ? &ts->free_tasks : &ts->free_futures, &f->live);
+    weft__list_remove(&ts->live, &f->live);
+    weft__list_push(f->is_task ? &ts->free_tasks : &ts->free_futures, &f->live);
 }
 
 int weft_future_unref(weft_future *f)
@@ -138,17 +138,17 @@ int weft_future_unref(weft_future *f)
         return -EINVAL;
     if (--f->refs)
         return 0;
-    weft_tasks *ts = f->loop->ext;
+    weft__loop_tasks *ts = f->loop->ext;
     report_unretrieved(ts, f);
     if (f->is_task)
-        weft__task_destroy((weft_task *)f);
+        weft__task_destroy((weft__task *)f);
     weft__future_free_memory(ts, f);
     return 0;
 }
 
 static void run_waiter(void *arg)
 {
-    weft_waiter *w = arg;
+    weft__waiter *w = arg;
     weft_future *f = w->f;
     if (!w->pooled) {
         /* A node in some frame (run_until_complete's): it may be gone once
@@ -156,19 +156,19 @@ static void run_waiter(void *arg)
         w->cb(f, w->arg);
         return;
     }
-    weft_tasks *ts = f->loop->ext;
-    weft_list_remove(&ts->scheduled_waiters, &w->link);
+    weft__loop_tasks *ts = f->loop->ext;
+    weft__list_remove(&ts->scheduled_waiters, &w->link);
     w->cb(f, w->arg);
-    weft_list_push(&ts->free_waiters, &w->link);
+    weft__list_push(&ts->free_waiters, &w->link);
     weft_future_unref(f); /* the callback's own reference */
 }
 
 /* Queue w's callback. A pooled node is also kept on a list until it runs,
  * so a loop freed before then can still free it. */
-static void schedule_waiter(weft_future *f, weft_waiter *w)
+static void schedule_waiter(weft_future *f, weft__waiter *w)
 {
     if (w->pooled)
-        weft_list_push(&((weft_tasks *)f->loop->ext)->scheduled_waiters, &w->link);
+        weft__list_push(&((weft__loop_tasks *)f->loop->ext)->scheduled_waiters, &w->link);
     weft_call_soon(f->loop, &w->h, run_waiter, w);
 }
 
@@ -177,9 +177,9 @@ void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err
     f->state = state;
     f->result = result;
     f->err = err;
-    weft_link_ *n;
-    while ((n = weft_list_pop(&f->waiters)) != NULL) {
-        weft_waiter *w = weft_container_of(n, weft_waiter, link);
+    weft__link *n;
+    while ((n = weft__list_pop(&f->waiters)) != NULL) {
+        weft__waiter *w = weft__container_of(n, weft__waiter, link);
         if (w->task)
             weft__task_wake(w->task); /* no detour through the waiter's handle */
         else
@@ -214,7 +214,7 @@ int weft_future_cancel(weft_future *f)
     if (f->state != WEFT_FUTURE_PENDING)
         return -EALREADY;
     if (f->is_task) {
-        weft__task_cancel((weft_task *)f);
+        weft__task_cancel((weft__task *)f);
         return 0;
     }
     weft__future_finish(f, WEFT_FUTURE_CANCELLED, 0, -ECANCELED);
@@ -247,15 +247,15 @@ int weft_future_add_done_callback(weft_future *f, weft_future_cb cb, void *arg)
 {
     if (!f || !cb || !f->refs)
         return -EINVAL;
-    weft_tasks *ts = f->loop->ext;
-    weft_link_ *n = weft_list_pop(&ts->free_waiters);
-    weft_waiter *w = n ? weft_container_of(n, weft_waiter, link) : malloc(sizeof *w);
+    weft__loop_tasks *ts = f->loop->ext;
+    weft__link *n = weft__list_pop(&ts->free_waiters);
+    weft__waiter *w = n ? weft__container_of(n, weft__waiter, link) : malloc(sizeof *w);
     if (!w)
         return -ENOMEM;
-    *w = (weft_waiter){.cb = cb, .arg = arg, .f = f, .pooled = 1};
+    *w = (weft__waiter){.cb = cb, .arg = arg, .f = f, .pooled = 1};
     f->refs++;
     if (f->state == WEFT_FUTURE_PENDING)
-        weft_list_push(&f->waiters, &w->link);
+        weft__list_push(&f->waiters, &w->link);
     else
         schedule_waiter(f, w);
     return 0;
@@ -266,13 +266,13 @@ int weft_future_remove_done_callback(weft_future *f, weft_future_cb cb, void *ar
     if (!f || !cb)
         return -EINVAL;
     int removed = 0;
-    weft_link_ *n = f->waiters.first;
+    weft__link *n = f->waiters.first;
     while (n) {
-        weft_link_ *next = n->next;
-        weft_waiter *w = weft_container_of(n, weft_waiter, link);
+        weft__link *next = n->next;
+        weft__waiter *w = weft__container_of(n, weft__waiter, link);
         if (w->pooled && w->cb == cb && w->arg == arg) {
-            weft_list_remove(&f->waiters, n);
-            weft_list_push(&((weft_tasks *)f->loop->ext)->free_waiters, &w->link);
+            weft__list_remove(&f->waiters, n);
+            weft__list_push(&((weft__loop_tasks *)f->loop->ext)->free_waiters, &w->link);
             f->refs--; /* the caller still holds one */
             removed++;
         }

@@ -14,36 +14,36 @@
 #include <stdlib.h>
 
 typedef struct sync_waiter {
-    weft_link_ link;
+    weft__link link;
     weft_future *fut;
     int linked;
 } sync_waiter;
 
 /* Suspend the current task on q until woken or cancelled. *woken tells
  * whether a wakeup was handed to it (also when the result is -ECANCELED). */
-static int wait_in(weft_loop *loop, weft_list *q, int *woken)
+static int wait_in(weft_loop *loop, weft__list *q, int *woken)
 {
     sync_waiter w = {0};
     *woken = 0;
     int rc = weft_future_new(loop, &w.fut);
     if (rc)
         return rc;
-    weft_list_push(q, &w.link);
+    weft__list_push(q, &w.link);
     w.linked = 1;
     rc = weft_await(w.fut, NULL);
     if (w.linked)
-        weft_list_remove(q, &w.link);
+        weft__list_remove(q, &w.link);
     *woken = weft_future_state(w.fut) == WEFT_FUTURE_DONE;
     weft_future_unref(w.fut);
     return rc;
 }
 
 /* Wake the first waiter still waiting; 1 if there was one. */
-static int wake_one(weft_list *q)
+static int wake_one(weft__list *q)
 {
-    weft_link_ *n;
-    while ((n = weft_list_pop(q)) != NULL) {
-        sync_waiter *w = weft_container_of(n, sync_waiter, link);
+    weft__link *n;
+    while ((n = weft__list_pop(q)) != NULL) {
+        sync_waiter *w = weft__container_of(n, sync_waiter, link);
         w->linked = 0;
         if (weft_future_state(w->fut) == WEFT_FUTURE_PENDING) {
             weft_future_set_result(w->fut, 0);
@@ -312,8 +312,8 @@ int weft_queue_destroy(weft_queue *q)
 {
     if (!q || !q->loop_)
         return -EINVAL;
-    if (!weft_list_empty(&q->getters_) || !weft_list_empty(&q->putters_) ||
-        !weft_list_empty(&q->joiners_))
+    if (!weft__list_empty(&q->getters_) || !weft__list_empty(&q->putters_) ||
+        !weft__list_empty(&q->joiners_))
         return -EBUSY;
     free(q->ring_);
     *q = (weft_queue){0};

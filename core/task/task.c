@@ -13,7 +13,7 @@ static void task_step(void *arg);
 static void *task_body(weft_coro *self, void *arg)
 {
     (void)self;
-    weft_task *t = arg;
+    weft__task *t = arg;
     intptr_t result = 0;
     int err = t->fn(t->arg, &result);
     t->fut.result = result;
@@ -25,7 +25,7 @@ int weft_task_spawn(weft_loop *loop, weft_task_fn fn, void *arg, weft_future **o
 {
     if (!loop || !fn)
         return -EINVAL;
-    weft_tasks *ts = weft__tasks(loop);
+    weft__loop_tasks *ts = weft__tasks(loop);
     if (!ts)
         return -ENOMEM;
     if (!ts->stacks) {
@@ -33,13 +33,13 @@ int weft_task_spawn(weft_loop *loop, weft_task_fn fn, void *arg, weft_future **o
         if (rc)
             return rc;
     }
-    weft_link_ *n = weft_list_pop(&ts->free_tasks);
-    weft_task *t = n ? weft_container_of(n, weft_task, fut.live) : malloc(sizeof *t);
+    weft__link *n = weft__list_pop(&ts->free_tasks);
+    weft__task *t = n ? weft__container_of(n, weft__task, fut.live) : malloc(sizeof *t);
     if (!t)
         return -ENOMEM;
     int rc = weft_coro_init(&t->co, ts->stacks, task_body);
     if (rc) {
-        weft_list_push(&ts->free_tasks, &t->fut.live);
+        weft__list_push(&ts->free_tasks, &t->fut.live);
         return rc;
     }
     weft__future_init(&t->fut, loop, out ? 2 : 1); /* the running task holds one */
@@ -63,7 +63,7 @@ int weft_task_spawn(weft_loop *loop, weft_task_fn fn, void *arg, weft_future **o
     return 0;
 }
 
-void weft__task_destroy(weft_task *t)
+void weft__task_destroy(weft__task *t)
 {
     if (t->coro_live)
         weft_coro_destroy(&t->co); /* a suspended task at loop close: abandoned */
@@ -72,7 +72,7 @@ void weft__task_destroy(weft_task *t)
 
 /* The body returned (or never started, when cancelled first): settle the
  * future and drop the running task's reference. */
-static void task_finish(weft_task *t, int cancelled)
+static void task_finish(weft__task *t, int cancelled)
 {
     weft__task_destroy(t); /* the stack goes back to the pool now */
     int err = t->fut.err;
@@ -85,14 +85,14 @@ static void task_finish(weft_task *t, int cancelled)
 
 static void task_step(void *arg)
 {
-    weft_task *t = arg;
-    weft_tasks *ts = t->fut.loop->ext;
+    weft__task *t = arg;
+    weft__loop_tasks *ts = t->fut.loop->ext;
     if (!t->started && t->cancel_pending) {
         task_finish(t, 1); /* cancelled before it ran: the body never starts */
         return;
     }
     t->started = 1;
-    weft_task *prev = ts->current;
+    weft__task *prev = ts->current;
     ts->current = t;
     int rc = weft_coro_resume(&t->co, t, NULL);
     ts->current = prev;
@@ -101,29 +101,29 @@ static void task_step(void *arg)
 }
 
 /* Schedule t to resume on the next callback phase (from any context). */
-static void wake(weft_task *t)
+static void wake(weft__task *t)
 {
     if (t->step.state_ == 0) /* idle: not already scheduled */
         weft_call_soon(t->fut.loop, &t->step, task_step, t);
 }
 
-void weft__task_wake(weft_task *t)
+void weft__task_wake(weft__task *t)
 {
     wake(t);
 }
 
 /* Resume t right now. Only from a loop callback (we are then on the loop's
  * own stack): saves a trip through the ready list per wake-up. */
-static void resume_now(weft_task *t)
+static void resume_now(weft__task *t)
 {
     weft_handle_cancel(t->fut.loop, &t->step);
     task_step(t);
 }
 
-static weft_task *current_task(weft_loop *loop)
+static weft__task *current_task(weft_loop *loop)
 {
-    weft_tasks *ts = loop ? loop->ext : NULL;
-    weft_task *t = ts ? ts->current : NULL;
+    weft__loop_tasks *ts = loop ? loop->ext : NULL;
+    weft__task *t = ts ? ts->current : NULL;
     /* Only the task's own coroutine may suspend it (not a generator nested
      * inside it). */
     return t && weft_coro_current() == &t->co ? t : NULL;
@@ -131,7 +131,7 @@ static weft_task *current_task(weft_loop *loop)
 
 weft_future *weft_task_current(weft_loop *loop)
 {
-    weft_task *t = current_task(loop);
+    weft__task *t = current_task(loop);
     return t ? &t->fut : NULL;
 }
 
@@ -139,14 +139,14 @@ int weft_task_set_name(weft_future *task, const char *name)
 {
     if (!task || !task->is_task)
         return -EINVAL;
-    ((weft_task *)task)->name = name;
-    weft_coro_set_name(&((weft_task *)task)->co, name);
+    ((weft__task *)task)->name = name;
+    weft_coro_set_name(&((weft__task *)task)->co, name);
     return 0;
 }
 
 /* Switch back to the loop until woken. Returns -ECANCELED when a cancel
  * ended the wait, else 0. */
-static int suspend(weft_task *t, int wait)
+static int suspend(weft__task *t, int wait)
 {
     t->wait = wait;
     weft_coro_yield(&t->co, NULL, NULL);
@@ -160,7 +160,7 @@ static int suspend(weft_task *t, int wait)
 
 /* A cancel that arrived while the task was not suspended is delivered at
  * its next suspension point, without suspending. */
-static int take_pending_cancel(weft_task *t)
+static int take_pending_cancel(weft__task *t)
 {
     if (!t->cancel_pending)
         return 0;
@@ -168,7 +168,7 @@ static int take_pending_cancel(weft_task *t)
     return -ECANCELED;
 }
 
-void weft__task_cancel(weft_task *t)
+void weft__task_cancel(weft__task *t)
 {
     t->cancel_requested = 1;
     switch (t->wait) {
@@ -204,7 +204,7 @@ int weft_await(weft_future *f, intptr_t *result)
 {
     if (!f || !f->refs)
         return -EINVAL;
-    weft_task *t = current_task(f->loop);
+    weft__task *t = current_task(f->loop);
     if (!t)
         return -EPERM;
     if (f == &t->fut)
@@ -214,14 +214,14 @@ int weft_await(weft_future *f, intptr_t *result)
     int rc = take_pending_cancel(t);
     if (rc)
         return rc;
-    weft_waiter w = {.task = t, .f = f};
+    weft__waiter w = {.task = t, .f = f};
     f->refs++;
-    weft_list_push(&f->waiters, &w.link);
+    weft__list_push(&f->waiters, &w.link);
     t->awaiting = f;
     rc = suspend(t, WAIT_FUTURE);
     t->awaiting = NULL;
     if (f->state == WEFT_FUTURE_PENDING)
-        weft_list_remove(&f->waiters, &w.link); /* woken by a cancel */
+        weft__list_remove(&f->waiters, &w.link); /* woken by a cancel */
     if (rc == 0)
         rc = weft_future_result(f, result);
     weft_future_unref(f);
@@ -235,7 +235,7 @@ static void wake_timer(void *arg)
 
 int weft_sleep(weft_loop *loop, int64_t delay_ns)
 {
-    weft_task *t = current_task(loop);
+    weft__task *t = current_task(loop);
     if (!t)
         return -EPERM;
     if (delay_ns < 0)
@@ -251,7 +251,7 @@ int weft_sleep(weft_loop *loop, int64_t delay_ns)
 
 int weft_yield(weft_loop *loop)
 {
-    weft_task *t = current_task(loop);
+    weft__task *t = current_task(loop);
     if (!t)
         return -EPERM;
     int rc = take_pending_cancel(t);
@@ -263,7 +263,7 @@ int weft_yield(weft_loop *loop)
 
 int weft_wait_cancelled(weft_loop *loop)
 {
-    weft_task *t = current_task(loop);
+    weft__task *t = current_task(loop);
     if (!t)
         return -EPERM;
     int rc = take_pending_cancel(t);
@@ -279,7 +279,7 @@ static void op_done(weft_op *op)
 
 int64_t weft_await_op(weft_loop *loop, weft_op *op)
 {
-    weft_task *t = current_task(loop);
+    weft__task *t = current_task(loop);
     if (!t)
         return -EPERM;
     if (!op)
@@ -327,10 +327,10 @@ int weft_run_until_complete(weft_loop *loop, weft_future *f, intptr_t *result)
         return -EINVAL;
     if (loop->running_flag)
         return -EBUSY;
-    weft_waiter w = {.cb = stop_loop, .arg = loop, .f = f};
+    weft__waiter w = {.cb = stop_loop, .arg = loop, .f = f};
     f->refs++;
     if (f->state == WEFT_FUTURE_PENDING)
-        weft_list_push(&f->waiters, &w.link);
+        weft__list_push(&f->waiters, &w.link);
     int rc = 0;
     while (f->state == WEFT_FUTURE_PENDING) {
         rc = weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE);
@@ -342,7 +342,7 @@ int weft_run_until_complete(weft_loop *loop, weft_future *f, intptr_t *result)
         }
     }
     if (f->state == WEFT_FUTURE_PENDING)
-        weft_list_remove(&f->waiters, &w.link);
+        weft__list_remove(&f->waiters, &w.link);
     else
         weft_handle_cancel(loop, &w.h);
     if (rc >= 0)

@@ -9,20 +9,20 @@
 /* Someone waiting for a future: a done-callback, or a task suspended in
  * weft_await (then the node lives on the task's stack). When the future
  * finishes, the node is scheduled with call_soon and runs cb(f, arg). */
-typedef struct weft_waiter {
-    weft_link_ link;
+typedef struct weft__waiter {
+    weft__link link;
     weft_handle h;
     weft_future_cb cb;
     void *arg;
     weft_future *f;
-    struct weft_task *task; /* a task's await node: finishing f wakes it directly */
+    struct weft__task *task; /* a task's await node: finishing f wakes it directly */
     uint8_t pooled;         /* from the loop's free list: recycle after running */
-} weft_waiter;
+} weft__waiter;
 
 struct weft_future {
     weft_loop *loop;
-    weft_link_ live; /* the loop's live futures; the free list when unused */
-    weft_list waiters;
+    weft__link live; /* the loop's live futures; the free list when unused */
+    weft__list waiters;
     intptr_t result;
     int err;
     uint32_t refs;
@@ -34,7 +34,7 @@ struct weft_future {
 /* Where a suspended task waits, so a cancel knows how to interrupt it. */
 enum { WAIT_NONE = 0, WAIT_FUTURE, WAIT_OP, WAIT_SLEEP, WAIT_YIELD, WAIT_CANCEL };
 
-typedef struct weft_task {
+typedef struct weft__task {
     weft_future fut; /* first: a task is a future */
     weft_coro co;
     weft_task_fn fn;
@@ -52,7 +52,7 @@ typedef struct weft_task {
     uint8_t coro_live;    /* co holds a stack */
     uint32_t inline_ops;  /* ops weft_await_op finished without suspending ... */
     uint64_t inline_turn; /* ... in this loop turn */
-} weft_task;
+} weft__task;
 
 /* weft_await_op returns an op that completes at submit without suspending
  * at most this many times per task per loop turn; the next one suspends
@@ -66,31 +66,31 @@ typedef struct weft_task {
 #define WEFT__AWAIT_INLINE_MAX 16
 
 /* Per-loop state of this layer, hung on the loop's extension slot. */
-typedef struct weft_tasks {
-    weft_list free_futures, free_tasks, free_waiters;
-    weft_list scheduled_waiters; /* pooled done-callbacks queued on the loop, not run yet */
-    weft_list live;
-    weft_task *current;
+typedef struct weft__loop_tasks {
+    weft__list free_futures, free_tasks, free_waiters;
+    weft__list scheduled_waiters; /* pooled done-callbacks queued on the loop, not run yet */
+    weft__list live;
+    weft__task *current;
     weft_stack_pool *stacks;
     weft_error_handler on_error;
     void *on_error_arg;
-    weft_list gathers;              /* compose.c: gathers with children pending */
-    struct weft_executor *executor; /* executor.c: the thread pool, or NULL */
-} weft_tasks;
+    weft__list gathers;              /* compose.c: gathers with children pending */
+    struct weft__executor *executor; /* executor.c: the thread pool, or NULL */
+} weft__loop_tasks;
 
-weft_tasks *weft__tasks(weft_loop *loop); /* creates it on first use; NULL on ENOMEM */
+weft__loop_tasks *weft__tasks(weft_loop *loop); /* creates it on first use; NULL on ENOMEM */
 void weft__future_init(weft_future *f, weft_loop *loop, uint32_t refs);
 /* Finish f (state DONE or CANCELLED) and schedule its waiters. */
 void weft__future_finish(weft_future *f, uint8_t state, intptr_t result, int err);
-void weft__future_free_memory(weft_tasks *ts, weft_future *f);
-void weft__task_cancel(weft_task *t);
+void weft__future_free_memory(weft__loop_tasks *ts, weft_future *f);
+void weft__task_cancel(weft__task *t);
 /* Resume t on the next callback phase (its step handle). */
-void weft__task_wake(weft_task *t);
-void weft__task_destroy(weft_task *t);
+void weft__task_wake(weft__task *t);
+void weft__task_destroy(weft__task *t);
 /* At loop close: stop joins the pool's threads (first, while the loop is
  * whole); free drops its jobs and memory. Free the gathers still pending. */
-void weft__executor_stop(weft_tasks *ts);
-void weft__executor_free(weft_tasks *ts);
-void weft__gathers_free(weft_tasks *ts);
+void weft__executor_stop(weft__loop_tasks *ts);
+void weft__executor_free(weft__loop_tasks *ts);
+void weft__gathers_free(weft__loop_tasks *ts);
 
 #endif

@@ -22,15 +22,20 @@ enum {
     WEFT_ECLOSED = -4004,          /* the generator or object was closed */
 };
 
-/* Intrusive list links and list heads embedded in weft's caller-owned
+/* Public structs that callers allocate (ops, handles, sync primitives,
+ * coroutines) end with their private part: the fields after the comment
+ * "Private to weft." all end in an underscore, and types and constants only
+ * weft uses are named weft__ / WEFT__. Read them, never write them.
+ *
+ * Intrusive list links and list heads embedded in weft's caller-owned
  * structs (handles, ops, the sync primitives' waiters). Private: the one
  * list type, operated on by core/list.h. */
-typedef struct weft_link_ {
-    struct weft_link_ *next, *prev;
-} weft_link_;
+typedef struct weft__link {
+    struct weft__link *next, *prev;
+} weft__link;
 
 typedef struct weft__list {
-    weft_link_ *first, *last;
+    weft__link *first, *last;
 } weft__list;
 
 /* The version as "major.minor.patch"; a static string. */

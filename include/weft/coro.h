@@ -69,17 +69,19 @@ enum weft_coro_state {
 #define WEFT_CORO_DONE 1
 
 /* A stack handed out by a pool. Fields are private. */
-typedef struct weft_stack_ {
+typedef struct weft__stack {
+    /* Private to weft. */
     void *lo_;              /* lowest usable byte, just above the guard */
     size_t size_;           /* usable bytes */
     weft_stack_pool *pool_; /* owner */
-} weft_stack_;
+} weft__stack;
 
 /* A coroutine. Embed it in your own struct (weft_coro_init) or let a pool
  * place it at the top of its stack (weft_coro_create). Fields are private;
  * the struct has the same layout in every build of weft (sanitizer builds
  * included). */
 struct weft_coro {
+    /* Private to weft. */
     void *sp_;           /* saved stack pointer while not running */
     void *ret_sp_;       /* the resumer's saved stack pointer while running */
     weft_coro *resumer_; /* who resumed it; NULL: the thread's own stack */
@@ -90,7 +92,7 @@ struct weft_coro {
     unsigned flags_;
     const char *name_; /* for messages; not owned */
     void *user_;       /* weft_coro_set_user() */
-    weft_stack_ stack_;
+    weft__stack stack_;
     /* tool support: used only in ASan / TSan builds */
     void *asan_fake_;
     const void *asan_from_lo_;
@@ -200,6 +202,7 @@ typedef void *(*weft_gen_fn)(weft_gen *gen, void *arg);
 /* A generator; embed it (weft_gen_init) or let a pool hold it
  * (weft_gen_create). Fields are private. */
 struct weft_gen {
+    /* Private to weft. */
     weft_coro co_;
     weft_gen_fn fn_;
     void *arg_;

@@ -58,7 +58,8 @@ typedef struct weft_loop_opts {
  * idle again and may be rescheduled or freed, also from inside its own
  * callback. The fields are private. */
 typedef struct weft_handle {
-    weft_link_ link_; /* ready list, or the threadsafe queue */
+    /* Private to weft. */
+    weft__link link_; /* ready list, or the threadsafe queue */
     weft_callback cb_;
     void *arg_;
     uint64_t when_;       /* deadline (timers) */

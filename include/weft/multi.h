@@ -39,12 +39,12 @@ struct weft_multi {
     weft_multi_cb cb;
     void *data; /* the caller's, untouched by weft */
     /* Private to weft. */
-    int fd;
-    uint8_t kind;
-    uint8_t state;
-    uint8_t cancel;
-    uint8_t single; /* io_uring: the kernel refused multishot accept */
-    weft_link_ link;
+    int fd_;
+    uint8_t kind_;
+    uint8_t state_;
+    uint8_t cancel_;
+    uint8_t single_; /* io_uring: the kernel refused multishot accept */
+    weft__link link_;
     weft_op op_;       /* readiness backends: parked like an op */
     weft_handle kick_; /* readiness backends: first look, resume, last call */
     int64_t final_;    /* readiness backends: the result of the last call */

@@ -55,9 +55,9 @@ struct weft_op {
     uint32_t addrlen; /* accept: the length of the peer address written to buf */
     /* Private to weft. */
     uint8_t state_;
-    uint8_t flags_;
+    uint8_t opflags_; /* WEFT__OPFLAG_* */
     uint16_t pad_;
-    weft_link_ link_; /* the loop's completion list or a backend's wait list */
+    weft__link link_; /* the loop's completion list or a backend's wait list */
     void *backend_;
 };
 

@@ -27,6 +27,7 @@ extern "C" {
 /* --- Lock (asyncio.Lock): not owned by a task, not reentrant --- */
 
 typedef struct weft_lock {
+    /* Private to weft. */
     weft_loop *loop_;
     weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int locked_;
@@ -53,6 +54,7 @@ int weft_lock_locked(const weft_lock *l);
 /* --- Semaphore and BoundedSemaphore (asyncio.Semaphore) --- */
 
 typedef struct weft_semaphore {
+    /* Private to weft. */
     weft_loop *loop_;
     weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int64_t value_;
@@ -81,6 +83,7 @@ int64_t weft_semaphore_value(const weft_semaphore *s);
 /* --- Event (asyncio.Event) --- */
 
 typedef struct weft_event {
+    /* Private to weft. */
     weft_loop *loop_;
     weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     int set_;
@@ -105,6 +108,7 @@ int weft_event_wait(weft_event *e);
 /* --- Condition (asyncio.Condition) --- */
 
 typedef struct weft_cond {
+    /* Private to weft. */
     weft_loop *loop_;
     weft__list waiters_; /* FIFO of waiters in their tasks' frames */
     weft_lock *lock_;
@@ -142,6 +146,7 @@ int weft_cond_notify_all(weft_cond *c);
 /* --- Queue (asyncio.Queue), bounded, of intptr_t items --- */
 
 typedef struct weft_queue {
+    /* Private to weft. */
     weft_loop *loop_;
     intptr_t *ring_;
     size_t cap_, head_, count_;

@@ -311,7 +311,7 @@ TEST(coro, deep_recursion_near_end)
     /* Each level takes at least 256 bytes and (at -O0..-O2) under 400 with
      * sanitizers off; aim at 3 KiB short of the guard. Under ASan frames
      * grow, so use fewer levels there. */
-    int per = WEFT_ASAN ? 1024 : 400;
+    int per = WEFT__ASAN ? 1024 : 400;
     int levels = (int)((avail - 3 * 1024) / per);
     unsigned long want = 0;
     for (int n = 0; n <= levels; n++)
@@ -458,7 +458,7 @@ TEST(coro, pool_recycles)
 uintptr_t weft_test_regs_switch(void **save_sp, void *to_sp, void *value, const uint64_t *in,
                                 uint64_t *out);
 
-#if !WEFT_ASAN
+#if !WEFT__ASAN
 struct regs_test {
     uint64_t in_a[NREGS], out_a[NREGS], in_b[NREGS], out_b[NREGS];
     int b_ok;
@@ -488,7 +488,7 @@ static void *regs_body(weft_coro *self, void *arg)
 
 TEST(coro, callee_saved_registers)
 {
-#if WEFT_ASAN
+#if WEFT__ASAN
     SKIP("raw switches bypass the ASan fiber annotations");
 #else
     static struct regs_test t;
@@ -587,7 +587,7 @@ TEST(coro, threads)
 
 /* --- stack overflow: a clear message, then death by SIGSEGV --- */
 
-#if !defined(_WIN32) && !WEFT_ASAN
+#if !defined(_WIN32) && !WEFT__ASAN
 static volatile unsigned long overflow_limit = ~0ul;
 
 static unsigned long overflow(unsigned long n)
@@ -611,7 +611,7 @@ TEST(coro, overflow_message)
 {
 #if defined(_WIN32)
     SKIP("no fork; on Windows an overflow is an access violation without the message");
-#elif WEFT_ASAN
+#elif WEFT__ASAN
     SKIP("ASan reports the overflow itself");
 #else
     if (RUNNING_ON_VALGRIND)
