@@ -89,7 +89,7 @@ int weft_backend_probe(weft_backend_kind kind)
         return WEFT_ENOT_COMPILED;
     weft_loop *loop;
     weft_loop_opts opts = {.backend = kind, .ring_entries = 8};
-    int rc = weft_loop_new(&loop, &opts);
+    int rc = weft_loop_new(&opts, &loop);
     if (rc == 0)
         weft_loop_free(loop);
     return rc;

@@ -77,7 +77,7 @@ static double weft_life(long n, weft_stack_pool *pool)
     uint64_t t0 = bench_wall_ns();
     for (long i = 0; i < n; i++) {
         weft_coro *co;
-        if (weft_coro_create(&co, pool, weft_empty) != 0)
+        if (weft_coro_create(pool, weft_empty, &co) != 0)
             exit(1);
         weft_coro_resume(co, NULL, NULL);
         weft_coro_destroy(co);
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
     }
     char *stack = malloc(STACK);
     weft_stack_pool *pool;
-    if (!stack || weft_stack_pool_new(&pool, NULL) != 0)
+    if (!stack || weft_stack_pool_new(NULL, &pool) != 0)
         return 1;
 
     static double samples[2][NIMPL][MAXREPS];

@@ -26,7 +26,7 @@
 static weft_loop *new_loop(void)
 {
     weft_loop *loop;
-    int rc = weft_loop_new(&loop, NULL);
+    int rc = weft_loop_new(NULL, &loop);
     if (rc) {
         fprintf(stderr, "weft_loop_new: %s\n", weft_strerror(rc));
         exit(1);

@@ -34,7 +34,7 @@ static void count_fired(void *arg)
 static phase weft_run(const workload *w, int cancel)
 {
     weft_loop *loop;
-    int rc = weft_loop_new(&loop, NULL);
+    int rc = weft_loop_new(NULL, &loop);
     if (rc) {
         fprintf(stderr, "weft_loop_new: %s\n", weft_strerror(rc));
         exit(1);
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     workload w = {timeout, perm, n};
 
     weft_loop *probe;
-    if (weft_loop_new(&probe, NULL) != 0)
+    if (weft_loop_new(NULL, &probe) != 0)
         return 1;
     char weft_name[64];
     snprintf(weft_name, sizeof weft_name, "weft (%s)", weft_loop_backend_name(probe));

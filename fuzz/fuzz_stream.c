@@ -83,7 +83,7 @@ static int reader(void *arg, intptr_t *result)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static weft_loop *loop;
-    if (!loop && weft_loop_new(&loop, NULL) < 0)
+    if (!loop && weft_loop_new(NULL, &loop) < 0)
         abort();
     if (size < 2)
         return 0;

@@ -90,7 +90,7 @@ static void *thread_main(void *arg)
     thr *h = arg;
     weft_threads *t = h->t;
     weft_loop *loop;
-    int rc = weft_loop_new(&loop, t->has_lopts ? &t->lopts : NULL);
+    int rc = weft_loop_new(t->has_lopts ? &t->lopts : NULL, &loop);
     if (rc) {
         report_init(h, rc);
         return NULL;

@@ -18,7 +18,7 @@ static inline weft_loop *test_loop_new(void)
 {
     signal(SIGPIPE, SIG_IGN);
     weft_loop *loop = NULL;
-    int rc = weft_loop_new(&loop, NULL);
+    int rc = weft_loop_new(NULL, &loop);
     if (rc == WEFT_EUNAVAILABLE)
         cr_skip_test("backend %s unavailable here", getenv("WEFT_BACKEND"));
     cr_assert_eq(rc, 0, "weft_loop_new: %s", weft_strerror(rc));

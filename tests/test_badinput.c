@@ -133,7 +133,7 @@ Test(badinput, backend_selection_errors)
 {
     weft_loop *loop = NULL;
     weft_loop_opts opts = {.backend = (weft_backend_kind)99};
-    cr_assert_eq(weft_loop_new(&loop, &opts), -EINVAL);
+    cr_assert_eq(weft_loop_new(&opts, &loop), -EINVAL);
     cr_assert_null(loop);
     cr_assert_eq(weft_backend_from_name("nope"), WEFT_EUNKNOWN_BACKEND);
     cr_assert_eq(weft_backend_from_name(NULL), WEFT_EUNKNOWN_BACKEND);
@@ -144,7 +144,7 @@ Test(badinput, backend_selection_errors)
     cr_assert_eq(weft_backend_compiled((weft_backend_kind)77), 0);
     /* IOCP exists only on Windows. */
     opts.backend = WEFT_BACKEND_IOCP;
-    cr_assert_eq(weft_loop_new(&loop, &opts), WEFT_ENOT_COMPILED);
+    cr_assert_eq(weft_loop_new(&opts, &loop), WEFT_ENOT_COMPILED);
     cr_assert_eq(weft_backend_probe(WEFT_BACKEND_IOCP), WEFT_ENOT_COMPILED);
 }
 
@@ -152,13 +152,13 @@ Test(badinput, unknown_backend_in_the_environment_is_an_error)
 {
     setenv("WEFT_BACKEND", "bogus", 1);
     weft_loop *loop = NULL;
-    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_EUNKNOWN_BACKEND);
+    cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_EUNKNOWN_BACKEND);
     cr_assert_null(loop);
     setenv("WEFT_BACKEND", "iocp", 1);
-    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_ENOT_COMPILED);
+    cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_ENOT_COMPILED);
     /* An explicit choice in the options is not overridden. */
     weft_loop_opts opts = {.backend = WEFT_BACKEND_POLL};
-    cr_assert_eq(weft_loop_new(&loop, &opts), 0);
+    cr_assert_eq(weft_loop_new(&opts, &loop), 0);
     cr_assert_str_eq(weft_loop_backend_name(loop), "poll");
     weft_loop_free(loop);
 }

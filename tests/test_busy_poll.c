@@ -15,7 +15,7 @@ static weft_loop *loop_with_spin(uint32_t us)
 {
     weft_loop_opts opts = {.busy_poll_us = us};
     weft_loop *loop = NULL;
-    int rc = weft_loop_new(&loop, &opts);
+    int rc = weft_loop_new(&opts, &loop);
     if (rc == WEFT_EUNAVAILABLE)
         cr_skip_test("backend %s unavailable here", getenv("WEFT_BACKEND"));
     cr_assert_eq(rc, 0, "weft_loop_new: %s", weft_strerror(rc));
@@ -53,7 +53,7 @@ Test(busy_poll, rejects_a_spin_above_the_limit)
 {
     weft_loop_opts opts = {.busy_poll_us = WEFT_BUSY_POLL_MAX_US + 1};
     weft_loop *loop = (weft_loop *)&opts;
-    cr_assert_eq(weft_loop_new(&loop, &opts), -EINVAL);
+    cr_assert_eq(weft_loop_new(&opts, &loop), -EINVAL);
     cr_assert_null(loop);
     test_loop_free(loop_with_spin(WEFT_BUSY_POLL_MAX_US));
 }

@@ -76,7 +76,7 @@ Test(errors, names_of_errors_a_loop_returns)
 {
     weft_loop *loop = NULL;
     weft_loop_opts bad = {.backend = WEFT_BACKEND__COUNT};
-    cr_assert_str_eq(weft_err_name(weft_loop_new(&loop, &bad)), "EINVAL");
+    cr_assert_str_eq(weft_err_name(weft_loop_new(&bad, &loop)), "EINVAL");
     cr_assert_str_eq(weft_err_name(weft_backend_from_name("no-such-backend")),
                      "WEFT_EUNKNOWN_BACKEND");
     loop = test_loop_new();

@@ -488,16 +488,16 @@ Test(ops, backends_without_a_source_are_not_compiled)
     char *saved = getenv("WEFT_BACKEND") ? strdup(getenv("WEFT_BACKEND")) : NULL;
     weft_loop *loop = (weft_loop *)1;
     setenv("WEFT_BACKEND", "kqueue", 1);
-    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_ENOT_COMPILED);
+    cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_ENOT_COMPILED);
     cr_assert_null(loop);
     setenv("WEFT_BACKEND", "iocp", 1);
-    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_ENOT_COMPILED);
+    cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_ENOT_COMPILED);
     /* AUTO: the loop and weft_backend_auto() run the same search. */
     unsetenv("WEFT_BACKEND");
     int picked = weft_backend_auto();
     cr_assert_geq(picked, 0, "%s", weft_strerror(picked));
     cr_assert(weft_backend_compiled((weft_backend_kind)picked));
-    cr_assert_eq(weft_loop_new(&loop, NULL), 0);
+    cr_assert_eq(weft_loop_new(NULL, &loop), 0);
     cr_assert_str_eq(weft_loop_backend_name(loop), weft_backend_name((weft_backend_kind)picked));
     weft_loop_free(loop);
     if (saved)

@@ -34,7 +34,7 @@ static weft_loop *ring_loop(uint32_t entries)
 {
     weft_loop *loop = NULL;
     weft_loop_opts o = {.backend = WEFT_BACKEND_IO_URING, .ring_entries = entries};
-    int rc = weft_loop_new(&loop, &o);
+    int rc = weft_loop_new(&o, &loop);
     if (rc == WEFT_EUNAVAILABLE)
         cr_skip_test("io_uring unavailable here");
     cr_assert_eq(rc, 0, "weft_loop_new: %s", weft_strerror(rc));
@@ -73,24 +73,24 @@ Test(uring, disable_switch_falls_back_to_epoll)
         cr_skip_test("io_uring unavailable here");
     setenv("WEFT_URING_DISABLE", "1", 1);
     weft_loop *loop = NULL;
-    cr_assert_eq(weft_loop_new(&loop, NULL), 0);
+    cr_assert_eq(weft_loop_new(NULL, &loop), 0);
     cr_assert_str_eq(weft_loop_backend_name(loop), "epoll");
     weft_loop_free(loop);
     cr_assert_eq(weft_backend_auto(), WEFT_BACKEND_EPOLL);
 
     weft_loop_opts o = {.backend = WEFT_BACKEND_IO_URING};
     loop = (weft_loop *)1;
-    cr_assert_eq(weft_loop_new(&loop, &o), WEFT_EUNAVAILABLE);
+    cr_assert_eq(weft_loop_new(&o, &loop), WEFT_EUNAVAILABLE);
     cr_assert_null(loop);
     cr_assert_eq(weft_backend_probe(WEFT_BACKEND_IO_URING), WEFT_EUNAVAILABLE);
 
     /* WEFT_BACKEND=io_uring asks for it explicitly: refused too. */
     setenv("WEFT_BACKEND", "io_uring", 1);
-    cr_assert_eq(weft_loop_new(&loop, NULL), WEFT_EUNAVAILABLE);
+    cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_EUNAVAILABLE);
 
     setenv("WEFT_URING_DISABLE", "0", 1);
     unsetenv("WEFT_BACKEND");
-    cr_assert_eq(weft_loop_new(&loop, NULL), 0);
+    cr_assert_eq(weft_loop_new(NULL, &loop), 0);
     cr_assert_str_eq(weft_loop_backend_name(loop), "io_uring");
     weft_loop_free(loop);
 }

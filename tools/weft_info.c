@@ -63,7 +63,7 @@ int main(void)
         }
         weft_loop *loop;
         weft_loop_opts opts = {.backend = (weft_backend_kind)k};
-        int rc = weft_loop_new(&loop, &opts);
+        int rc = weft_loop_new(&opts, &loop);
         char info[256] = "";
         if (rc == 0) {
             weft_loop_backend_info(loop, info, sizeof info);

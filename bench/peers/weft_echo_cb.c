@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     int rc = kind < 0 ? kind : weft_addr_ip(&addr, a.host, a.port);
     opts.backend = kind < 0 ? WEFT_BACKEND_AUTO : (weft_backend_kind)kind;
     if (rc == 0)
-        rc = weft_loop_new(&g_loop, &opts);
+        rc = weft_loop_new(&opts, &g_loop);
     weft_listen_opts lo = {.backlog = PEER_BACKLOG};
     if (rc == 0)
         rc = g_lfd = weft_listen(&addr, &lo);

@@ -214,7 +214,7 @@ int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_
     return 0;
 }
 
-int weft_coro_create(weft_coro **out, weft_stack_pool *pool, weft_coro_fn fn)
+int weft_coro_create(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out)
 {
     if (!out || !fn)
         return -EINVAL;

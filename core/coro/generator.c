@@ -36,7 +36,7 @@ int weft_gen_init(weft_gen *gen, weft_stack_pool *pool, weft_gen_fn fn, void *ar
     return rc;
 }
 
-int weft_gen_create(weft_gen **out, weft_stack_pool *pool, weft_gen_fn fn, void *arg)
+int weft_gen_create(weft_stack_pool *pool, weft_gen_fn fn, void *arg, weft_gen **out)
 {
     if (!out || !fn)
         return -EINVAL;

@@ -359,7 +359,7 @@ static struct thread_stacks *thread_state(void)
 
 /* --- public --- */
 
-int weft_stack_pool_new(weft_stack_pool **out, const weft_stack_pool_options *opt)
+int weft_stack_pool_new(const weft_stack_pool_options *opt, weft_stack_pool **out)
 {
     if (!out)
         return -EINVAL;

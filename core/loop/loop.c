@@ -64,7 +64,7 @@ static int auto_start(weft_backend_kind kind, void *arg)
 
 /* An explicit kind wins; AUTO may be overridden by the WEFT_BACKEND
  * environment variable, else the first backend that starts is taken. */
-int weft_loop_new(weft_loop **out, const weft_loop_opts *opts)
+int weft_loop_new(const weft_loop_opts *opts, weft_loop **out)
 {
     if (!out)
         return -EINVAL;

@@ -29,7 +29,7 @@ int weft_task_spawn(weft_loop *loop, weft_task_fn fn, void *arg, weft_future **o
     if (!ts)
         return -ENOMEM;
     if (!ts->stacks) {
-        int rc = weft_stack_pool_new(&ts->stacks, NULL);
+        int rc = weft_stack_pool_new(NULL, &ts->stacks);
         if (rc)
             return rc;
     }

@@ -40,7 +40,7 @@ static int run(void *arg, intptr_t *result)
 int main(void)
 {
     weft_loop *loop;
-    if (weft_loop_new(&loop, NULL) < 0)
+    if (weft_loop_new(NULL, &loop) < 0)
         return 1;
     weft_future *all_done, *task;
     int rc = weft_future_new(loop, &all_done);

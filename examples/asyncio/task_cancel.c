@@ -72,7 +72,7 @@ static int run(void *arg, intptr_t *result)
 
 int main(void)
 {
-    if (weft_loop_new(&loop, NULL) < 0)
+    if (weft_loop_new(NULL, &loop) < 0)
         return 1;
     weft_future *task;
     int rc = weft_task_spawn(loop, run, NULL, &task);

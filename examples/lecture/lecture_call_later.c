@@ -36,7 +36,7 @@ static int main_task(void *arg, intptr_t *result)
 int main(void)
 {
     weft_loop *loop;
-    if (weft_loop_new(&loop, NULL) < 0)
+    if (weft_loop_new(NULL, &loop) < 0)
         return 1;
     printf("entering event loop\n");
     weft_future *task;

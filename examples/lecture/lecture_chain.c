@@ -67,7 +67,7 @@ static int outer(void *arg, intptr_t *result)
 int main(void)
 {
     weft_loop *loop;
-    if (weft_loop_new(&loop, NULL) < 0)
+    if (weft_loop_new(NULL, &loop) < 0)
         return 1;
     chain c = {.loop = loop};
     weft_future *task;

@@ -21,7 +21,7 @@ static int coroutine(void *arg, intptr_t *result)
 int main(void)
 {
     weft_loop *loop;
-    int rc = weft_loop_new(&loop, NULL);
+    int rc = weft_loop_new(NULL, &loop);
     if (rc < 0) {
         fprintf(stderr, "weft_loop_new: %s\n", weft_strerror(rc));
         return 1;

@@ -90,7 +90,7 @@ static int drive(void *arg, intptr_t *result)
 int main(void)
 {
     weft_loop *loop;
-    if (weft_loop_new(&loop, NULL) < 0)
+    if (weft_loop_new(NULL, &loop) < 0)
         return 1;
     job j = {.loop = loop};
     weft_future *task;

@@ -21,7 +21,7 @@ static int coroutine(void *arg, intptr_t *result)
 int main(void)
 {
     weft_loop *loop;
-    if (weft_loop_new(&loop, NULL) < 0)
+    if (weft_loop_new(NULL, &loop) < 0)
         return 1;
     weft_future *task;
     intptr_t value = 0;

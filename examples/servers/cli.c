@@ -148,7 +148,7 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
     weft_addr_format(&bound, name, sizeof name);
     weft_loop *probe = NULL;
     const char *backend = "?";
-    if (weft_loop_new(&probe, &c->loop_opts) == 0) /* only to print the backend's name */
+    if (weft_loop_new(&c->loop_opts, &probe) == 0) /* only to print the backend's name */
         backend = weft_loop_backend_name(probe);
     printf("%s: listening on %s (%d thread%s, %s", c->prog, name, c->threads,
            c->threads == 1 ? "" : "s", backend);

@@ -22,7 +22,11 @@ enum {
     WEFT_ECLOSED = -4004,          /* the generator or object was closed */
 };
 
-/* Public structs that callers allocate (ops, handles, sync primitives,
+/* Constructors that allocate (weft_*_new, _create, _spawn, weft_open_*)
+ * return the new object through their last parameter; initialisers
+ * (weft_*_init) take the caller's object first.
+ *
+ * Public structs that callers allocate (ops, handles, sync primitives,
  * coroutines) end with their private part: the fields after the comment
  * "Private to weft." all end in an underscore, and types and constants only
  * weft uses are named weft__ / WEFT__. Read them, never write them.

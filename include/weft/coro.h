@@ -109,7 +109,7 @@ struct weft_coro {
  * weft_stack_pool_free() on the same thread. Stacks are mapped lazily, on
  * first use. Errors: -EINVAL (out NULL, size below WEFT_STACK_MIN_SIZE or
  * absurdly large), -ENOMEM. */
-int weft_stack_pool_new(weft_stack_pool **out, const weft_stack_pool_options *opt);
+int weft_stack_pool_new(const weft_stack_pool_options *opt, weft_stack_pool **out);
 
 /* Unmaps the cached stacks and frees the pool. Every coroutine that took a
  * stack from it must be destroyed first. Errors: -EINVAL (NULL or the
@@ -137,7 +137,7 @@ int weft_coro_init(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn);
 /* Like weft_coro_init(), but the weft_coro lives at the top of its own
  * stack: no other allocation. *out is valid until weft_coro_destroy().
  * Errors: -EINVAL (out or fn NULL), -ENOMEM. */
-int weft_coro_create(weft_coro **out, weft_stack_pool *pool, weft_coro_fn fn);
+int weft_coro_create(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out);
 
 /* Gives the stack back to its pool (and, for weft_coro_create, the struct
  * with it). A coroutine that is still suspended is abandoned: its frames are
@@ -218,7 +218,7 @@ int weft_gen_init(weft_gen *gen, weft_stack_pool *pool, weft_gen_fn fn, void *ar
 
 /* Like weft_gen_init(), with the weft_gen placed at the top of its own stack
  * (no other allocation). Errors: -EINVAL (out or fn NULL), -ENOMEM. */
-int weft_gen_create(weft_gen **out, weft_stack_pool *pool, weft_gen_fn fn, void *arg);
+int weft_gen_create(weft_stack_pool *pool, weft_gen_fn fn, void *arg, weft_gen **out);
 
 /* Releases the generator and its stack. A generator suspended at a yield is
  * abandoned without cleanup: call weft_gen_close() first if its body must

@@ -90,7 +90,7 @@ typedef enum weft_run_mode {
  * (a backend this build lacks, such as kqueue or iocp, which are planned),
  * WEFT_EUNAVAILABLE (that backend cannot run here), -ENOMEM, or the error of
  * the system call that failed. */
-int weft_loop_new(weft_loop **out, const weft_loop_opts *opts);
+int weft_loop_new(const weft_loop_opts *opts, weft_loop **out);
 
 /* Free a loop that is not running. Callbacks still scheduled are dropped
  * without running; operations still in flight are cancelled first (their

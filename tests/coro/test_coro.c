@@ -72,7 +72,7 @@ static void *noop_body(weft_coro *self, void *arg)
 TEST(coro, create_on_stack)
 {
     weft_coro *co = NULL;
-    CHECK_EQ(weft_coro_create(&co, NULL, noop_body), 0);
+    CHECK_EQ(weft_coro_create(NULL, noop_body, &co), 0);
     CHECK(co != NULL);
     CHECK_EQ(weft_coro_set_name(co, "noop"), 0);
     CHECK_EQ(weft_coro_set_user(co, &co), 0);
@@ -101,8 +101,8 @@ TEST(coro, bad_input)
     weft_coro co, *cp = NULL;
     CHECK_EQ(weft_coro_init(NULL, NULL, noop_body), -EINVAL);
     CHECK_EQ(weft_coro_init(&co, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_coro_create(NULL, NULL, noop_body), -EINVAL);
-    CHECK_EQ(weft_coro_create(&cp, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_coro_create(NULL, noop_body, NULL), -EINVAL);
+    CHECK_EQ(weft_coro_create(NULL, NULL, &cp), -EINVAL);
     CHECK_EQ(weft_coro_resume(NULL, NULL, NULL), -EINVAL);
     CHECK_EQ(weft_coro_yield(NULL, NULL, NULL), -EINVAL);
     CHECK_EQ(weft_coro_destroy(NULL), -EINVAL);
@@ -120,7 +120,7 @@ TEST(coro, bad_input)
     weft_stack_pool *pool = NULL;
     weft_stack_pool_options small = {.stack_size = 1024, .max_cached = 0};
     CHECK_EQ(weft_stack_pool_new(NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_stack_pool_new(&pool, &small), -EINVAL);
+    CHECK_EQ(weft_stack_pool_new(&small, &pool), -EINVAL);
     CHECK_EQ(weft_stack_pool_free(NULL), -EINVAL);
     CHECK_EQ(weft_stack_pool_free(weft_stack_pool_default()), -EINVAL);
 }
@@ -245,7 +245,7 @@ TEST(coro, thousands_live)
     weft_coro **cos = calloc(N, sizeof *cos);
     CHECK(cos != NULL);
     for (intptr_t i = 0; i < N; i++)
-        CHECK_EQ(weft_coro_create(&cos[i], NULL, counter_body), 0);
+        CHECK_EQ(weft_coro_create(NULL, counter_body, &cos[i]), 0);
     for (int round = 0; round < ROUNDS; round++) {
         for (intptr_t i = 0; i < N; i++) {
             void *out = NULL;
@@ -299,7 +299,7 @@ TEST(coro, deep_recursion_near_end)
 {
     weft_stack_pool *pool = NULL;
     weft_stack_pool_options opt = {.stack_size = 32 * 1024, .max_cached = 4};
-    CHECK_EQ(weft_stack_pool_new(&pool, &opt), 0);
+    CHECK_EQ(weft_stack_pool_new(&opt, &pool), 0);
     CHECK_EQ(weft_stack_pool_stack_size(pool), 32 * 1024);
     weft_coro co;
     void *out = NULL;
@@ -426,7 +426,7 @@ TEST(coro, pool_recycles)
 {
     weft_stack_pool *pool = NULL;
     weft_stack_pool_options opt = {.stack_size = 20000, .max_cached = 2};
-    CHECK_EQ(weft_stack_pool_new(&pool, &opt), 0);
+    CHECK_EQ(weft_stack_pool_new(&opt, &pool), 0);
     size_t sz = weft_stack_pool_stack_size(pool);
     CHECK(sz >= 20000 && sz % 4096 == 0);
     weft_coro a, b, c;
@@ -556,7 +556,7 @@ static void *thread_main(void *arg)
     for (int i = 0; i < 200; i++) {
         weft_coro *co = NULL;
         void *out = NULL;
-        if (weft_coro_create(&co, NULL, echo_body) != 0)
+        if (weft_coro_create(NULL, echo_body, &co) != 0)
             return NULL;
         weft_coro_resume(co, (void *)base, &out);
         sum += (intptr_t)out;

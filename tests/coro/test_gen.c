@@ -64,7 +64,7 @@ TEST(gen, grep_send_close)
 {
     struct grep_state s = {.pattern = "coroutine"};
     weft_gen *g = NULL;
-    CHECK_EQ(weft_gen_create(&g, NULL, grep, &s), 0);
+    CHECK_EQ(weft_gen_create(NULL, grep, &s, &g), 0);
     CHECK_EQ(s.nprinted, 0); /* not started yet */
     CHECK_EQ(weft_gen_send(g, "too early", NULL), -EINVAL);
     CHECK_EQ(weft_gen_next(g, NULL), 0);
@@ -169,8 +169,8 @@ TEST(gen, bad_input)
     weft_gen g, *gp = NULL;
     CHECK_EQ(weft_gen_init(NULL, NULL, fib, NULL), -EINVAL);
     CHECK_EQ(weft_gen_init(&g, NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_create(NULL, NULL, fib, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_create(&gp, NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_gen_create(NULL, fib, NULL, NULL), -EINVAL);
+    CHECK_EQ(weft_gen_create(NULL, NULL, NULL, &gp), -EINVAL);
     CHECK_EQ(weft_gen_next(NULL, NULL), -EINVAL);
     CHECK_EQ(weft_gen_send(NULL, NULL, NULL), -EINVAL);
     CHECK_EQ(weft_gen_close(NULL), -EINVAL);

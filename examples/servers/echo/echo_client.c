@@ -176,7 +176,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     weft_loop_opts lo = {.backend = (weft_backend_kind)kind};
-    int rc = weft_loop_new(&c.loop, &lo);
+    int rc = weft_loop_new(&lo, &c.loop);
     if (rc) {
         fprintf(stderr, "echo_client: loop: %s\n", weft_strerror(rc));
         return 1;
