@@ -5,9 +5,11 @@
 # usage: echo_pair.sh ECHO_SERVER ECHO_CLIENT BACKEND
 set -eu
 server=$1 client=$2 backend=$3
+# In a cross build meson test names the emulator (qemu-user) here.
+run=${MESON_EXE_WRAPPER:-}
 out=$(mktemp)
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
-"$server" --port 0 --threads 2 --backend "$backend" >"$out" 2>&1 &
+$run "$server" --port 0 --threads 2 --backend "$backend" >"$out" 2>&1 &
 pid=$!
 port=""
 for _ in $(seq 100); do
@@ -16,10 +18,10 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 [ -n "$port" ] || { echo "server did not start:"; cat "$out"; exit 1; }
-"$client" --port "$port" --backend "$backend" --message "echo me" | grep -qx "received: echo me"
-"$client" --port "$port" --backend "$backend" --size 16777216
-"$client" --port "$port" --backend "$backend" --connections 200 --count 3
-if "$client" --port 1 --backend "$backend" 2>/dev/null; then
+$run "$client" --port "$port" --backend "$backend" --message "echo me" | grep -qx "received: echo me"
+$run "$client" --port "$port" --backend "$backend" --size 16777216
+$run "$client" --port "$port" --backend "$backend" --connections 200 --count 3
+if $run "$client" --port 1 --backend "$backend" 2>/dev/null; then
     echo "a refused connect must fail"; exit 1
 fi
 kill -TERM "$pid"

@@ -91,3 +91,8 @@ Test(selfcheck, skip_me)
     cr_skip_test("skipped on purpose (%d)", 77);
     cr_assert(0, "a skipped test goes no further");
 }
+
+Test(selfcheck, skip_disabled, .disabled = 1)
+{
+    cr_assert(0, "a disabled test does not run");
+}
