@@ -13,6 +13,9 @@ trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXI
 
 # start NAME "BINARY [FLAGS]": run it on an ephemeral port; its port in $port.
 start() {
+    # The file exists before the server does: the loop below may read it
+    # before the background shell has opened it (sed would fail, set -e exit).
+    : >"$tmp/$1.out"
     # shellcheck disable=SC2086
     $2 --port 0 >"$tmp/$1.out" 2>&1 &
     pid=$!
