@@ -10,12 +10,15 @@
  * signal failed). It ends with the line "N passed, N failed, N skipped" and
  * exits non-zero if a test failed or FILTER matched nothing.
  *
- * Environment: WEFT_TEST_TIMEOUT_SCALE multiplies every timeout (slow
- * emulators); WEFT_TEST_SKIP, a comma-separated list of "suite/name", skips
- * those tests (counted and named as skipped: a limit of the emulator, not
- * of weft, e.g. qemu-user's mappings); MESON_EXE_WRAPPER (set by meson test in cross builds, e.g.
- * "qemu-aarch64 -L /usr/aarch64-linux-gnu") prefixes the re-spawn on POSIX,
- * since the emulated child cannot exec a foreign binary by itself. */
+ * Environment:
+ *   WEFT_TEST_TIMEOUT_SCALE  multiplies every timeout (slow emulators)
+ *   WEFT_TEST_SKIP           "suite/name,..." to skip, counted and named as
+ *                            skipped (a limit of a tool, not of weft: e.g.
+ *                            qemu-user's mappings, TSan's fiber count)
+ *   MESON_EXE_WRAPPER        set by meson test in cross builds (e.g.
+ *                            "qemu-aarch64 -L /usr/aarch64-linux-gnu"): it
+ *                            prefixes the re-spawn on POSIX, since an
+ *                            emulated child cannot exec a foreign binary. */
 #define WEFT_TEST_PORTABLE 1
 #include "harness.h"
 
