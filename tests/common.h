@@ -5,7 +5,7 @@
 
 #include "weft.h"
 
-#include <criterion/criterion.h>
+#include "harness.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>

@@ -6,6 +6,8 @@
 # usage: echo_pair.sh ECHO_SERVER ECHO_CLIENT BACKEND
 set -eu
 server=$1 client=$2 backend=$3
+# In a cross build meson test names the emulator (qemu-user) here.
+run=${MESON_EXE_WRAPPER:-}
 out=$(mktemp)
 pid=""
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
@@ -15,7 +17,7 @@ trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
 start() {
     pattern=$1
     shift
-    "$server" --port 0 --backend "$backend" "$@" >"$out" 2>&1 &
+    $run "$server" --port 0 --backend "$backend" "$@" >"$out" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 100); do
@@ -35,10 +37,10 @@ stop() {
 }
 
 start "2 threads" --threads 2
-"$client" --port "$port" --backend "$backend" --message "echo me" | grep -qx "received: echo me"
-"$client" --port "$port" --backend "$backend" --size 16777216
-"$client" --port "$port" --backend "$backend" --connections 200 --count 3
-if "$client" --port 1 --backend "$backend" 2>/dev/null; then
+$run "$client" --port "$port" --backend "$backend" --message "echo me" | grep -qx "received: echo me"
+$run "$client" --port "$port" --backend "$backend" --size 16777216
+$run "$client" --port "$port" --backend "$backend" --connections 200 --count 3
+if $run "$client" --port 1 --backend "$backend" 2>/dev/null; then
     echo "a refused connect must fail"; exit 1
 fi
 stop
@@ -46,9 +48,9 @@ stop
 # The server says it took --busy-poll and still serves; a value above
 # WEFT_BUSY_POLL_MAX_US is refused (exit 2).
 start "busy-poll 50 us" --busy-poll 50
-"$client" --port "$port" --backend "$backend" --connections 20 --count 50
+$run "$client" --port "$port" --backend "$backend" --connections 20 --count 50
 stop
 rc=0
-"$server" --busy-poll 1000001 >/dev/null 2>&1 || rc=$?
+$run "$server" --busy-poll 1000001 >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || { echo "--busy-poll 1000001: exit $rc, want 2"; exit 1; }
 echo ok

@@ -4,7 +4,7 @@
 #include "http_response.h"
 #include "http_session.h"
 
-#include <criterion/criterion.h>
+#include "harness.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * known to within 1/64, percentiles come from bucket counts, merging adds. */
 #include "../tools/weft_load_hist.h"
 
-#include <criterion/criterion.h>
+#include "harness.h"
 
 #include <stdlib.h>
 

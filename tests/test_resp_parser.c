@@ -5,7 +5,7 @@
 #include "resp_parser.h"
 #include "resp_session.h"
 
-#include <criterion/criterion.h>
+#include "harness.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #include "common.h"
 
 #include <arpa/inet.h>
-#include <criterion/criterion.h>
+#include "harness.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -1,8 +1,8 @@
 /* Coroutines and stacks: switching, values, states, nesting, many live
  * coroutines, deep recursion, callee-saved registers across the raw switch,
  * the FP control word, pools, bad input, and the stack-overflow message.
- * Runs under Criterion natively and under check.h's own runner elsewhere. */
-#include "check.h"
+ * Runs under Criterion natively and under the portable harness elsewhere. */
+#include "harness.h"
 #include "coro_internal.h"
 
 #include <errno.h>
@@ -24,6 +24,8 @@
 #endif
 #endif
 
+TestSuite(coro, .timeout = 60);
+
 /* --- basics --- */
 
 static void *echo_body(weft_coro *self, void *arg)
@@ -31,36 +33,36 @@ static void *echo_body(weft_coro *self, void *arg)
     intptr_t v = (intptr_t)arg;
     for (int i = 0; i < 3; i++) {
         void *in = NULL;
-        CHECK_EQ(weft_coro_state(self), WEFT_CORO_RUNNING);
-        CHECK_PTR_EQ(weft_coro_current(), self);
+        cr_assert_eq(weft_coro_state(self), WEFT_CORO_RUNNING);
+        cr_assert_eq(weft_coro_current(), self);
         int rc = weft_coro_yield(self, (void *)(v * 10), &in);
-        CHECK_EQ(rc, 0);
+        cr_assert_eq(rc, 0);
         v = (intptr_t)in;
     }
     return (void *)(v + 1000);
 }
 
-TEST(coro, values_each_way)
+Test(coro, values_each_way)
 {
     weft_coro co;
-    CHECK_EQ(weft_coro_init(&co, NULL, echo_body), 0);
-    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_CREATED);
-    CHECK_PTR_EQ(weft_coro_current(), NULL);
+    cr_assert_eq(weft_coro_init(&co, NULL, echo_body), 0);
+    cr_assert_eq(weft_coro_state(&co), WEFT_CORO_CREATED);
+    cr_assert_eq(weft_coro_current(), NULL);
     void *out = NULL;
-    CHECK_EQ(weft_coro_resume(&co, (void *)1, &out), 0);
-    CHECK_EQ((intptr_t)out, 10);
-    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_SUSPENDED);
-    CHECK_EQ(weft_coro_resume(&co, (void *)2, &out), 0);
-    CHECK_EQ((intptr_t)out, 20);
-    CHECK_EQ(weft_coro_resume(&co, (void *)3, &out), 0);
-    CHECK_EQ((intptr_t)out, 30);
-    CHECK_EQ(weft_coro_resume(&co, (void *)4, &out), WEFT_CORO_DONE);
-    CHECK_EQ((intptr_t)out, 1004);
-    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_DEAD);
-    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_ECLOSED);
-    CHECK_PTR_EQ(weft_coro_current(), NULL);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
-    CHECK_EQ(weft_coro_destroy(&co), -EINVAL);
+    cr_assert_eq(weft_coro_resume(&co, (void *)1, &out), 0);
+    cr_assert_eq((intptr_t)out, 10);
+    cr_assert_eq(weft_coro_state(&co), WEFT_CORO_SUSPENDED);
+    cr_assert_eq(weft_coro_resume(&co, (void *)2, &out), 0);
+    cr_assert_eq((intptr_t)out, 20);
+    cr_assert_eq(weft_coro_resume(&co, (void *)3, &out), 0);
+    cr_assert_eq((intptr_t)out, 30);
+    cr_assert_eq(weft_coro_resume(&co, (void *)4, &out), WEFT_CORO_DONE);
+    cr_assert_eq((intptr_t)out, 1004);
+    cr_assert_eq(weft_coro_state(&co), WEFT_CORO_DEAD);
+    cr_assert_eq(weft_coro_resume(&co, NULL, &out), WEFT_ECLOSED);
+    cr_assert_eq(weft_coro_current(), NULL);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
+    cr_assert_eq(weft_coro_destroy(&co), -EINVAL);
 }
 
 static void *noop_body(weft_coro *self, void *arg)
@@ -69,21 +71,21 @@ static void *noop_body(weft_coro *self, void *arg)
     return arg;
 }
 
-TEST(coro, create_on_stack)
+Test(coro, create_on_stack)
 {
     weft_coro *co = NULL;
-    CHECK_EQ(weft_coro_create(NULL, noop_body, &co), 0);
-    CHECK(co != NULL);
-    CHECK_EQ(weft_coro_set_name(co, "noop"), 0);
-    CHECK_EQ(weft_coro_set_user(co, &co), 0);
-    CHECK_PTR_EQ(weft_coro_user(co), &co);
+    cr_assert_eq(weft_coro_create(NULL, noop_body, &co), 0);
+    cr_assert(co != NULL);
+    cr_assert_eq(weft_coro_set_name(co, "noop"), 0);
+    cr_assert_eq(weft_coro_set_user(co, &co), 0);
+    cr_assert_eq(weft_coro_user(co), &co);
     /* The struct sits inside its own stack, at the top. */
-    CHECK((char *)co > (char *)co->stack_.lo_);
-    CHECK((char *)co < (char *)co->stack_.lo_ + co->stack_.size_);
+    cr_assert((char *)co > (char *)co->stack_.lo_);
+    cr_assert((char *)co < (char *)co->stack_.lo_ + co->stack_.size_);
     void *out = NULL;
-    CHECK_EQ(weft_coro_resume(co, (void *)77, &out), WEFT_CORO_DONE);
-    CHECK_EQ((intptr_t)out, 77);
-    CHECK_EQ(weft_coro_destroy(co), 0);
+    cr_assert_eq(weft_coro_resume(co, (void *)77, &out), WEFT_CORO_DONE);
+    cr_assert_eq((intptr_t)out, 77);
+    cr_assert_eq(weft_coro_destroy(co), 0);
 }
 
 /* --- bad input --- */
@@ -91,38 +93,38 @@ TEST(coro, create_on_stack)
 static void *self_abuse_body(weft_coro *self, void *arg)
 {
     (void)arg;
-    CHECK_EQ(weft_coro_resume(self, NULL, NULL), -EBUSY);
-    CHECK_EQ(weft_coro_destroy(self), -EBUSY);
+    cr_assert_eq(weft_coro_resume(self, NULL, NULL), -EBUSY);
+    cr_assert_eq(weft_coro_destroy(self), -EBUSY);
     return NULL;
 }
 
-TEST(coro, bad_input)
+Test(coro, bad_input)
 {
     weft_coro co, *cp = NULL;
-    CHECK_EQ(weft_coro_init(NULL, NULL, noop_body), -EINVAL);
-    CHECK_EQ(weft_coro_init(&co, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_coro_create(NULL, noop_body, NULL), -EINVAL);
-    CHECK_EQ(weft_coro_create(NULL, NULL, &cp), -EINVAL);
-    CHECK_EQ(weft_coro_resume(NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_coro_yield(NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_coro_destroy(NULL), -EINVAL);
-    CHECK_EQ(weft_coro_state(NULL), -EINVAL);
-    CHECK_EQ(weft_coro_set_name(NULL, "x"), -EINVAL);
-    CHECK_EQ(weft_coro_set_user(NULL, NULL), -EINVAL);
-    CHECK_PTR_EQ(weft_coro_user(NULL), NULL);
+    cr_assert_eq(weft_coro_init(NULL, NULL, noop_body), -EINVAL);
+    cr_assert_eq(weft_coro_init(&co, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_coro_create(NULL, noop_body, NULL), -EINVAL);
+    cr_assert_eq(weft_coro_create(NULL, NULL, &cp), -EINVAL);
+    cr_assert_eq(weft_coro_resume(NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_coro_yield(NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_coro_destroy(NULL), -EINVAL);
+    cr_assert_eq(weft_coro_state(NULL), -EINVAL);
+    cr_assert_eq(weft_coro_set_name(NULL, "x"), -EINVAL);
+    cr_assert_eq(weft_coro_set_user(NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_coro_user(NULL), NULL);
 
     /* Yield from outside the coroutine: refused. */
-    CHECK_EQ(weft_coro_init(&co, NULL, self_abuse_body), 0);
-    CHECK_EQ(weft_coro_yield(&co, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_coro_resume(&co, NULL, NULL), WEFT_CORO_DONE);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert_eq(weft_coro_init(&co, NULL, self_abuse_body), 0);
+    cr_assert_eq(weft_coro_yield(&co, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_coro_resume(&co, NULL, NULL), WEFT_CORO_DONE);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 
     weft_stack_pool *pool = NULL;
     weft_stack_pool_options small = {.stack_size = 1024, .max_cached = 0};
-    CHECK_EQ(weft_stack_pool_new(NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_stack_pool_new(&small, &pool), -EINVAL);
-    CHECK_EQ(weft_stack_pool_free(NULL), -EINVAL);
-    CHECK_EQ(weft_stack_pool_free(weft_stack_pool_default()), -EINVAL);
+    cr_assert_eq(weft_stack_pool_new(NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_stack_pool_new(&small, &pool), -EINVAL);
+    cr_assert_eq(weft_stack_pool_free(NULL), -EINVAL);
+    cr_assert_eq(weft_stack_pool_free(weft_stack_pool_default()), -EINVAL);
 }
 
 /* --- nesting: coroutines resuming coroutines, yields from nested calls --- */
@@ -137,10 +139,10 @@ static void *nest_b(weft_coro *self, void *arg)
 {
     struct nest *t = arg;
     t->trace[t->n++] = 2;
-    CHECK_EQ(weft_coro_state(&t->a), WEFT_CORO_NORMAL);
-    CHECK_PTR_EQ(weft_coro_current(), self);
-    CHECK_PTR_EQ(self->resumer_, &t->a);
-    CHECK_EQ(weft_coro_yield(self, (void *)22, NULL), 0);
+    cr_assert_eq(weft_coro_state(&t->a), WEFT_CORO_NORMAL);
+    cr_assert_eq(weft_coro_current(), self);
+    cr_assert_eq(self->resumer_, &t->a);
+    cr_assert_eq(weft_coro_yield(self, (void *)22, NULL), 0);
     t->trace[t->n++] = 4;
     return (void *)44;
 }
@@ -150,34 +152,34 @@ static void *nest_a(weft_coro *self, void *arg)
     struct nest *t = arg;
     void *out = NULL;
     t->trace[t->n++] = 1;
-    CHECK_EQ(weft_coro_resume(&t->b, t, &out), 0);
-    CHECK_EQ((intptr_t)out, 22);
-    CHECK_PTR_EQ(weft_coro_current(), self);
-    CHECK_EQ(weft_coro_state(self), WEFT_CORO_RUNNING);
+    cr_assert_eq(weft_coro_resume(&t->b, t, &out), 0);
+    cr_assert_eq((intptr_t)out, 22);
+    cr_assert_eq(weft_coro_current(), self);
+    cr_assert_eq(weft_coro_state(self), WEFT_CORO_RUNNING);
     t->trace[t->n++] = 3;
-    CHECK_EQ(weft_coro_yield(self, (void *)33, NULL), 0);
-    CHECK_EQ(weft_coro_resume(&t->b, NULL, &out), WEFT_CORO_DONE);
-    CHECK_EQ((intptr_t)out, 44);
+    cr_assert_eq(weft_coro_yield(self, (void *)33, NULL), 0);
+    cr_assert_eq(weft_coro_resume(&t->b, NULL, &out), WEFT_CORO_DONE);
+    cr_assert_eq((intptr_t)out, 44);
     t->trace[t->n++] = 5;
     return NULL;
 }
 
-TEST(coro, nested_resume)
+Test(coro, nested_resume)
 {
     struct nest t;
     memset(&t, 0, sizeof t);
-    CHECK_EQ(weft_coro_init(&t.a, NULL, nest_a), 0);
-    CHECK_EQ(weft_coro_init(&t.b, NULL, nest_b), 0);
+    cr_assert_eq(weft_coro_init(&t.a, NULL, nest_a), 0);
+    cr_assert_eq(weft_coro_init(&t.b, NULL, nest_b), 0);
     void *out = NULL;
-    CHECK_EQ(weft_coro_resume(&t.a, &t, &out), 0);
-    CHECK_EQ((intptr_t)out, 33);
-    CHECK_EQ(weft_coro_state(&t.b), WEFT_CORO_SUSPENDED);
-    CHECK_EQ(weft_coro_resume(&t.a, NULL, &out), WEFT_CORO_DONE);
-    CHECK_EQ(t.n, 5);
+    cr_assert_eq(weft_coro_resume(&t.a, &t, &out), 0);
+    cr_assert_eq((intptr_t)out, 33);
+    cr_assert_eq(weft_coro_state(&t.b), WEFT_CORO_SUSPENDED);
+    cr_assert_eq(weft_coro_resume(&t.a, NULL, &out), WEFT_CORO_DONE);
+    cr_assert_eq(t.n, 5);
     for (int i = 0; i < 5; i++)
-        CHECK_EQ(t.trace[i], i + 1);
-    CHECK_EQ(weft_coro_destroy(&t.a), 0);
-    CHECK_EQ(weft_coro_destroy(&t.b), 0);
+        cr_assert_eq(t.trace[i], i + 1);
+    cr_assert_eq(weft_coro_destroy(&t.a), 0);
+    cr_assert_eq(weft_coro_destroy(&t.b), 0);
 }
 
 /* Yield from the bottom of a chain of calls, with values live in each
@@ -187,14 +189,14 @@ static long nested_calls(weft_coro *self, int depth)
     volatile long local = depth * 7 + 3;
     if (depth == 0) {
         void *in = NULL;
-        CHECK_EQ(weft_coro_yield(self, (void *)(intptr_t)local, &in), 0);
+        cr_assert_eq(weft_coro_yield(self, (void *)(intptr_t)local, &in), 0);
         return (long)(intptr_t)in;
     }
     long below = nested_calls(self, depth - 1);
     if (depth % 10 == 0) {
-        CHECK_EQ(weft_coro_yield(self, (void *)(intptr_t)depth, NULL), 0);
+        cr_assert_eq(weft_coro_yield(self, (void *)(intptr_t)depth, NULL), 0);
     }
-    CHECK_EQ(local, depth * 7 + 3);
+    cr_assert_eq(local, depth * 7 + 3);
     return below + local;
 }
 
@@ -204,26 +206,26 @@ static void *nested_calls_body(weft_coro *self, void *arg)
     return (void *)(intptr_t)nested_calls(self, 100);
 }
 
-TEST(coro, yield_from_nested_calls)
+Test(coro, yield_from_nested_calls)
 {
     weft_coro co;
-    CHECK_EQ(weft_coro_init(&co, NULL, nested_calls_body), 0);
+    cr_assert_eq(weft_coro_init(&co, NULL, nested_calls_body), 0);
     void *out = NULL;
-    CHECK_EQ(weft_coro_resume(&co, NULL, &out), 0);
-    CHECK_EQ((intptr_t)out, 3);
+    cr_assert_eq(weft_coro_resume(&co, NULL, &out), 0);
+    cr_assert_eq((intptr_t)out, 3);
     int depth = 10;
     long sum = 0;
     for (int d = 1; d <= 100; d++)
         sum += d * 7 + 3;
     int rc;
     while ((rc = weft_coro_resume(&co, (void *)5, &out)) == 0) {
-        CHECK_EQ((intptr_t)out, depth);
+        cr_assert_eq((intptr_t)out, depth);
         depth += 10;
     }
-    CHECK_EQ(rc, WEFT_CORO_DONE);
-    CHECK_EQ(depth, 110);
-    CHECK_EQ((intptr_t)out, sum + 5);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert_eq(rc, WEFT_CORO_DONE);
+    cr_assert_eq(depth, 110);
+    cr_assert_eq((intptr_t)out, sum + 5);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 }
 
 /* --- many --- */
@@ -233,32 +235,32 @@ static void *counter_body(weft_coro *self, void *arg)
     intptr_t id = (intptr_t)arg;
     for (int round = 0;; round++) {
         void *in = NULL;
-        CHECK_EQ(weft_coro_yield(self, (void *)(id * 100 + round), &in), 0);
+        cr_assert_eq(weft_coro_yield(self, (void *)(id * 100 + round), &in), 0);
         if (in)
             return (void *)-id;
     }
 }
 
-TEST(coro, thousands_live)
+Test(coro, thousands_live)
 {
     enum { N = 5000, ROUNDS = 3 };
     weft_coro **cos = calloc(N, sizeof *cos);
-    CHECK(cos != NULL);
+    cr_assert(cos != NULL);
     for (intptr_t i = 0; i < N; i++)
-        CHECK_EQ(weft_coro_create(NULL, counter_body, &cos[i]), 0);
+        cr_assert_eq(weft_coro_create(NULL, counter_body, &cos[i]), 0);
     for (int round = 0; round < ROUNDS; round++) {
         for (intptr_t i = 0; i < N; i++) {
             void *out = NULL;
             /* The first resume hands over the id; later ones NULL ("go on"). */
-            CHECK_EQ(weft_coro_resume(cos[i], round ? NULL : (void *)i, &out), 0);
-            CHECK_EQ((intptr_t)out, i * 100 + round);
+            cr_assert_eq(weft_coro_resume(cos[i], round ? NULL : (void *)i, &out), 0);
+            cr_assert_eq((intptr_t)out, i * 100 + round);
         }
     }
     for (intptr_t i = 0; i < N; i++) {
         void *out = NULL;
         if (i % 2) /* finish half; abandon the other half while suspended */
-            CHECK_EQ(weft_coro_resume(cos[i], (void *)1, &out), WEFT_CORO_DONE);
-        CHECK_EQ(weft_coro_destroy(cos[i]), 0);
+            cr_assert_eq(weft_coro_resume(cos[i], (void *)1, &out), WEFT_CORO_DONE);
+        cr_assert_eq(weft_coro_destroy(cos[i]), 0);
     }
     free(cos);
 }
@@ -295,19 +297,19 @@ static void *measure_body(weft_coro *self, void *arg)
     return (void *)stack_left(self);
 }
 
-TEST(coro, deep_recursion_near_end)
+Test(coro, deep_recursion_near_end)
 {
     weft_stack_pool *pool = NULL;
     weft_stack_pool_options opt = {.stack_size = 32 * 1024, .max_cached = 4};
-    CHECK_EQ(weft_stack_pool_new(&opt, &pool), 0);
-    CHECK_EQ(weft_stack_pool_stack_size(pool), 32 * 1024);
+    cr_assert_eq(weft_stack_pool_new(&opt, &pool), 0);
+    cr_assert_eq(weft_stack_pool_stack_size(pool), 32 * 1024);
     weft_coro co;
     void *out = NULL;
-    CHECK_EQ(weft_coro_init(&co, pool, measure_body), 0);
-    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
+    cr_assert_eq(weft_coro_init(&co, pool, measure_body), 0);
+    cr_assert_eq(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
     size_t avail = (size_t)out;
-    CHECK(avail > 30 * 1024);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert(avail > 30 * 1024);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
     /* Each level takes at least 256 bytes and (at -O0..-O2) under 400 with
      * sanitizers off; aim at 3 KiB short of the guard. Under ASan frames
      * grow, so use fewer levels there. */
@@ -317,11 +319,11 @@ TEST(coro, deep_recursion_near_end)
     for (int n = 0; n <= levels; n++)
         for (int i = 0; i < 256; i++)
             want += (unsigned char)(n + i);
-    CHECK_EQ(weft_coro_init(&co, pool, deep_body), 0);
-    CHECK_EQ(weft_coro_resume(&co, (void *)(intptr_t)levels, &out), WEFT_CORO_DONE);
-    CHECK_EQ((unsigned long)(uintptr_t)out, want);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
-    CHECK_EQ(weft_stack_pool_free(pool), 0);
+    cr_assert_eq(weft_coro_init(&co, pool, deep_body), 0);
+    cr_assert_eq(weft_coro_resume(&co, (void *)(intptr_t)levels, &out), WEFT_CORO_DONE);
+    cr_assert_eq((unsigned long)(uintptr_t)out, want);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
+    cr_assert_eq(weft_stack_pool_free(pool), 0);
 }
 
 /* The ABI's stack alignment holds inside a coroutine (a misaligned stack
@@ -333,18 +335,18 @@ static void *align_body(weft_coro *self, void *arg)
     _Alignas(16) volatile char probe[16];
     char buf[64];
     snprintf(buf, sizeof buf, "%.3f %Lf", 3.25, (long double)1.5);
-    CHECK(strcmp(buf, "3.250 1.500000") == 0);
+    cr_assert(strcmp(buf, "3.250 1.500000") == 0);
     return (void *)((uintptr_t)probe % 16);
 }
 
-TEST(coro, stack_alignment)
+Test(coro, stack_alignment)
 {
     weft_coro co;
     void *out = (void *)1;
-    CHECK_EQ(weft_coro_init(&co, NULL, align_body), 0);
-    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
-    CHECK_EQ((uintptr_t)out, 0);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert_eq(weft_coro_init(&co, NULL, align_body), 0);
+    cr_assert_eq(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
+    cr_assert_eq((uintptr_t)out, 0);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 }
 
 /* A frame bigger than a page (stack probes: ___chkstk_ms on mingw,
@@ -362,17 +364,17 @@ static void *big_frame_body(weft_coro *self, void *arg)
     return (void *)(uintptr_t)sum;
 }
 
-TEST(coro, big_frame)
+Test(coro, big_frame)
 {
     weft_coro co;
     void *out = NULL;
     unsigned want = 0;
     for (size_t i = 0; i < 24 * 1024; i += 512)
         want += (unsigned char)i;
-    CHECK_EQ(weft_coro_init(&co, NULL, big_frame_body), 0);
-    CHECK_EQ(weft_coro_resume(&co, (void *)(uintptr_t)(24 * 1024), &out), WEFT_CORO_DONE);
-    CHECK_EQ((uintptr_t)out, want);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert_eq(weft_coro_init(&co, NULL, big_frame_body), 0);
+    cr_assert_eq(weft_coro_resume(&co, (void *)(uintptr_t)(24 * 1024), &out), WEFT_CORO_DONE);
+    cr_assert_eq((uintptr_t)out, want);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 }
 
 #if defined(_WIN32)
@@ -401,48 +403,48 @@ static void *teb_body(weft_coro *self, void *arg)
 
 /* Windows: each coroutine carries its own TEB stack bounds (SEH, guard
  * pages and probes are judged by them); the thread's come back after. */
-TEST(coro, windows_teb_stack_fields)
+Test(coro, windows_teb_stack_fields)
 {
 #if !defined(_WIN32)
-    SKIP("Windows only");
+    cr_skip_test("Windows only");
 #else
     NT_TIB *tib = tib_now();
     void *base = tib->StackBase, *limit = tib->StackLimit;
     struct teb_seen seen = {NULL, NULL};
     weft_coro co;
-    CHECK_EQ(weft_coro_init(&co, NULL, teb_body), 0);
-    CHECK_EQ(weft_coro_resume(&co, &seen, NULL), WEFT_CORO_DONE);
-    CHECK_PTR_EQ(seen.limit, co.stack_.lo_);
-    CHECK_PTR_EQ(seen.base, (char *)co.stack_.lo_ + co.stack_.size_);
-    CHECK_PTR_EQ(tib->StackBase, base);
-    CHECK_PTR_EQ(tib->StackLimit, limit);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert_eq(weft_coro_init(&co, NULL, teb_body), 0);
+    cr_assert_eq(weft_coro_resume(&co, &seen, NULL), WEFT_CORO_DONE);
+    cr_assert_eq(seen.limit, co.stack_.lo_);
+    cr_assert_eq(seen.base, (char *)co.stack_.lo_ + co.stack_.size_);
+    cr_assert_eq(tib->StackBase, base);
+    cr_assert_eq(tib->StackLimit, limit);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 #endif
 }
 
 /* --- pools --- */
 
-TEST(coro, pool_recycles)
+Test(coro, pool_recycles)
 {
     weft_stack_pool *pool = NULL;
     weft_stack_pool_options opt = {.stack_size = 20000, .max_cached = 2};
-    CHECK_EQ(weft_stack_pool_new(&opt, &pool), 0);
+    cr_assert_eq(weft_stack_pool_new(&opt, &pool), 0);
     size_t sz = weft_stack_pool_stack_size(pool);
-    CHECK(sz >= 20000 && sz % 4096 == 0);
+    cr_assert(sz >= 20000 && sz % 4096 == 0);
     weft_coro a, b, c;
-    CHECK_EQ(weft_coro_init(&a, pool, noop_body), 0);
+    cr_assert_eq(weft_coro_init(&a, pool, noop_body), 0);
     void *lo = a.stack_.lo_;
-    CHECK_EQ(weft_coro_destroy(&a), 0);
-    CHECK_EQ(weft_coro_init(&b, pool, noop_body), 0);
-    CHECK_PTR_EQ(b.stack_.lo_, lo); /* the same stack came back */
-    CHECK_EQ(weft_coro_init(&c, pool, noop_body), 0);
-    CHECK(c.stack_.lo_ != lo);
-    CHECK_EQ(weft_stack_pool_free(pool), -EBUSY);
-    CHECK_EQ(weft_coro_resume(&b, NULL, NULL), WEFT_CORO_DONE);
-    CHECK_EQ(weft_coro_destroy(&b), 0);
-    CHECK_EQ(weft_coro_destroy(&c), 0);
-    CHECK_EQ(weft_stack_pool_free(pool), 0);
-    CHECK_EQ(weft_stack_pool_stack_size(NULL), WEFT_STACK_DEFAULT_SIZE);
+    cr_assert_eq(weft_coro_destroy(&a), 0);
+    cr_assert_eq(weft_coro_init(&b, pool, noop_body), 0);
+    cr_assert_eq(b.stack_.lo_, lo); /* the same stack came back */
+    cr_assert_eq(weft_coro_init(&c, pool, noop_body), 0);
+    cr_assert(c.stack_.lo_ != lo);
+    cr_assert_eq(weft_stack_pool_free(pool), -EBUSY);
+    cr_assert_eq(weft_coro_resume(&b, NULL, NULL), WEFT_CORO_DONE);
+    cr_assert_eq(weft_coro_destroy(&b), 0);
+    cr_assert_eq(weft_coro_destroy(&c), 0);
+    cr_assert_eq(weft_stack_pool_free(pool), 0);
+    cr_assert_eq(weft_stack_pool_stack_size(NULL), WEFT_STACK_DEFAULT_SIZE);
 }
 
 /* --- callee-saved registers across the raw switch, set in assembly --- */
@@ -486,27 +488,27 @@ static void *regs_body(weft_coro *self, void *arg)
 }
 #endif
 
-TEST(coro, callee_saved_registers)
+Test(coro, callee_saved_registers)
 {
 #if WEFT__ASAN
-    SKIP("raw switches bypass the ASan fiber annotations");
+    cr_skip_test("raw switches bypass the ASan fiber annotations");
 #else
     static struct regs_test t;
     weft_coro co;
-    CHECK_EQ(weft_coro_init(&co, NULL, regs_body), 0);
+    cr_assert_eq(weft_coro_init(&co, NULL, regs_body), 0);
     /* The first switch in goes through resume; the body's raw switch out
      * lands back here. From then on both sides use the raw helper. */
-    CHECK_EQ(weft_coro_resume(&co, &t, NULL), 0);
+    cr_assert_eq(weft_coro_resume(&co, &t, NULL), 0);
     for (int round = 0; round < 3; round++) {
         fill(t.in_a, 0xA000 + (uint64_t)round);
         memset(t.out_a, 0, sizeof t.out_a);
         weft_test_regs_switch(&co.ret_sp_, co.sp_, NULL, t.in_a, t.out_a);
         for (int i = 0; i < NREGS; i++)
-            CHECK_EQ(t.out_a[i], t.in_a[i]);
+            cr_assert_eq(t.out_a[i], t.in_a[i]);
     }
-    CHECK_EQ(t.b_ok, 3);
-    CHECK_EQ(weft_coro_state(&co), WEFT_CORO_DEAD);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert_eq(t.b_ok, 3);
+    cr_assert_eq(weft_coro_state(&co), WEFT_CORO_DEAD);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 #endif
 }
 
@@ -518,32 +520,32 @@ static void *fp_body(weft_coro *self, void *arg)
     (void)arg;
     int start = fegetround();
     fesetround(FE_UPWARD);
-    CHECK_EQ(weft_coro_yield(self, (void *)(intptr_t)start, NULL), 0);
+    cr_assert_eq(weft_coro_yield(self, (void *)(intptr_t)start, NULL), 0);
     /* Our mode survived the resumer's activity. */
     return (void *)(intptr_t)fegetround();
 }
 #endif
 
-TEST(coro, fp_control)
+Test(coro, fp_control)
 {
 #if !WEFT_FP_CONTROL
-    SKIP("built with -Dfp_control=false: the FP environment is per thread");
+    cr_skip_test("built with -Dfp_control=false: the FP environment is per thread");
 #else
     weft_coro co;
     void *out = NULL;
-    CHECK_EQ(fegetround(), FE_TONEAREST);
+    cr_assert_eq(fegetround(), FE_TONEAREST);
     fesetround(FE_TOWARDZERO);
-    CHECK_EQ(weft_coro_init(&co, NULL, fp_body), 0); /* inherits FE_TOWARDZERO */
+    cr_assert_eq(weft_coro_init(&co, NULL, fp_body), 0); /* inherits FE_TOWARDZERO */
     fesetround(FE_TONEAREST);
-    CHECK_EQ(weft_coro_resume(&co, NULL, &out), 0);
-    CHECK_EQ((intptr_t)out, FE_TOWARDZERO);
-    CHECK_EQ(fegetround(), FE_TONEAREST); /* the coroutine's FE_UPWARD stayed there */
+    cr_assert_eq(weft_coro_resume(&co, NULL, &out), 0);
+    cr_assert_eq((intptr_t)out, FE_TOWARDZERO);
+    cr_assert_eq(fegetround(), FE_TONEAREST); /* the coroutine's FE_UPWARD stayed there */
     fesetround(FE_DOWNWARD);
-    CHECK_EQ(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
-    CHECK_EQ((intptr_t)out, FE_UPWARD);
-    CHECK_EQ(fegetround(), FE_DOWNWARD);
+    cr_assert_eq(weft_coro_resume(&co, NULL, &out), WEFT_CORO_DONE);
+    cr_assert_eq((intptr_t)out, FE_UPWARD);
+    cr_assert_eq(fegetround(), FE_DOWNWARD);
     fesetround(FE_TONEAREST);
-    CHECK_EQ(weft_coro_destroy(&co), 0);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 #endif
 }
 
@@ -569,18 +571,18 @@ static void *thread_main(void *arg)
 }
 #endif
 
-TEST(coro, threads)
+Test(coro, threads)
 {
 #if defined(_WIN32)
-    SKIP("POSIX threads only");
+    cr_skip_test("POSIX threads only");
 #else
     pthread_t th[4];
     for (intptr_t i = 0; i < 4; i++)
-        CHECK_EQ(pthread_create(&th[i], NULL, thread_main, (void *)(i + 1)), 0);
+        cr_assert_eq(pthread_create(&th[i], NULL, thread_main, (void *)(i + 1)), 0);
     for (intptr_t i = 0; i < 4; i++) {
         void *ret = NULL;
-        CHECK_EQ(pthread_join(th[i], &ret), 0);
-        CHECK_EQ((intptr_t)ret, 200 * ((i + 1) * 10 + (i + 1) + 1000));
+        cr_assert_eq(pthread_join(th[i], &ret), 0);
+        cr_assert_eq((intptr_t)ret, 200 * ((i + 1) * 10 + (i + 1) + 1000));
     }
 #endif
 }
@@ -607,19 +609,19 @@ static void *overflow_body(weft_coro *self, void *arg)
 }
 #endif
 
-TEST(coro, overflow_message)
+Test(coro, overflow_message)
 {
 #if defined(_WIN32)
-    SKIP("no fork; on Windows an overflow is an access violation without the message");
+    cr_skip_test("no fork; on Windows an overflow is an access violation without the message");
 #elif WEFT__ASAN
-    SKIP("ASan reports the overflow itself");
+    cr_skip_test("ASan reports the overflow itself");
 #else
     if (RUNNING_ON_VALGRIND)
-        SKIP("valgrind reports the deliberate crash as an error of its own");
+        cr_skip_test("valgrind reports the deliberate crash as an error of its own");
     int pipefd[2];
-    CHECK_EQ(pipe(pipefd), 0);
+    cr_assert_eq(pipe(pipefd), 0);
     pid_t pid = fork();
-    CHECK(pid >= 0);
+    cr_assert(pid >= 0);
     if (pid == 0) {
         dup2(pipefd[1], 2);
         close(pipefd[0]);
@@ -639,10 +641,10 @@ TEST(coro, overflow_message)
     buf[len] = 0;
     close(pipefd[0]);
     int status = 0;
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    CHECK(WIFSIGNALED(status));
-    CHECK_EQ(WTERMSIG(status), SIGSEGV);
-    CHECK(strstr(buf, "coroutine stack overflow") != NULL);
-    CHECK(strstr(buf, "runaway") != NULL);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status));
+    cr_assert_eq(WTERMSIG(status), SIGSEGV);
+    cr_assert(strstr(buf, "coroutine stack overflow") != NULL);
+    cr_assert(strstr(buf, "runaway") != NULL);
 #endif
 }

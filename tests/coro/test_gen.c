@@ -1,11 +1,13 @@
 /* Generators: the lecture's fib and grep, next/send/close with Python's
  * rules, yield-after-close, and delegation (yield from). */
-#include "check.h"
+#include "harness.h"
 #include "weft/coro.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+
+TestSuite(gen, .timeout = 60);
 
 static void *fib(weft_gen *g, void *arg)
 {
@@ -19,23 +21,23 @@ static void *fib(weft_gen *g, void *arg)
     return NULL;
 }
 
-TEST(gen, fib_first_ten)
+Test(gen, fib_first_ten)
 {
     static const long want[10] = {0, 1, 1, 2, 3, 5, 8, 13, 21, 34};
     weft_gen g;
-    CHECK_EQ(weft_gen_init(&g, NULL, fib, NULL), 0);
-    CHECK_EQ(weft_gen_state(&g), WEFT_CORO_CREATED);
+    cr_assert_eq(weft_gen_init(&g, NULL, fib, NULL), 0);
+    cr_assert_eq(weft_gen_state(&g), WEFT_CORO_CREATED);
     for (int i = 0; i < 10; i++) {
         void *v = NULL;
-        CHECK_EQ(weft_gen_next(&g, &v), 0);
-        CHECK_EQ(*(long *)v, want[i]);
+        cr_assert_eq(weft_gen_next(&g, &v), 0);
+        cr_assert_eq(*(long *)v, want[i]);
     }
-    CHECK_EQ(weft_gen_state(&g), WEFT_CORO_SUSPENDED);
-    CHECK_EQ(weft_gen_close(&g), 0);
-    CHECK_EQ(weft_gen_state(&g), WEFT_CORO_DEAD);
-    CHECK_EQ(weft_gen_next(&g, NULL), WEFT_ECLOSED);
-    CHECK_EQ(weft_gen_close(&g), 0); /* idempotent */
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(weft_gen_state(&g), WEFT_CORO_SUSPENDED);
+    cr_assert_eq(weft_gen_close(&g), 0);
+    cr_assert_eq(weft_gen_state(&g), WEFT_CORO_DEAD);
+    cr_assert_eq(weft_gen_next(&g, NULL), WEFT_ECLOSED);
+    cr_assert_eq(weft_gen_close(&g), 0); /* idempotent */
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
 
 struct grep_state {
@@ -60,25 +62,25 @@ static void *grep(weft_gen *g, void *arg)
     return NULL;
 }
 
-TEST(gen, grep_send_close)
+Test(gen, grep_send_close)
 {
     struct grep_state s = {.pattern = "coroutine"};
     weft_gen *g = NULL;
-    CHECK_EQ(weft_gen_create(NULL, grep, &s, &g), 0);
-    CHECK_EQ(s.nprinted, 0); /* not started yet */
-    CHECK_EQ(weft_gen_send(g, "too early", NULL), -EINVAL);
-    CHECK_EQ(weft_gen_next(g, NULL), 0);
-    CHECK_EQ(s.nprinted, 1);
-    CHECK_EQ(weft_gen_send(g, "I love you", NULL), 0);
-    CHECK_EQ(weft_gen_send(g, "Don't you love me?", NULL), 0);
-    CHECK_EQ(weft_gen_send(g, "I love coroutines instead!", NULL), 0);
-    CHECK_EQ(s.nprinted, 2);
-    CHECK(strcmp(s.printed[1], "I love coroutines instead!") == 0);
-    CHECK_EQ(s.cleaned, 0);
-    CHECK_EQ(weft_gen_close(g), 0);
-    CHECK_EQ(s.cleaned, 1);
-    CHECK_EQ(weft_gen_send(g, "after", NULL), WEFT_ECLOSED);
-    CHECK_EQ(weft_gen_destroy(g), 0);
+    cr_assert_eq(weft_gen_create(NULL, grep, &s, &g), 0);
+    cr_assert_eq(s.nprinted, 0); /* not started yet */
+    cr_assert_eq(weft_gen_send(g, "too early", NULL), -EINVAL);
+    cr_assert_eq(weft_gen_next(g, NULL), 0);
+    cr_assert_eq(s.nprinted, 1);
+    cr_assert_eq(weft_gen_send(g, "I love you", NULL), 0);
+    cr_assert_eq(weft_gen_send(g, "Don't you love me?", NULL), 0);
+    cr_assert_eq(weft_gen_send(g, "I love coroutines instead!", NULL), 0);
+    cr_assert_eq(s.nprinted, 2);
+    cr_assert(strcmp(s.printed[1], "I love coroutines instead!") == 0);
+    cr_assert_eq(s.cleaned, 0);
+    cr_assert_eq(weft_gen_close(g), 0);
+    cr_assert_eq(s.cleaned, 1);
+    cr_assert_eq(weft_gen_send(g, "after", NULL), WEFT_ECLOSED);
+    cr_assert_eq(weft_gen_destroy(g), 0);
 }
 
 static void *never_runs(weft_gen *g, void *arg)
@@ -88,16 +90,16 @@ static void *never_runs(weft_gen *g, void *arg)
     return NULL;
 }
 
-TEST(gen, close_before_start)
+Test(gen, close_before_start)
 {
     int ran = 0;
     weft_gen g;
-    CHECK_EQ(weft_gen_init(&g, NULL, never_runs, &ran), 0);
-    CHECK_EQ(weft_gen_close(&g), 0);
-    CHECK_EQ(weft_gen_state(&g), WEFT_CORO_DEAD);
-    CHECK_EQ(weft_gen_next(&g, NULL), WEFT_ECLOSED);
-    CHECK_EQ(ran, 0);
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(weft_gen_init(&g, NULL, never_runs, &ran), 0);
+    cr_assert_eq(weft_gen_close(&g), 0);
+    cr_assert_eq(weft_gen_state(&g), WEFT_CORO_DEAD);
+    cr_assert_eq(weft_gen_next(&g, NULL), WEFT_ECLOSED);
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
 
 static void *counts_to(weft_gen *g, void *arg)
@@ -109,21 +111,21 @@ static void *counts_to(weft_gen *g, void *arg)
     return (void *)(n * 100);
 }
 
-TEST(gen, return_value_is_stop_iteration)
+Test(gen, return_value_is_stop_iteration)
 {
     weft_gen g;
     void *v = NULL;
-    CHECK_EQ(weft_gen_init(&g, NULL, counts_to, (void *)2), 0);
-    CHECK_EQ(weft_gen_next(&g, &v), 0);
-    CHECK_EQ((intptr_t)v, 0);
-    CHECK_EQ(weft_gen_next(&g, &v), 0);
-    CHECK_EQ((intptr_t)v, 1);
-    CHECK_EQ(weft_gen_next(&g, &v), WEFT_CORO_DONE);
-    CHECK_EQ((intptr_t)v, 200);
-    CHECK_EQ(weft_gen_state(&g), WEFT_CORO_DEAD);
-    CHECK_EQ(weft_gen_next(&g, &v), WEFT_ECLOSED);
-    CHECK_EQ(weft_gen_close(&g), 0);
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(weft_gen_init(&g, NULL, counts_to, (void *)2), 0);
+    cr_assert_eq(weft_gen_next(&g, &v), 0);
+    cr_assert_eq((intptr_t)v, 0);
+    cr_assert_eq(weft_gen_next(&g, &v), 0);
+    cr_assert_eq((intptr_t)v, 1);
+    cr_assert_eq(weft_gen_next(&g, &v), WEFT_CORO_DONE);
+    cr_assert_eq((intptr_t)v, 200);
+    cr_assert_eq(weft_gen_state(&g), WEFT_CORO_DEAD);
+    cr_assert_eq(weft_gen_next(&g, &v), WEFT_ECLOSED);
+    cr_assert_eq(weft_gen_close(&g), 0);
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
 
 /* A body that ignores the close and yields again: close reports -EPROTO;
@@ -138,50 +140,50 @@ static void *stubborn(weft_gen *g, void *arg)
     return NULL;
 }
 
-TEST(gen, yield_after_close_is_an_error)
+Test(gen, yield_after_close_is_an_error)
 {
     int closes = 0;
     weft_gen g;
-    CHECK_EQ(weft_gen_init(&g, NULL, stubborn, &closes), 0);
-    CHECK_EQ(weft_gen_next(&g, NULL), 0);
-    CHECK_EQ(weft_gen_close(&g), -EPROTO);
-    CHECK_EQ(closes, 1);
-    CHECK_EQ(weft_gen_state(&g), WEFT_CORO_SUSPENDED);
-    CHECK_EQ(weft_gen_next(&g, NULL), WEFT_ECLOSED); /* refused: it is closed */
-    CHECK_EQ(weft_gen_close(&g), 0);
-    CHECK_EQ(closes, 2);
-    CHECK_EQ(weft_gen_state(&g), WEFT_CORO_DEAD);
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(weft_gen_init(&g, NULL, stubborn, &closes), 0);
+    cr_assert_eq(weft_gen_next(&g, NULL), 0);
+    cr_assert_eq(weft_gen_close(&g), -EPROTO);
+    cr_assert_eq(closes, 1);
+    cr_assert_eq(weft_gen_state(&g), WEFT_CORO_SUSPENDED);
+    cr_assert_eq(weft_gen_next(&g, NULL), WEFT_ECLOSED); /* refused: it is closed */
+    cr_assert_eq(weft_gen_close(&g), 0);
+    cr_assert_eq(closes, 2);
+    cr_assert_eq(weft_gen_state(&g), WEFT_CORO_DEAD);
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
 
 static void *self_advance(weft_gen *g, void *arg)
 {
     (void)arg;
-    CHECK_EQ(weft_gen_next(g, NULL), -EBUSY);
-    CHECK_EQ(weft_gen_close(g), -EBUSY);
-    CHECK_EQ(weft_gen_destroy(g), -EBUSY);
-    CHECK_EQ(weft_gen_yield_from(g, g, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_next(g, NULL), -EBUSY);
+    cr_assert_eq(weft_gen_close(g), -EBUSY);
+    cr_assert_eq(weft_gen_destroy(g), -EBUSY);
+    cr_assert_eq(weft_gen_yield_from(g, g, NULL), -EINVAL);
     return NULL;
 }
 
-TEST(gen, bad_input)
+Test(gen, bad_input)
 {
     weft_gen g, *gp = NULL;
-    CHECK_EQ(weft_gen_init(NULL, NULL, fib, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_init(&g, NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_create(NULL, fib, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_create(NULL, NULL, NULL, &gp), -EINVAL);
-    CHECK_EQ(weft_gen_next(NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_send(NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_close(NULL), -EINVAL);
-    CHECK_EQ(weft_gen_yield(NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_yield_from(NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(weft_gen_destroy(NULL), -EINVAL);
-    CHECK_EQ(weft_gen_state(NULL), -EINVAL);
-    CHECK_EQ(weft_gen_init(&g, NULL, self_advance, NULL), 0);
-    CHECK_EQ(weft_gen_yield(&g, NULL, NULL), -EINVAL); /* not from inside */
-    CHECK_EQ(weft_gen_next(&g, NULL), WEFT_CORO_DONE);
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(weft_gen_init(NULL, NULL, fib, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_init(&g, NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_create(NULL, fib, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_create(NULL, NULL, NULL, &gp), -EINVAL);
+    cr_assert_eq(weft_gen_next(NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_send(NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_close(NULL), -EINVAL);
+    cr_assert_eq(weft_gen_yield(NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_yield_from(NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_destroy(NULL), -EINVAL);
+    cr_assert_eq(weft_gen_state(NULL), -EINVAL);
+    cr_assert_eq(weft_gen_init(&g, NULL, self_advance, NULL), 0);
+    cr_assert_eq(weft_gen_yield(&g, NULL, NULL), -EINVAL); /* not from inside */
+    cr_assert_eq(weft_gen_next(&g, NULL), WEFT_CORO_DONE);
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
 
 /* --- delegation --- */
@@ -213,12 +215,12 @@ static void *outer(weft_gen *g, void *arg)
     void *result = NULL;
     if (weft_gen_yield(g, (void *)1, NULL) != 0)
         goto closed;
-    CHECK_EQ(weft_gen_init(&sub, NULL, inner, d), 0);
+    cr_assert_eq(weft_gen_init(&sub, NULL, inner, d), 0);
     int rc = weft_gen_yield_from(g, &sub, &result);
-    CHECK_EQ(weft_gen_destroy(&sub), 0);
+    cr_assert_eq(weft_gen_destroy(&sub), 0);
     if (rc == WEFT_ECLOSED)
         goto closed;
-    CHECK_EQ(rc, 0);
+    cr_assert_eq(rc, 0);
     if (weft_gen_yield(g, result, NULL) != 0)
         goto closed;
     return (void *)7;
@@ -227,47 +229,47 @@ closed:
     return NULL;
 }
 
-TEST(gen, yield_from)
+Test(gen, yield_from)
 {
     struct deleg d;
     memset(&d, 0, sizeof d);
     weft_gen g;
     void *v = NULL;
-    CHECK_EQ(weft_gen_init(&g, NULL, outer, &d), 0);
-    CHECK_EQ(weft_gen_next(&g, &v), 0);
-    CHECK_EQ((intptr_t)v, 1);
-    CHECK_EQ(weft_gen_next(&g, &v), 0);
-    CHECK_EQ((intptr_t)v, 10);
-    CHECK_EQ(weft_gen_send(&g, (void *)5, &v), 0); /* goes to inner */
-    CHECK_EQ((intptr_t)v, 11);
-    CHECK_EQ(weft_gen_send(&g, (void *)6, &v), 0);
-    CHECK_EQ((intptr_t)v, 12);
-    CHECK_EQ(weft_gen_send(&g, (void *)7, &v), 0);
-    CHECK_EQ((intptr_t)v, 99); /* inner's return value, yielded by outer */
-    CHECK_EQ(weft_gen_next(&g, &v), WEFT_CORO_DONE);
-    CHECK_EQ((intptr_t)v, 7);
-    CHECK_EQ(d.ngot, 3);
-    CHECK_EQ(d.inner_got[0], 5);
-    CHECK_EQ(d.inner_got[1], 6);
-    CHECK_EQ(d.inner_got[2], 7);
-    CHECK_EQ(d.inner_cleaned + d.outer_cleaned, 0);
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(weft_gen_init(&g, NULL, outer, &d), 0);
+    cr_assert_eq(weft_gen_next(&g, &v), 0);
+    cr_assert_eq((intptr_t)v, 1);
+    cr_assert_eq(weft_gen_next(&g, &v), 0);
+    cr_assert_eq((intptr_t)v, 10);
+    cr_assert_eq(weft_gen_send(&g, (void *)5, &v), 0); /* goes to inner */
+    cr_assert_eq((intptr_t)v, 11);
+    cr_assert_eq(weft_gen_send(&g, (void *)6, &v), 0);
+    cr_assert_eq((intptr_t)v, 12);
+    cr_assert_eq(weft_gen_send(&g, (void *)7, &v), 0);
+    cr_assert_eq((intptr_t)v, 99); /* inner's return value, yielded by outer */
+    cr_assert_eq(weft_gen_next(&g, &v), WEFT_CORO_DONE);
+    cr_assert_eq((intptr_t)v, 7);
+    cr_assert_eq(d.ngot, 3);
+    cr_assert_eq(d.inner_got[0], 5);
+    cr_assert_eq(d.inner_got[1], 6);
+    cr_assert_eq(d.inner_got[2], 7);
+    cr_assert_eq(d.inner_cleaned + d.outer_cleaned, 0);
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
 
-TEST(gen, close_propagates_through_yield_from)
+Test(gen, close_propagates_through_yield_from)
 {
     struct deleg d;
     memset(&d, 0, sizeof d);
     weft_gen g;
     void *v = NULL;
-    CHECK_EQ(weft_gen_init(&g, NULL, outer, &d), 0);
-    CHECK_EQ(weft_gen_next(&g, &v), 0);
-    CHECK_EQ(weft_gen_next(&g, &v), 0);
-    CHECK_EQ((intptr_t)v, 10);
-    CHECK_EQ(weft_gen_close(&g), 0);
-    CHECK_EQ(d.inner_cleaned, 1);
-    CHECK_EQ(d.outer_cleaned, 1);
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(weft_gen_init(&g, NULL, outer, &d), 0);
+    cr_assert_eq(weft_gen_next(&g, &v), 0);
+    cr_assert_eq(weft_gen_next(&g, &v), 0);
+    cr_assert_eq((intptr_t)v, 10);
+    cr_assert_eq(weft_gen_close(&g), 0);
+    cr_assert_eq(d.inner_cleaned, 1);
+    cr_assert_eq(d.outer_cleaned, 1);
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
 
 /* Stackful delegation: a plain helper function yields on the generator's
@@ -290,19 +292,19 @@ static void *ranges(weft_gen *g, void *arg)
     return NULL;
 }
 
-TEST(gen, helper_functions_yield)
+Test(gen, helper_functions_yield)
 {
     static const intptr_t want[] = {0, 1, 2, 100, 101};
     weft_gen g;
     void *v = NULL;
     int n = 0, rc;
-    CHECK_EQ(weft_gen_init(&g, NULL, ranges, NULL), 0);
+    cr_assert_eq(weft_gen_init(&g, NULL, ranges, NULL), 0);
     while ((rc = weft_gen_next(&g, &v)) == 0) {
-        CHECK(n < 5);
-        CHECK_EQ((intptr_t)v, want[n]);
+        cr_assert(n < 5);
+        cr_assert_eq((intptr_t)v, want[n]);
         n++;
     }
-    CHECK_EQ(rc, WEFT_CORO_DONE);
-    CHECK_EQ(n, 5);
-    CHECK_EQ(weft_gen_destroy(&g), 0);
+    cr_assert_eq(rc, WEFT_CORO_DONE);
+    cr_assert_eq(n, 5);
+    cr_assert_eq(weft_gen_destroy(&g), 0);
 }
