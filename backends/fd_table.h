@@ -10,8 +10,8 @@
 #include "list.h"
 
 typedef struct weft__fdslot {
-    weft__list readers;   /* FIFO; io_uring: the head is with the kernel */
-    weft__list writers;   /* FIFO */
+    weft__list readers;  /* FIFO; io_uring: the head is with the kernel */
+    weft__list writers;  /* FIFO */
     uint32_t mech_index; /* readiness: the mechanism's own bookkeeping (poll: pollfd index + 1) */
     uint8_t not_socket;  /* recv/send said ENOTSOCK: use read/write */
     uint8_t want;        /* readiness: WEFT__WANT_* the mechanism was last told */

@@ -56,7 +56,7 @@ void weft__ready_multi_forget(weft__readiness *r, int fd); /* paused recvs on fd
 void weft__ready_multi_fini(weft__readiness *r);
 
 /* The vtable entries every readiness backend shares. */
-#define WEFT__READINESS_OPS                                                                         \
+#define WEFT__READINESS_OPS                                                                        \
     .submit = weft__ready_submit, .cancel = weft__ready_cancel,                                    \
     .forget_fd = weft__ready_forget_fd, .multi_start = weft__ready_multi_start,                    \
     .multi_cancel = weft__ready_multi_cancel, .bufs_setup = weft__ready_bufs_setup,                \

@@ -24,7 +24,7 @@ typedef struct weft__uring {
     uint64_t nops; /* ops whose final CQE is not reaped yet */
     int wakefd;
     int wake_armed;
-    uint64_t wake_val; /* the armed read's buffer */
+    uint64_t wake_val;  /* the armed read's buffer */
     weft__fd_table fds; /* per-fd FIFOs: only the head of each is with the kernel */
     /* Multishot requests (weft/multi.h). */
     uint64_t nmulti;              /* with the kernel */
@@ -32,7 +32,7 @@ typedef struct weft__uring {
     size_t br_bytes;
     char *bufs;
     unsigned buf_count, buf_size;
-    unsigned bufs_out; /* handed to callbacks, not yet given back */
+    unsigned bufs_out;  /* handed to callbacks, not yet given back */
     weft__list starved; /* recvs paused by -ENOBUFS */
 } weft__uring;
 

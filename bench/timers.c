@@ -121,8 +121,7 @@ int main(int argc, char **argv)
     int spread = (int)bench_opt(argc, argv, "--spread", 500);
     int json = bench_has_flag(argc, argv, "--json");
     if (n < 1 || reps < 1 || reps > MAX_REPS || spread < 1) {
-        fprintf(stderr, "usage: timers [--n N] [--reps 1..%d] [--spread MS] [--json]\n",
-                MAX_REPS);
+        fprintf(stderr, "usage: timers [--n N] [--reps 1..%d] [--spread MS] [--json]\n", MAX_REPS);
         return 2;
     }
     uint32_t *timeout = malloc((size_t)n * sizeof *timeout);
@@ -157,8 +156,8 @@ int main(int argc, char **argv)
         printf("timers: %d timers, deadlines scattered over 1..%d ms; thread CPU time, median of "
                "%d runs (A B A B ...)\n\n",
                n, spread, reps);
-        printf("%-8s %-16s %10s %12s %10s %9s %9s\n", "workload", "impl", "start ms",
-               "fire/cancel", "total ms", "ns/timer", "vs libuv");
+        printf("%-8s %-16s %10s %12s %10s %9s %9s\n", "workload", "impl", "start ms", "fire/cancel",
+               "total ms", "ns/timer", "vs libuv");
     }
     for (int wl = 0; wl < 2; wl++) {
         for (int r = 0; r < reps; r++)

@@ -296,7 +296,7 @@ Test(loop, stop_before_run_does_one_iteration)
     weft_loop *loop = test_loop_new();
     trace t = {.loop = loop};
     rec a = {.t = &t, .id = 1};
-    cr_assert_eq(weft_call_later(loop, &a.h, 10 * MS, record, &a), 0);
+    cr_assert_eq(weft_call_later(loop, &a.h, 60000 * MS, record, &a), 0);
     cr_assert_eq(weft_loop_stop(loop), 0);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_FOREVER), 1);
     cr_assert_eq(t.n, 0);

@@ -28,8 +28,8 @@ typedef struct weft__multi_ev {
 } weft__multi_ev;
 
 struct weft_loop {
-    uint64_t now;       /* cached clock, ns */
-    uint64_t seq;       /* scheduling counter: FIFO among equal deadlines */
+    uint64_t now;        /* cached clock, ns */
+    uint64_t seq;        /* scheduling counter: FIFO among equal deadlines */
     weft__list ready;    /* handles for the next callback phase */
     weft__list running;  /* the batch being run now */
     weft__list done_ops; /* completed ops whose callbacks have not run */

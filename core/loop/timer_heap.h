@@ -1,7 +1,7 @@
 /* The loop's timers: an intrusive 4-ary min-heap ordered by (deadline,
  * scheduling order). The entries keep the deadline and order next to the
- * handle pointer, so sifting compares without touching the handles. Insert and cancel are O(log n); the array
- * grows by doubling (amortised, never per timer once reserved). */
+ * handle pointer, so sifting compares without touching the handles. Insert and cancel are O(log n);
+ * the array grows by doubling (amortised, never per timer once reserved). */
 #ifndef WEFT_TIMER_HEAP_H
 #define WEFT_TIMER_HEAP_H
 

@@ -32,7 +32,7 @@ typedef struct weft__executor {
     pthread_t threads[WEFT_EXECUTOR_THREADS];
     int nthreads, idle, shutdown; /* under mu */
     size_t queued;                /* under mu */
-    weft__list queue, done;        /* under mu */
+    weft__list queue, done;       /* under mu */
     /* Posted by the worker that finds done empty. The callback empties done
      * under mu after the loop made the handle idle, so a worker that finds
      * done empty again always finds the handle idle. */

@@ -16,7 +16,7 @@ typedef struct weft__waiter {
     void *arg;
     weft_future *f;
     struct weft__task *task; /* a task's await node: finishing f wakes it directly */
-    uint8_t pooled;         /* from the loop's free list: recycle after running */
+    uint8_t pooled;          /* from the loop's free list: recycle after running */
 } weft__waiter;
 
 struct weft_future {
