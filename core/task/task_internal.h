@@ -62,8 +62,11 @@ typedef struct weft__task {
  * epoll_wait) over 16 system calls, i.e. 8 recv+send echo round trips,
  * while keeping what a busy task can delay others by to about 16 system
  * calls' worth (tens of microseconds), a quarter of the 64 results the
- * readiness multishot emulation takes per turn. */
+ * readiness multishot emulation takes per turn. A build may set it
+ * (-DWEFT__AWAIT_INLINE_MAX=0 turns the fast path off, for bench/). */
+#ifndef WEFT__AWAIT_INLINE_MAX
 #define WEFT__AWAIT_INLINE_MAX 16
+#endif
 
 /* Per-loop state of this layer, hung on the loop's extension slot. */
 typedef struct weft__loop_tasks {
