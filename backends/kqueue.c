@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,17 @@
  * waits again. */
 #define MAX_WAIT_MS (INT32_MAX - 1000)
 #define WAKE_IDENT 0
+/* libkqueue caps an event list at MAX_KEVENT (512, src/common/private.h)
+ * and asks epoll for as many events as the list has slots; one epoll event
+ * becomes a READ and a WRITE kevent, and what does not fit is dropped
+ * (libkqueue#89), edge-triggered, so never reported again. Past 255 fds no
+ * list size avoids that: a full list makes the backend ask poll(2) about
+ * every fd with waiting ops instead (see recover()). */
+#if WEFT_KQUEUE_LIBKQUEUE
+#define LIST_MAX 512
+#else
+#define LIST_MAX INT32_MAX
+#endif
 
 typedef struct weft_kqueue {
     weft_readiness r;
@@ -39,7 +51,9 @@ typedef struct weft_kqueue {
     uint32_t gen;         /* registrations made: tells a stale knote from the current one */
     uint32_t nreg;        /* fds registered */
     struct kevent *evs;
-    int cap; /* >= 2 * nreg + 2: libkqueue loses events when the list is short */
+    int cap;             /* >= 2 * nreg + 2: libkqueue loses events when the list is short */
+    struct pollfd *pfds; /* libkqueue: nreg entries for recover() */
+    uint32_t pcap;
 } weft_kqueue;
 
 /* udata holds the registration's generation, stored in the fd's slot
@@ -93,6 +107,21 @@ static int grow_events(weft_kqueue *k, uint32_t nreg)
     return 0;
 }
 
+static int grow_pollfds(weft_kqueue *k, uint32_t nreg)
+{
+    if (!WEFT_KQUEUE_LIBKQUEUE || nreg <= k->pcap)
+        return 0;
+    uint32_t cap = k->pcap ? k->pcap * 2 : MIN_EVENTS;
+    while (cap < nreg)
+        cap *= 2;
+    struct pollfd *p = realloc(k->pfds, (size_t)cap * sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    k->pfds = p;
+    k->pcap = cap;
+    return 0;
+}
+
 static int kq_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
 {
     (void)old;
@@ -100,6 +129,8 @@ static int kq_update(weft_readiness *r, int fd, weft_fdslot *slot, uint8_t old)
         return 0;
     weft_kqueue *k = (weft_kqueue *)r;
     int rc = grow_events(k, k->nreg + 1);
+    if (!rc)
+        rc = grow_pollfds(k, k->nreg + 1);
     if (rc)
         return rc;
     uint32_t gen = ++k->gen ? k->gen : ++k->gen; /* 0 means "no registration" */
@@ -218,12 +249,36 @@ static void kq_fini(weft_backend *be)
     close_wake(k);
     close(k->kq);
     free(k->evs);
+    free(k->pfds);
 }
 
 static void drain_wake_pipe(weft_kqueue *k)
 {
     char buf[64];
     while (read(k->wake_rd, buf, sizeof buf) > 0) {
+    }
+}
+
+/* The socket error an event carries goes to the op at the head of each
+ * queue that a system call would have given it to. libkqueue reads it with
+ * getsockopt(SO_ERROR), which clears it: the retried call would then see
+ * none (a refused connect would "succeed", a reset recv would read EOF).
+ * Native kqueue leaves it set, so this gives the same result there. */
+static void fail_heads(weft_kqueue *k, weft_fdslot *slot, int err)
+{
+    weft_list *lists[2] = {&slot->readers, &slot->writers};
+    for (int i = 0; i < 2; i++) {
+        weft_link_ *n = lists[i]->first;
+        if (!n)
+            continue;
+        weft_op *op = weft_container_of(n, weft_op, link_);
+        if (op->flags_ & WEFT_OPF_MULTI)
+            continue; /* the emulation retries and ends on what recv says */
+        if (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND ||
+            (op->opcode == WEFT_OP_CONNECT && (op->flags_ & WEFT_OPF_STARTED))) {
+            weft_list_remove(lists[i], n);
+            weft__op_done(k->r.base.loop, op, -(int64_t)err);
+        }
     }
 }
 
@@ -244,7 +299,34 @@ static void on_event(weft_kqueue *k, const struct kevent *e)
      * ops retry their system calls. An error wakes both directions. */
     int err = (e->flags & EV_ERROR) || ((e->flags & EV_EOF) && e->fflags != 0);
     int rd = e->filter == EVFILT_READ;
+    if ((e->flags & EV_EOF) && e->fflags != 0)
+        fail_heads(k, slot, (int)e->fflags);
     weft__ready_event(&k->r, fd, rd || err, !rd || err, err || (rd && (e->flags & EV_EOF)));
+}
+
+/* After a full event list on libkqueue, some edges may have been dropped:
+ * ask poll(2) for the real state of every fd with waiting ops and act on
+ * that (a poll or connect op must not complete on a guess). */
+static void recover(weft_kqueue *k)
+{
+    uint32_t m = 0;
+    for (int fd = 0; fd < k->r.fds.nslots && m < k->pcap; fd++) {
+        weft_fdslot *slot = &k->r.fds.slots[fd];
+        if (slot->registered && slot->want)
+            k->pfds[m++] =
+                (struct pollfd){.fd = fd,
+                                .events = (short)(((slot->want & WEFT_WANT_IN) ? POLLIN : 0) |
+                                                  ((slot->want & WEFT_WANT_OUT) ? POLLOUT : 0))};
+    }
+    if (m == 0 || poll(k->pfds, m, 0) <= 0)
+        return;
+    for (uint32_t i = 0; i < m; i++) {
+        short re = k->pfds[i].revents;
+        if (!re)
+            continue;
+        int bad = (re & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+        weft__ready_event(&k->r, k->pfds[i].fd, bad || (re & POLLIN), bad || (re & POLLOUT), bad);
+    }
 }
 
 static int kq_poll(weft_backend *be, int64_t timeout_ns)
@@ -259,10 +341,11 @@ static int kq_poll(weft_backend *be, int64_t timeout_ns)
         tsp = &ts;
     }
     for (int round = 0; round <= MAX_REFILLS; round++) {
-        int n = kevent(k->kq, NULL, 0, k->evs, k->cap, tsp);
+        int cap = k->cap < LIST_MAX ? k->cap : LIST_MAX;
+        int n = kevent(k->kq, NULL, 0, k->evs, cap, tsp);
         if (n < 0)
             return errno == EINTR ? 0 : -errno;
-        int full = n == k->cap;
+        int full = n == cap;
         /* k->evs[i] each time: a registration made while handling an
          * event may move the list (realloc keeps what it holds). */
         for (int i = 0; i < n; i++) {
@@ -271,6 +354,8 @@ static int kq_poll(weft_backend *be, int64_t timeout_ns)
         }
         if (!full)
             break;
+        if (WEFT_KQUEUE_LIBKQUEUE)
+            recover(k);
         ts.tv_sec = 0;
         ts.tv_nsec = 0;
         tsp = &ts;
