@@ -266,6 +266,8 @@ static void drain_wake_pipe(weft_kqueue *k)
  * Native kqueue leaves it set, so this gives the same result there. */
 static void fail_heads(weft_kqueue *k, weft_fdslot *slot, int err)
 {
+    if (slot->not_socket)
+        return; /* libkqueue's EIO for a pipe's error: the retried call tells better */
     weft_list *lists[2] = {&slot->readers, &slot->writers};
     for (int i = 0; i < 2; i++) {
         weft_link_ *n = lists[i]->first;
@@ -336,6 +338,11 @@ static int kq_poll(weft_backend *be, int64_t timeout_ns)
     if (timeout_ns >= 0) {
         if (timeout_ns / 1000000 >= MAX_WAIT_MS)
             timeout_ns = (int64_t)MAX_WAIT_MS * 1000000;
+        /* libkqueue waits with ppoll() and then epoll_wait() when the
+         * timeout has a sub-ms part: from 1 ms on, round up to whole ms
+         * (never early, as epoll does) for one system call. */
+        if (WEFT_KQUEUE_LIBKQUEUE && timeout_ns >= 1000000)
+            timeout_ns = (timeout_ns + 999999) / 1000000 * 1000000;
         ts.tv_sec = (time_t)(timeout_ns / 1000000000);
         ts.tv_nsec = (long)(timeout_ns % 1000000000); /* < 1e9: FreeBSD says EINVAL otherwise */
         tsp = &ts;
