@@ -26,12 +26,16 @@ if [ -f "$prefix/lib/pkgconfig/libkqueue.pc" ]; then
 fi
 
 src=${WEFT_LIBKQUEUE_SRC:-}
+if [ -n "$src" ] && [ ! -e "$src" ]; then
+    echo "libkqueue: WEFT_LIBKQUEUE_SRC=$src does not exist" >&2
+    exit 1
+fi
 if [ -z "$src" ]; then
     for f in "$root"/../shared/third_party/libkqueue-*.tar.gz; do
         [ -f "$f" ] && src=$f
     done
 fi
-if [ -z "$src" ] || [ ! -e "$src" ]; then
+if [ -z "$src" ]; then
     echo "skipped: no libkqueue source (set WEFT_LIBKQUEUE_SRC or put libkqueue-*.tar.gz in ../shared/third_party) and none installed"
     exit 77
 fi
