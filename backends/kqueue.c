@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 #include <sys/event.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MIN_EVENTS 64
@@ -264,7 +266,7 @@ static void drain_wake_pipe(weft_kqueue *k)
  * getsockopt(SO_ERROR), which clears it: the retried call would then see
  * none (a refused connect would "succeed", a reset recv would read EOF).
  * Native kqueue leaves it set, so this gives the same result there. */
-static void fail_heads(weft_kqueue *k, weft_fdslot *slot, int err)
+static void fail_heads(weft_kqueue *k, int fd, weft_fdslot *slot, int err)
 {
     if (slot->not_socket)
         return; /* libkqueue's EIO for a pipe's error: the retried call tells better */
@@ -276,6 +278,9 @@ static void fail_heads(weft_kqueue *k, weft_fdslot *slot, int err)
         weft_op *op = weft_container_of(n, weft_op, link_);
         if (op->flags_ & WEFT_OPF_MULTI)
             continue; /* the emulation retries and ends on what recv says */
+        char c;
+        if (op->opcode == WEFT_OP_RECV && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+            continue; /* data that came before the error is read first */
         if (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND ||
             (op->opcode == WEFT_OP_CONNECT && (op->flags_ & WEFT_OPF_STARTED))) {
             weft_list_remove(lists[i], n);
@@ -302,7 +307,7 @@ static void on_event(weft_kqueue *k, const struct kevent *e)
     int err = (e->flags & EV_ERROR) || ((e->flags & EV_EOF) && e->fflags != 0);
     int rd = e->filter == EVFILT_READ;
     if ((e->flags & EV_EOF) && e->fflags != 0)
-        fail_heads(k, slot, (int)e->fflags);
+        fail_heads(k, fd, slot, (int)e->fflags);
     weft__ready_event(&k->r, fd, rd || err, !rd || err, err || (rd && (e->flags & EV_EOF)));
 }
 
