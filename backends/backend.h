@@ -4,7 +4,7 @@
  * backend finishes it some time later by calling weft__op_done(), which
  * queues the op's callback on the loop (never runs it inline). io_uring
  * maps an op to one kernel request (IOCP will, issue 14); readiness
- * backends (epoll, poll; kqueue is planned, issue 13) try the system call
+ * backends (epoll, kqueue, poll) try the system call
  * first and park the op on its fd until the fd is ready (see readiness.h).
  * Backends know nothing of coroutines, futures or tasks. docs/design.md
  * has the whole contract and a checklist for a new backend.

@@ -25,6 +25,10 @@ int weft__backend_search(int (*start)(weft_backend_kind kind, void *ctx), void *
     for (size_t i = 0; i < sizeof auto_order / sizeof auto_order[0]; i++) {
         if (!weft__backend_vtable(auto_order[i]))
             continue;
+        /* libkqueue is kqueue emulated over epoll: on Linux kqueue is
+         * chosen only by name (WEFT_BACKEND=kqueue). */
+        if (auto_order[i] == WEFT_BACKEND_KQUEUE && WEFT_KQUEUE_LIBKQUEUE)
+            continue;
         int rc = start(auto_order[i], ctx);
         if (rc == 0)
             return (int)auto_order[i];

@@ -16,8 +16,6 @@
 static const char *planned(weft_backend_kind kind)
 {
     switch (kind) {
-    case WEFT_BACKEND_KQUEUE:
-        return "not implemented yet (issue 13)";
     case WEFT_BACKEND_IOCP:
         return "not implemented yet (issue 14)";
     default:
@@ -58,7 +56,10 @@ int main(void)
         const char *name = weft_backend_name((weft_backend_kind)k);
         if (!weft_backend_compiled((weft_backend_kind)k)) {
             const char *why = planned((weft_backend_kind)k);
-            printf("%-10s %-9s %-6s %s\n", name, why ? "planned" : "no", "-", why ? why : "");
+            if (!why && k == WEFT_BACKEND_KQUEUE)
+                why = "needs <sys/event.h> (BSD, macOS) or libkqueue (pkg-config) at build time";
+            printf("%-10s %-9s %-6s %s\n", name, why && k != WEFT_BACKEND_KQUEUE ? "planned" : "no",
+                   "-", why ? why : "");
             continue;
         }
         weft_loop *loop;

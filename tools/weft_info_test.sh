@@ -28,11 +28,25 @@ run() {
 }
 
 run 0 'AUTO picks: '
-run 0 '^kqueue  *planned  *-  *not implemented yet (issue 13)'
+# kqueue: compiled natively or over libkqueue (then AUTO never picks it),
+# or not compiled, with what it needs.
+if env -u WEFT_BACKEND "$info" | grep -q '^kqueue  *yes'; then
+    run 0 '^kqueue  *yes  *yes  *\(native\|libkqueue (over epoll)\), EV_CLEAR, \(EVFILT_USER\|pipe\) wake-up'
+    run 0 'WEFT_BACKEND=kqueue overrides AUTO for loops created with it' WEFT_BACKEND=kqueue
+    run 0 '^kqueue  *yes  *yes  *.*, EV_CLEAR, pipe wake-up' WEFT_KQUEUE_WAKE=pipe
+    if env -u WEFT_BACKEND "$info" | grep -q '^kqueue .*libkqueue'; then
+        if env -u WEFT_BACKEND "$info" | grep -q '^AUTO picks: kqueue'; then
+            echo "FAIL: AUTO picked kqueue over libkqueue"
+            fail=1
+        fi
+    fi
+else
+    run 0 '^kqueue  *no  *-  *needs <sys/event.h>'
+    run 1 'WEFT_BACKEND=kqueue overrides AUTO, but .*not compiled' WEFT_BACKEND=kqueue
+fi
 run 0 '^iocp  *planned  *-  *not implemented yet (issue 14)'
 run 2 'WEFT_BACKEND=no-such-backend: unknown backend name' WEFT_BACKEND=no-such-backend
 run 0 'the same as leaving it unset' WEFT_BACKEND=auto
-run 1 'WEFT_BACKEND=kqueue overrides AUTO, but .*not compiled' WEFT_BACKEND=kqueue
 run 1 'WEFT_BACKEND=iocp overrides AUTO, but .*not compiled' WEFT_BACKEND=iocp
 # poll is compiled on every POSIX build and always starts.
 run 0 'WEFT_BACKEND=poll overrides AUTO for loops created with it' WEFT_BACKEND=poll
