@@ -270,19 +270,19 @@ static void fail_heads(weft_kqueue *k, int fd, weft__fdslot *slot, int err)
 {
     if (slot->not_socket)
         return; /* libkqueue's EIO for a pipe's error: the retried call tells better */
-    weft_list *lists[2] = {&slot->readers, &slot->writers};
+    weft__list *lists[2] = {&slot->readers, &slot->writers};
     for (int i = 0; i < 2; i++) {
         weft__link *n = lists[i]->first;
         if (!n)
             continue;
         weft_op *op = weft__container_of(n, weft_op, link_);
-        if (op->flags_ & WEFT__OPFLAG_MULTI)
+        if (op->opflags_ & WEFT__OPFLAG_MULTI)
             continue; /* the emulation retries and ends on what recv says */
         char c;
         if (op->opcode == WEFT_OP_RECV && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
             continue; /* data that came before the error is read first */
         if (op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND ||
-            (op->opcode == WEFT_OP_CONNECT && (op->flags_ & WEFT__OPFLAG_STARTED))) {
+            (op->opcode == WEFT_OP_CONNECT && (op->opflags_ & WEFT__OPFLAG_STARTED))) {
             weft__list_remove(lists[i], n);
             weft__op_done(k->r.base.loop, op, -(int64_t)err);
         }
@@ -407,7 +407,7 @@ static int kq_info(const weft__backend *be, char *buf, size_t size)
                     k->wake_wr >= 0 ? "pipe" : "EVFILT_USER");
 }
 
-const weft__backend_vtable weft__kqueue_vtable = {
+const weft__vtable weft__kqueue_vtable = {
     .name = "kqueue",
     .kind = WEFT_BACKEND_KQUEUE,
     .size = sizeof(weft_kqueue),
