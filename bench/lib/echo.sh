@@ -2,7 +2,9 @@
 # REPS rounds; one weft-load run per (round, workload, server).
 
 # The servers: "name|command line without the port value" (the command
-# ends with --port). Only those whose binary exists are kept.
+# ends with --port). Only those whose binary exists are kept. The kqueue rows
+# come from BK (build-release-kqueue, where ./dev bench could build
+# libkqueue): kqueue emulated over epoll, a number to watch, not a peer.
 echo_servers() {
     for s in \
         "libuv|$PEERS/libuv_echo --port" \
@@ -14,7 +16,9 @@ echo_servers() {
         "weft-task io_uring|$PEERS/weft_echo_task --backend io_uring --port" \
         "weft-task epoll|$PEERS/weft_echo_task --backend epoll --port" \
         "weft-task poll|$PEERS/weft_echo_task --backend poll --port" \
-        "weft echo_server io_uring|$B/examples/servers/echo/echo_server --backend io_uring --port"; do
+        "weft echo_server io_uring|$B/examples/servers/echo/echo_server --backend io_uring --port" \
+        "weft-cb kqueue (libkqueue over epoll)|${BK:-/nonexistent}/bench/peers/weft_echo_cb --backend kqueue --port" \
+        "weft-task kqueue (libkqueue over epoll)|${BK:-/nonexistent}/bench/peers/weft_echo_task --backend kqueue --port"; do
         bin=${s#*|}
         bin=${bin%% *}
         case " $ECHO_ONLY " in
