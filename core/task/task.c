@@ -296,7 +296,7 @@ int64_t weft_await_op(weft_loop *loop, weft_op *op)
         t->inline_turn = loop->turn;
         t->inline_ops = 0;
     }
-    if (t->inline_ops < WEFT__AWAIT_INLINE_MAX) {
+    if ((int)t->inline_ops < WEFT__AWAIT_INLINE_MAX) {
         rc = weft__op_submit_inline(loop, op);
         if (rc < 0)
             return rc;
