@@ -4,7 +4,7 @@
  * multishot recv hands over data in buffers the loop owns, which the
  * callback gives back with weft_loop_buffer_release(). On io_uring they are
  * the kernel's multishot requests (one SQE for many connections / reads, a
- * provided-buffer ring); on epoll and poll the loop emulates them
+ * provided-buffer ring); on epoll, kqueue and poll the loop emulates them
  * with the same semantics, so a program needs no second code path.
  *
  * The callback runs on the loop thread in the loop's callback phase, like

@@ -9,9 +9,9 @@
  * Completion callbacks never run from inside weft_op_submit().
  *
  * File descriptors used with ops must be non-blocking on readiness backends
- * (epoll, poll; kqueue once it exists) and closed with a WEFT_OP_CLOSE op (or announced with
- * weft_loop_forget_fd() before a plain close()), so the loop can drop what it
- * registered for that fd.
+ * (epoll, kqueue, poll) and closed with a WEFT_OP_CLOSE op (or announced
+ * with weft_loop_forget_fd() before a plain close()), so the loop can drop
+ * what it registered for that fd.
  */
 #ifndef WEFT_OP_H
 #define WEFT_OP_H
