@@ -11,6 +11,7 @@
 #                  the day's full results alone)
 # Environment: REPS (echo rounds), PROTO_REPS (HTTP/RESP rounds), ECHO_SECS
 # (seconds per echo run), ECHO_ONLY (echo server names, space-separated),
+# ECHO_EXTRA (more echo servers, "name|command ending in --port" per line),
 # LOAD_FLAGS (weft-load's flags in the echo, HTTP and RESP sections;
 # default --uring where built with it, "" for epoll), MEM_CONNS (idle connections), MEM_BIG=0 (skip
 # 100,000), CLIENT_SECS and
@@ -20,6 +21,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0
+ECHO_EXTRA=${ECHO_EXTRA:-}
 JSON=""
 ONLY="echo,profile,memory,http,resp,client,micro"
 NAME_TAG=""
@@ -74,7 +76,7 @@ else
     TAG=$(date +%Y-%m-%d)
 fi
 [ -z "$NAME_TAG" ] || TAG="$TAG-$NAME_TAG"
-export B REPS PROTO_REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY MEM_CONNS MEM_BIG HTTP_SECS RESP_N
+export B REPS PROTO_REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY ECHO_EXTRA MEM_CONNS MEM_BIG HTTP_SECS RESP_N
 BUSY_POLL_US=${BUSY_POLL_US:-50}
 export CLIENT_SECS RESP_CLIENT_N BUSY_POLL_US
 

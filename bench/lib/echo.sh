@@ -28,6 +28,9 @@ echo_servers() {
         esac
         [ -x "$bin" ] && printf '%s\n' "$s"
     done
+    # ECHO_EXTRA: more "name|command" lines, e.g. another build's peers, to
+    # compare two versions of weft in one interleaved run.
+    [ -z "${ECHO_EXTRA:-}" ] || printf '%s\n' "$ECHO_EXTRA"
 }
 
 # echo_run WORKLOAD CONNS SIZE: one measurement of every server; appends
