@@ -5,6 +5,7 @@
 # same server busy-polling (--busy-poll).
 # usage: echo_pair.sh ECHO_SERVER ECHO_CLIENT BACKEND
 set -eu
+. "$(dirname "$0")/server_port.sh"
 server=$1 client=$2 backend=$3
 # In a cross build meson test names the emulator (qemu-user) here.
 run=${MESON_EXE_WRAPPER:-}
@@ -19,12 +20,7 @@ start() {
     shift
     $run "$server" --port 0 --backend "$backend" "$@" >"$out" 2>&1 &
     pid=$!
-    port=""
-    for _ in $(seq 100); do
-        port=$(sed -n "s/.*listening on 127\\.0\\.0\\.1:\\([0-9]*\\).*$pattern.*/\\1/p" "$out")
-        [ -n "$port" ] && return 0
-        sleep 0.05
-    done
+    port=$(server_port "$out" "$pattern") && return 0
     echo "server did not start:"
     cat "$out"
     exit 1

@@ -6,6 +6,7 @@
 # with a count that can never be reached); the io_uring worker the same way.
 # usage: weft_load.sh WEFT_LOAD ECHO_SERVER HTTP_SERVER
 set -eu
+. "$(dirname "$0")/server_port.sh"
 load=$1 echo_server=$2 http_server=$3
 tmp=$(mktemp -d)
 pids=""
@@ -20,12 +21,7 @@ start() {
     $2 --port 0 >>"$tmp/$1.out" 2>&1 &
     pid=$!
     pids="$pids $pid"
-    port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$1.out")
-        [ -n "$port" ] && return 0
-        sleep 0.05
-    done
+    port=$(server_port "$tmp/$1.out") && return 0
     echo "$1 did not start:"
     cat "$tmp/$1.out"
     exit 1
