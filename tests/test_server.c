@@ -266,7 +266,8 @@ Test(server, connection_limit)
 typedef struct {
     srv_ctx *c;
     weft_stream *s;
-    int64_t quit_after; /* ns; < 0: stay until the server goes */
+    int64_t quit_after; /* ns after `go` is set; < 0: stay until the server goes */
+    weft_event *go;     /* set once the server holds every connection */
     int saw_eof;
 } client;
 
@@ -278,6 +279,7 @@ static int client_task(void *arg, intptr_t *result)
     char b[2];
     cr_assert_eq(weft_stream_readexactly(k->s, b, 2), 2);
     if (k->quit_after >= 0) {
+        cr_assert_eq(weft_event_wait(k->go), 0);
         weft_sleep(k->c->loop, k->quit_after);
         weft_stream_write_eof(k->s); /* the handler sees end of stream and returns */
     }
@@ -291,13 +293,18 @@ static int graceful_main(void *arg, intptr_t *result)
     srv_ctx *c = arg;
     client k[4];
     weft_future *f[4];
+    weft_event go;
+    cr_assert_eq(weft_event_init(&go, c->loop), 0);
     for (int i = 0; i < 4; i++) {
-        k[i] = (client){.c = c, .quit_after = i < 2 ? 20 * MS : -1};
+        k[i] = (client){.c = c, .quit_after = i < 2 ? 20 * MS : -1, .go = &go};
         cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &k[i].s), 0);
         cr_assert_eq(weft_task_spawn(c->loop, client_task, &k[i], &f[i]), 0);
     }
-    weft_sleep(c->loop, 5 * MS);
+    /* Wait until the server has all four (slow under TSan or valgrind). */
+    for (int ms = 0; ms < 2000 && weft_server_connections(c->srv) < 4; ms++)
+        weft_sleep(c->loop, 1 * MS);
     cr_assert_eq(weft_server_connections(c->srv), 4);
+    cr_assert_eq(weft_event_set(&go), 0);
     int64_t t0 = mono_ns();
     /* Two clients finish within the deadline, two idle ones are cancelled. */
     c->forced = weft_server_close(c->srv, 100 * MS);
