@@ -154,7 +154,7 @@ typedef struct weft__iocp {
 
 /* Shared by iocp.c and iocp_multi.c. */
 weft__sock_ent *weft__iocp_sock(weft__iocp *u, SOCKET s);
-int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, weft__sock_ent **out);
+int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, int verify, weft__sock_ent **out);
 weft__accept_slot *weft__iocp_slot_get(weft__iocp *u);
 void weft__iocp_slot_put(weft__iocp *u, weft__accept_slot *slot);
 /* AcceptEx into slot on listener ent; 1 done at once, 0 pending, < 0 error. */

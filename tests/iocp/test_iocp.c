@@ -590,3 +590,49 @@ Test(iocp, auto_picks_iocp)
     cr_assert(strstr(info, "skip-on-success on"), "info: %s", info);
     cr_assert_eq(weft_loop_free(loop), 0);
 }
+
+/* A caller who closes a socket without CLOSE or forget_fd, then gets its
+ * number back for a new listener: the loop must not take the new socket for
+ * the old one (which was associated with its port), or the accept would
+ * never complete. */
+Test(iocp, reused_number_after_a_plain_close)
+{
+    weft_loop *loop = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft_op acc;
+    rec ra = {0};
+    weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    cr_assert_eq(weft_op_cancel(loop, &acc), 0);
+    run(loop);
+    cr_assert_eq(ra.result, -ECANCELED);
+    weft__sock_close(lfd); /* no forget_fd: the caller's mistake */
+    int again = -1, others[64], nothers = 0;
+    for (int i = 0; i < 64 && again < 0; i++) {
+        struct sockaddr_in a2;
+        int fd = listener(&a2);
+        if (fd == lfd) {
+            again = fd;
+            addr = a2;
+        } else {
+            others[nothers++] = fd;
+        }
+    }
+    for (int i = 0; i < nothers; i++)
+        weft__sock_close(others[i]);
+    if (again < 0)
+        cr_skip_test("the socket number was not handed out again");
+    ra = (rec){0};
+    weft_op_prep_accept(&acc, again, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    int cfd = tcp_socket();
+    cr_assert_eq(connect(weft__sock(cfd), (struct sockaddr *)&addr, sizeof addr), 0);
+    run_until(loop, &ra.calls);
+    cr_assert_geq(ra.result, 0, "accept: %s", weft_strerror((int)ra.result));
+    weft__sock_close((int)ra.result);
+    weft__sock_close(cfd);
+    cr_assert_eq(weft_loop_forget_fd(loop, again), 0);
+    weft__sock_close(again);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
