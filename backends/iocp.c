@@ -58,12 +58,6 @@
 #define MAX_IO 0x7ffff000u /* as on Linux: longer requests are cut */
 #define SLOT_CHUNK 16
 
-#define POLL_IN_EVENTS                                                                             \
-    (WEFT__AFD_RECEIVE | WEFT__AFD_ACCEPT | WEFT__AFD_DISCONNECT | WEFT__AFD_ABORT |               \
-     WEFT__AFD_LOCAL_CLOSE | WEFT__AFD_CONNECT_FAIL)
-#define POLL_OUT_EVENTS                                                                            \
-    (WEFT__AFD_SEND | WEFT__AFD_CONNECT_FAIL | WEFT__AFD_ABORT | WEFT__AFD_LOCAL_CLOSE)
-
 static weft__iocp_op *priv(weft_op *op)
 {
     return (weft__iocp_op *)(void *)op->win_.bytes_;
@@ -366,7 +360,7 @@ static int afd_open(weft__iocp *u)
 
 /* Arm an AFD poll for req (inside op) on socket base. 0: armed, a packet
  * will come; or a negative error. */
-static int afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
+int weft__iocp_afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
 {
     int rc = afd_open(u);
     if (rc)
@@ -392,7 +386,7 @@ static int afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
     return 0;
 }
 
-static void afd_cancel(weft__iocp *u, weft_op *op)
+void weft__iocp_afd_cancel(weft__iocp *u, weft_op *op)
 {
     IO_STATUS_BLOCK io;
     if (u->nt_cancel)
@@ -408,16 +402,16 @@ static ULONG afd_events_for(const weft_op *op)
     case WEFT_OP_POLL_IN:
     case WEFT_OP_ACCEPT:
     case WEFT_OP_RECV:
-        return POLL_IN_EVENTS;
+        return WEFT__AFD_IN;
     default:
-        return POLL_OUT_EVENTS;
+        return WEFT__AFD_OUT;
     }
 }
 
 /* ---- ops on sockets of another port: the non-blocking call ---- */
 
 /* The call itself; -EAGAIN: not ready, poll again. */
-static int64_t try_now(weft__iocp *u, weft_op *op)
+int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op)
 {
     SOCKET s = weft__sock(op->fd);
     switch (op->opcode) {
@@ -640,14 +634,14 @@ static void afd_packet(weft__iocp *u, weft_op *op)
             }
             res = -EAGAIN; /* nothing happened (a timeout): poll again */
         } else {
-            res = try_now(u, op);
+            res = weft__iocp_try_now(u, op);
         }
         if (res == -EAGAIN) {
             if (op->opflags_ & WEFT__OPFLAG_CANCEL) {
                 res = -ECANCELED;
             } else {
                 weft__sock_ent *e = weft__iocp_sock(u, weft__sock(op->fd));
-                res = afd_arm(u, op, e->base, afd_events_for(op));
+                res = weft__iocp_afd_arm(u, op, e->base, afd_events_for(op));
                 if (res == 0)
                     return;
             }
@@ -660,13 +654,15 @@ static void dispatch(weft__iocp *u, OVERLAPPED *ov)
 {
     weft__iocp_req *req = weft__container_of(ov, weft__iocp_req, ov);
     u->nreqs--;
-    if (req->kind == WEFT__REQ_OP) {
-        weft_op *op = weft__container_of((unsigned char *)req, weft_op, win_.bytes_);
-        if (req->how == WEFT__HOW_AFD)
-            afd_packet(u, op);
-        else
-            sock_packet(u, op);
+    if (req->kind != WEFT__REQ_OP) {
+        weft__iocp_multi_packet(u, req);
+        return;
     }
+    weft_op *op = weft__container_of((unsigned char *)req, weft_op, win_.bytes_);
+    if (req->how == WEFT__HOW_AFD)
+        afd_packet(u, op);
+    else
+        sock_packet(u, op);
 }
 
 /* ---- the vtable ---- */
@@ -682,10 +678,11 @@ static void forget(weft__iocp *u, int fd)
     if (e->mode == WEFT__SOCK_PORT)
         CancelIoEx((HANDLE)s, NULL); /* ERROR_NOT_FOUND: nothing pending */
     sock_remove(u, e);
+    weft__iocp_multi_forget(u, fd);
     for (weft__link *n = u->afd_ops.first; n; n = n->next) {
         weft_op *op = weft__container_of(n, weft_op, link_);
         if (op->fd == fd)
-            afd_cancel(u, op);
+            weft__iocp_afd_cancel(u, op);
     }
 }
 
@@ -716,13 +713,13 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     if (poll || e->mode == WEFT__SOCK_FOREIGN) {
         if (!poll) {
             /* Readiness-style: the call first, the poll when it would block. */
-            res = try_now(u, op);
+            res = weft__iocp_try_now(u, op);
             if (res != -EAGAIN) {
                 weft__op_done(be->loop, op, res);
                 return 0;
             }
         }
-        rc = afd_arm(u, op, e->base, afd_events_for(op));
+        rc = weft__iocp_afd_arm(u, op, e->base, afd_events_for(op));
         if (rc == -ENOMEM)
             return rc;
         if (rc)
@@ -744,7 +741,7 @@ static int iocp_cancel(weft__backend *be, weft_op *op)
     weft__iocp *u = (weft__iocp *)be;
     weft__iocp_op *p = priv(op);
     if (p->req.how == WEFT__HOW_AFD)
-        afd_cancel(u, op);
+        weft__iocp_afd_cancel(u, op);
     else
         CancelIoEx((HANDLE)weft__sock(op->fd), &p->req.ov); /* ERROR_NOT_FOUND: too late */
     return 0;
@@ -817,6 +814,7 @@ static int iocp_wake(weft__backend *be)
 static void drain(weft__iocp *u)
 {
     u->closing = 1;
+    weft__iocp_multi_drop_idle(u);
     for (uint32_t i = 0; i < u->cap; i++)
         if (u->tab[i].s != INVALID_SOCKET && u->tab[i].mode == WEFT__SOCK_PORT)
             CancelIoEx((HANDLE)u->tab[i].s, NULL);
@@ -844,6 +842,7 @@ static void iocp_fini(weft__backend *be)
         drain(u);
     /* Accepted sockets nobody took are in done_ops; the loop drops those
      * ops. Slots on the free list hold no socket. */
+    weft__iocp_multi_fini(u);
     for (size_t i = 0; i < u->nchunks; i++)
         free(u->chunks[i]);
     free(u->chunks);
@@ -941,4 +940,9 @@ const weft__vtable weft__iocp_vtable = {
     .poll = iocp_poll,
     .wake = iocp_wake,
     .info = iocp_info,
+    .multi_start = weft__iocp_multi_start,
+    .multi_cancel = weft__iocp_multi_cancel,
+    .bufs_setup = weft__iocp_bufs_setup,
+    .buf_put = weft__iocp_buf_put,
+    .buf_owned = weft__iocp_buf_owned,
 };
