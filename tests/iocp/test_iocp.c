@@ -900,3 +900,43 @@ Test(iocp, multishot_accept_on_a_listener_another_loop_owns)
     cr_assert_eq(weft_loop_free(a), 0);
     cr_assert_eq(weft_loop_free(b), 0);
 }
+
+/* A client socket another loop's port owns connects readiness-style:
+ * connect(), an AFD poll, then SO_ERROR. */
+Test(iocp, connect_on_a_socket_another_loop_owns)
+{
+    weft_loop *a = loop_new(), *b = loop_new();
+    struct sockaddr_in addr, gone;
+    int lfd = listener(&addr);
+    int dead = listener(&gone);
+    weft__sock_close(dead); /* nobody listens on gone */
+    int fds[2] = {tcp_socket(), tcp_socket()};
+    for (int i = 0; i < 2; i++) {
+        /* Any op associates the socket with a's port (this one fails: not connected). */
+        char x;
+        weft_op ro;
+        rec rr = {0};
+        weft_op_prep_recv(&ro, fds[i], &x, 1, 0, on_done, &rr);
+        cr_assert_eq(weft_op_submit(a, &ro), 0);
+        run(a);
+        cr_assert_lt(rr.result, 0);
+    }
+    weft_op c1, c2, acc;
+    rec r1 = {0}, r2 = {0}, ra = {0};
+    weft_op_prep_connect(&c1, fds[0], &addr, sizeof addr, on_done, &r1);
+    weft_op_prep_connect(&c2, fds[1], &gone, sizeof gone, on_done, &r2);
+    weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(b, &c1), 0);
+    cr_assert_eq(weft_op_submit(b, &c2), 0);
+    cr_assert_eq(weft_op_submit(b, &acc), 0);
+    run(b);
+    cr_assert_eq(r1.result, 0, "connect: %s", weft_strerror((int)r1.result));
+    cr_assert_eq(r2.result, -ECONNREFUSED, "refused: %s", weft_strerror((int)r2.result));
+    cr_assert_geq(ra.result, 0, "accept: %s", weft_strerror((int)ra.result));
+    weft__sock_close((int)ra.result);
+    weft__sock_close(fds[0]);
+    weft__sock_close(fds[1]);
+    weft__sock_close(lfd);
+    cr_assert_eq(weft_loop_free(a), 0);
+    cr_assert_eq(weft_loop_free(b), 0);
+}
