@@ -564,7 +564,7 @@ Test(iocp, second_loop_accepts_on_a_listener_the_first_owns)
     cr_assert_eq(weft_loop_free(b), 0);
 }
 
-Test(iocp, not_a_socket_fails_the_op)
+Test(iocp, no_handle_is_ebadf_a_non_socket_is_enotsock)
 {
     weft_loop *loop = loop_new();
     char buf[4];
@@ -575,7 +575,16 @@ Test(iocp, not_a_socket_fails_the_op)
     cr_assert_eq(rr.calls, 0);
     run(loop);
     cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, -EBADF, "got %s", weft_strerror((int)rr.result));
+    /* A live handle that is no socket: ENOTSOCK. */
+    HANDLE ev = CreateEventA(NULL, FALSE, FALSE, NULL);
+    cr_assert_not_null(ev);
+    weft_op_prep_recv(&ro, (int)(intptr_t)ev, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    run(loop);
+    cr_assert_eq(rr.calls, 2);
     cr_assert_eq(rr.result, -ENOTSOCK, "got %s", weft_strerror((int)rr.result));
+    CloseHandle(ev);
     cr_assert_eq(weft_loop_free(loop), 0);
 }
 
