@@ -50,6 +50,9 @@
 #ifndef STATUS_NOT_FOUND
 #define STATUS_NOT_FOUND ((NTSTATUS)0xC0000225L)
 #endif
+#ifndef STATUS_BUFFER_OVERFLOW
+#define STATUS_BUFFER_OVERFLOW ((NTSTATUS)0x80000005L)
+#endif
 #ifndef FILE_OPEN
 #define FILE_OPEN 0x00000001
 #endif
@@ -446,6 +449,8 @@ int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op)
     }
     case WEFT_OP_RECV: {
         int n = recv(s, op->buf, (int)io_len(op->len), op->flags);
+        if (n < 0 && WSAGetLastError() == WSAEMSGSIZE)
+            return io_len(op->len); /* a datagram cut to the buffer, as on POSIX */
         return n >= 0 ? n : weft__sock_error();
     }
     case WEFT_OP_SEND: {
@@ -586,7 +591,8 @@ static void sock_packet(weft__iocp *u, weft_op *op)
     switch (op->opcode) {
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
-        if (res == 0)
+        /* A datagram cut to the buffer (a warning status): its length, as on POSIX. */
+        if (res == 0 || weft__iocp_status(&p->req.ov) == STATUS_BUFFER_OVERFLOW)
             res = (int64_t)p->req.ov.InternalHigh;
         break;
     case WEFT_OP_ACCEPT: {
