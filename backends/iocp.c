@@ -34,7 +34,15 @@
  * CLOSE / forget_fd: CancelIoEx(socket, NULL) and the socket's AFD polls
  * cancelled; each op still completes through its packet (-ECANCELED, or its
  * real result if it had finished). cancel = CancelIoEx(socket, &ov).
- * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag.
+ * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag. Timeouts
+ * are rounded up to whole ms and waited out when the wait returns early.
+ * fini cancels everything and takes packets until the system holds no
+ * OVERLAPPED of the loop's (nreqs == 0).
+ *
+ * A socket closed without CLOSE or forget_fd leaves its entry behind; ACCEPT
+ * and CONNECT check the association again (one CreateIoCompletionPort that
+ * fails when all is well), so a new socket behind the old number still
+ * reaches the port. Multishot requests: iocp_multi.c.
  */
 #include "iocp_internal.h"
 #include "loop_internal.h"
@@ -46,9 +54,6 @@
 
 #ifndef STATUS_PENDING
 #define STATUS_PENDING ((NTSTATUS)0x00000103L)
-#endif
-#ifndef STATUS_NOT_FOUND
-#define STATUS_NOT_FOUND ((NTSTATUS)0xC0000225L)
 #endif
 #ifndef STATUS_BUFFER_OVERFLOW
 #define STATUS_BUFFER_OVERFLOW ((NTSTATUS)0x80000005L)
