@@ -166,6 +166,19 @@ static void sock_associate(weft__iocp *u, weft__sock_ent *e)
         e->skip = 1;
 }
 
+/* Winsock says WSAENOTSOCK also for a value that is no handle at all (a
+ * socket closed already, or never opened): that is POSIX's EBADF, as the
+ * other backends report it. A live handle that is no socket stays ENOTSOCK.
+ * Kernel handles are multiples of 4; a value with the low bits set is at
+ * most a legacy console pseudo-handle (wine still makes those), no socket. */
+static int bad_socket_error(SOCKET s, int rc)
+{
+    DWORD flags;
+    if (rc == -ENOTSOCK && ((s & 3) || !GetHandleInformation((HANDLE)s, &flags)))
+        return -EBADF;
+    return rc;
+}
+
 /* The entry for s, made on first use: s is checked to be a socket, made
  * non-blocking, and (associate) associated with the port. 0 or a negative
  * error; *out may move when another socket is added. */
@@ -176,7 +189,7 @@ int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, weft__sock_ent *
         WSAPROTOCOL_INFOW pi;
         int pilen = sizeof pi;
         if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&pi, &pilen) != 0)
-            return weft__sock_error();
+            return bad_socket_error(s, weft__sock_error());
         u_long on = 1;
         if (ioctlsocket(s, FIONBIO, &on) != 0)
             return weft__sock_error();
@@ -642,7 +655,7 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     SOCKET s = weft__sock(op->fd);
     if (op->opcode == WEFT_OP_CLOSE) {
         forget(u, op->fd);
-        weft__op_done(be->loop, op, weft__sock_close(op->fd));
+        weft__op_done(be->loop, op, bad_socket_error(s, weft__sock_close(op->fd)));
         return 0;
     }
     int poll = op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_POLL_OUT;
