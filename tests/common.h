@@ -82,6 +82,14 @@ static inline void test_on_done(weft_op *op)
         r->order = ++*r->clock;
 }
 
+/* An error code's name (EBADF), or its message if it has none: for
+ * assertion messages (mingw's strerror knows no socket errors). */
+static inline const char *test_err(int64_t rc)
+{
+    const char *name = weft_err_name((int)rc);
+    return name ? name : weft_strerror((int)rc);
+}
+
 /* ---- sockets, the same on every system ---- */
 
 /* The last socket call's error as a positive errno (E* names). */

@@ -220,7 +220,7 @@ Test(kqcases, reader_and_writer_parked_on_one_fd)
         drain(s);
         cr_assert_geq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 0);
     }
-    cr_assert_gt(ds.result, 0, "send: %s", weft_strerror((int)ds.result));
+    cr_assert_gt(ds.result, 0, "send: %s", test_err(ds.result));
     test_close(c);
     test_close(s);
     test_loop_free(loop);
@@ -337,7 +337,7 @@ Test(kqcases, reset_fails_a_parked_recv_without_spinning)
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
     reset_by(c);
     run_until(loop, &d.calls);
-    cr_assert_eq(d.result, -ECONNRESET, "recv: %s", weft_strerror((int)d.result));
+    cr_assert_eq(d.result, -ECONNRESET, "recv: %s", test_err(d.result));
     /* The socket is dead: later calls fail or read end of stream, at once. */
     d = (test_rec){0};
     weft_op_prep_recv(&rv, s, buf, sizeof buf, 0, test_on_done, &d);
@@ -656,9 +656,9 @@ Test(kqcases, ops_on_a_closed_fd_fail_with_ebadf)
     cr_assert_eq(weft_op_submit(loop, &po), 0);
     cr_assert_eq(weft_op_submit(loop, &sn), 0);
     test_run(loop);
-    cr_assert_eq(d1.result, -EBADF);
-    cr_assert_eq(d2.result, -EBADF);
-    cr_assert_eq(d3.result, -EBADF);
+    cr_assert_eq(d1.result, -EBADF, "recv: %s", test_err(d1.result));
+    cr_assert_eq(d2.result, -EBADF, "poll: %s", test_err(d2.result));
+    cr_assert_eq(d3.result, -EBADF, "send: %s", test_err(d3.result));
     /* Still fine afterwards. */
     int p[2];
     test_unix_pair(p);

@@ -412,12 +412,12 @@ Test(ops, ops_on_a_closed_fd_fail_with_ebadf)
     cr_assert_eq(weft_op_submit(loop, &rd), 0);
     cr_assert_eq(weft_op_submit(loop, &wr), 0);
     test_run(loop);
-    cr_assert_eq(dr.result, -EBADF);
-    cr_assert_eq(dw.result, -EBADF);
+    cr_assert_eq(dr.result, -EBADF, "recv: %s", test_err(dr.result));
+    cr_assert_eq(dw.result, -EBADF, "send: %s", test_err(dw.result));
     weft_op_prep_close(&cl, sv[0], test_on_done, &dc);
     cr_assert_eq(weft_op_submit(loop, &cl), 0);
     test_run(loop);
-    cr_assert_eq(dc.result, -EBADF);
+    cr_assert_eq(dc.result, -EBADF, "close: %s", test_err(dc.result));
     test_loop_free(loop);
 }
 
@@ -431,7 +431,7 @@ Test(ops, a_huge_bogus_fd_fails_with_ebadf)
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     test_run(loop);
     cr_assert_eq(d.calls, 1);
-    cr_assert_eq(d.result, -EBADF);
+    cr_assert_eq(d.result, -EBADF, "recv: %s", test_err(d.result));
     test_loop_free(loop);
 }
 
@@ -598,7 +598,7 @@ Test(ops, await_of_an_op_failing_at_submit_returns_the_error_at_once)
     cr_assert_eq(weft_task_spawn(loop, await_recv_task, &r, &t), 0);
     cr_assert_eq(weft_run_until_complete(loop, t, NULL), 0);
     weft_future_unref(t);
-    cr_assert_eq(r.got, -EBADF);
+    cr_assert_eq(r.got, -EBADF, "recv: %s", test_err(r.got));
     cr_assert_eq(r.turns, 0);
     cr_assert_not(r.marker_ran_before);
     cr_assert_eq(loop->ops_inflight, 0);
@@ -629,7 +629,7 @@ static int greedy_task(void *arg, intptr_t *result)
         weft_op op;
         weft_op_prep_recv(&op, g->fd, &c, 1, 0, NULL, NULL);
         int64_t n = weft_await_op(g->loop, &op);
-        cr_assert_eq(n, 1, "recv: %s", weft_strerror((int)n));
+        cr_assert_eq(n, 1, "recv: %s", test_err(n));
         cr_assert_eq(c, (char)('a' + g->received % 26));
         g->received++;
         streak = g->other_runs == seen ? streak + 1 : 1;

@@ -425,8 +425,10 @@ Test(task, one_hundred_thousand_concurrent_tasks)
     static weft_future *t[MAX];
     /* Under valgrind (run for memory errors, not scale) 2,000 will do. */
     int N = RUNNING_ON_VALGRIND ? 2000 : MAX;
-    for (int i = 0; i < N; i++)
-        cr_assert_eq(weft_task_spawn(loop, yield_n, loop, &t[i]), 0);
+    for (int i = 0; i < N; i++) {
+        int rc = weft_task_spawn(loop, yield_n, loop, &t[i]);
+        cr_assert_eq(rc, 0, "task %d: %s", i, weft_strerror(rc));
+    }
     test_run(loop);
     for (int i = 0; i < N; i++) {
         intptr_t v = 0;
