@@ -723,7 +723,12 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     p->req.kind = WEFT__REQ_OP;
     p->req.gen = e->gen;
     int64_t res = 0;
-    if (poll || e->mode == WEFT__SOCK_FOREIGN) {
+    /* ConnectEx knows IPv4 and IPv6 only: other families connect readiness-style. */
+    int readiness = poll || e->mode == WEFT__SOCK_FOREIGN ||
+                    (op->opcode == WEFT_OP_CONNECT && op->len >= sizeof(ADDRESS_FAMILY) &&
+                     ((const struct sockaddr *)op->buf)->sa_family != AF_INET &&
+                     ((const struct sockaddr *)op->buf)->sa_family != AF_INET6);
+    if (readiness) {
         if (!poll) {
             /* Readiness-style: the call first, the poll when it would block. */
             res = weft__iocp_try_now(u, op);

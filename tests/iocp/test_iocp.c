@@ -564,7 +564,7 @@ Test(iocp, second_loop_accepts_on_a_listener_the_first_owns)
     cr_assert_eq(weft_loop_free(b), 0);
 }
 
-Test(iocp, not_a_socket_fails_the_op)
+Test(iocp, no_handle_is_ebadf_a_non_socket_is_enotsock)
 {
     weft_loop *loop = loop_new();
     char buf[4];
@@ -575,7 +575,16 @@ Test(iocp, not_a_socket_fails_the_op)
     cr_assert_eq(rr.calls, 0);
     run(loop);
     cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, -EBADF, "got %s", weft_strerror((int)rr.result));
+    /* A live handle that is no socket: ENOTSOCK. */
+    HANDLE ev = CreateEventA(NULL, FALSE, FALSE, NULL);
+    cr_assert_not_null(ev);
+    weft_op_prep_recv(&ro, (int)(intptr_t)ev, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    run(loop);
+    cr_assert_eq(rr.calls, 2);
     cr_assert_eq(rr.result, -ENOTSOCK, "got %s", weft_strerror((int)rr.result));
+    CloseHandle(ev);
     cr_assert_eq(weft_loop_free(loop), 0);
 }
 
@@ -899,4 +908,167 @@ Test(iocp, multishot_accept_on_a_listener_another_loop_owns)
     weft__sock_close(lfd);
     cr_assert_eq(weft_loop_free(a), 0);
     cr_assert_eq(weft_loop_free(b), 0);
+}
+
+/* A client socket another loop's port owns connects readiness-style:
+ * connect(), an AFD poll, then SO_ERROR. */
+Test(iocp, connect_on_a_socket_another_loop_owns)
+{
+    weft_loop *a = loop_new(), *b = loop_new();
+    struct sockaddr_in addr, gone;
+    int lfd = listener(&addr);
+    int dead = listener(&gone);
+    weft__sock_close(dead); /* nobody listens on gone */
+    int fds[2] = {tcp_socket(), tcp_socket()};
+    for (int i = 0; i < 2; i++) {
+        /* Any op associates the socket with a's port (this one fails: not connected). */
+        char x;
+        weft_op ro;
+        rec rr = {0};
+        weft_op_prep_recv(&ro, fds[i], &x, 1, 0, on_done, &rr);
+        cr_assert_eq(weft_op_submit(a, &ro), 0);
+        run(a);
+        cr_assert_lt(rr.result, 0);
+    }
+    weft_op c1, c2, acc;
+    rec r1 = {0}, r2 = {0}, ra = {0};
+    weft_op_prep_connect(&c1, fds[0], &addr, sizeof addr, on_done, &r1);
+    weft_op_prep_connect(&c2, fds[1], &gone, sizeof gone, on_done, &r2);
+    weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(b, &c1), 0);
+    cr_assert_eq(weft_op_submit(b, &c2), 0);
+    cr_assert_eq(weft_op_submit(b, &acc), 0);
+    run(b);
+    cr_assert_eq(r1.result, 0, "connect: %s", weft_strerror((int)r1.result));
+    cr_assert_eq(r2.result, -ECONNREFUSED, "refused: %s", weft_strerror((int)r2.result));
+    cr_assert_geq(ra.result, 0, "accept: %s", weft_strerror((int)ra.result));
+    weft__sock_close((int)ra.result);
+    weft__sock_close(fds[0]);
+    weft__sock_close(fds[1]);
+    weft__sock_close(lfd);
+    cr_assert_eq(weft_loop_free(a), 0);
+    cr_assert_eq(weft_loop_free(b), 0);
+}
+
+/* Many connections at once, each echoing 64 KiB in pieces through chained
+ * callbacks: batches of packets, immediate successes and short sends mixed. */
+enum { EC_N = 32, EC_BYTES = 65536 };
+
+typedef struct echo_conn {
+    weft_loop *loop;
+    int c, s;
+    weft_op cs, cr, ss, sr; /* client send/recv, server send/recv */
+    char out[EC_BYTES], in[EC_BYTES], mid[4096];
+    size_t sent, got, mid_len, mid_sent;
+    int err;
+} echo_conn;
+
+static void ec_client_send(weft_op *op);
+static void ec_server_recv(weft_op *op);
+
+static void ec_start_client_send(echo_conn *e)
+{
+    size_t n = EC_BYTES - e->sent < 5000 ? EC_BYTES - e->sent : 5000;
+    weft_op_prep_send(&e->cs, e->c, e->out + e->sent, n, 0, ec_client_send, e);
+    cr_assert_eq(weft_op_submit(e->loop, &e->cs), 0);
+}
+
+static void ec_client_send(weft_op *op)
+{
+    echo_conn *e = op->data;
+    if (op->result <= 0) {
+        e->err = (int)op->result ? (int)op->result : -EIO;
+        return;
+    }
+    e->sent += (size_t)op->result;
+    if (e->sent < EC_BYTES)
+        ec_start_client_send(e);
+}
+
+static void ec_client_recv(weft_op *op)
+{
+    echo_conn *e = op->data;
+    if (op->result <= 0) {
+        e->err = (int)op->result ? (int)op->result : -EIO;
+        return;
+    }
+    e->got += (size_t)op->result;
+    if (e->got < EC_BYTES) {
+        weft_op_prep_recv(&e->cr, e->c, e->in + e->got, EC_BYTES - e->got, 0, ec_client_recv, e);
+        cr_assert_eq(weft_op_submit(e->loop, &e->cr), 0);
+    }
+}
+
+static void ec_server_send(weft_op *op)
+{
+    echo_conn *e = op->data;
+    if (op->result <= 0) {
+        e->err = (int)op->result ? (int)op->result : -EIO;
+        return;
+    }
+    e->mid_sent += (size_t)op->result;
+    if (e->mid_sent < e->mid_len) {
+        weft_op_prep_send(&e->ss, e->s, e->mid + e->mid_sent, e->mid_len - e->mid_sent, 0,
+                          ec_server_send, e);
+        cr_assert_eq(weft_op_submit(e->loop, &e->ss), 0);
+        return;
+    }
+    weft_op_prep_recv(&e->sr, e->s, e->mid, sizeof e->mid, 0, ec_server_recv, e);
+    cr_assert_eq(weft_op_submit(e->loop, &e->sr), 0);
+}
+
+static void ec_server_recv(weft_op *op)
+{
+    echo_conn *e = op->data;
+    if (op->result == 0)
+        return; /* the client is done */
+    if (op->result < 0) {
+        e->err = (int)op->result;
+        return;
+    }
+    e->mid_len = (size_t)op->result;
+    e->mid_sent = 0;
+    weft_op_prep_send(&e->ss, e->s, e->mid, e->mid_len, 0, ec_server_send, e);
+    cr_assert_eq(weft_op_submit(e->loop, &e->ss), 0);
+}
+
+Test(iocp, many_connections_echo, .timeout = 60)
+{
+    weft_loop *loop = loop_new();
+    static echo_conn conns[EC_N];
+    for (int i = 0; i < EC_N; i++) {
+        echo_conn *e = &conns[i];
+        e->loop = loop;
+        tcp_pair(loop, &e->c, &e->s);
+        for (int k = 0; k < EC_BYTES; k++)
+            e->out[k] = (char)(k * 31 + i);
+    }
+    for (int i = 0; i < EC_N; i++) {
+        echo_conn *e = &conns[i];
+        ec_start_client_send(e);
+        weft_op_prep_recv(&e->cr, e->c, e->in, EC_BYTES, 0, ec_client_recv, e);
+        cr_assert_eq(weft_op_submit(loop, &e->cr), 0);
+        weft_op_prep_recv(&e->sr, e->s, e->mid, sizeof e->mid, 0, ec_server_recv, e);
+        cr_assert_eq(weft_op_submit(loop, &e->sr), 0);
+    }
+    int done = 0;
+    uint64_t end = now_ns() + 40000000000ull;
+    while (done < EC_N && now_ns() < end) {
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+        done = 0;
+        for (int i = 0; i < EC_N; i++) {
+            cr_assert_eq(conns[i].err, 0, "conn %d: %s", i, weft_strerror(conns[i].err));
+            done += conns[i].got == EC_BYTES;
+        }
+    }
+    cr_assert_eq(done, EC_N);
+    for (int i = 0; i < EC_N; i++)
+        cr_assert_eq(memcmp(conns[i].in, conns[i].out, EC_BYTES), 0, "conn %d", i);
+    /* The servers' recvs are still out: the loop's teardown takes them back. */
+    cr_assert_eq(weft_loop_free(loop), 0);
+    for (int i = 0; i < EC_N; i++) {
+        cr_assert_not(weft_op_pending(&conns[i].sr));
+        weft__sock_close(conns[i].c);
+        weft__sock_close(conns[i].s);
+    }
 }
