@@ -34,7 +34,15 @@
  * CLOSE / forget_fd: CancelIoEx(socket, NULL) and the socket's AFD polls
  * cancelled; each op still completes through its packet (-ECANCELED, or its
  * real result if it had finished). cancel = CancelIoEx(socket, &ov).
- * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag.
+ * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag. Timeouts
+ * are rounded up to whole ms and waited out when the wait returns early.
+ * fini cancels everything and takes packets until the system holds no
+ * OVERLAPPED of the loop's (nreqs == 0).
+ *
+ * A socket closed without CLOSE or forget_fd leaves its entry behind; ACCEPT
+ * and CONNECT check the association again (one CreateIoCompletionPort that
+ * fails when all is well), so a new socket behind the old number still
+ * reaches the port. Multishot requests: iocp_multi.c.
  */
 #include "iocp_internal.h"
 #include "loop_internal.h"
@@ -47,8 +55,8 @@
 #ifndef STATUS_PENDING
 #define STATUS_PENDING ((NTSTATUS)0x00000103L)
 #endif
-#ifndef STATUS_NOT_FOUND
-#define STATUS_NOT_FOUND ((NTSTATUS)0xC0000225L)
+#ifndef STATUS_BUFFER_OVERFLOW
+#define STATUS_BUFFER_OVERFLOW ((NTSTATUS)0x80000005L)
 #endif
 #ifndef FILE_OPEN
 #define FILE_OPEN 0x00000001
@@ -57,12 +65,6 @@
 #define KEY_WAKE 1
 #define MAX_IO 0x7ffff000u /* as on Linux: longer requests are cut */
 #define SLOT_CHUNK 16
-
-#define POLL_IN_EVENTS                                                                             \
-    (WEFT__AFD_RECEIVE | WEFT__AFD_ACCEPT | WEFT__AFD_DISCONNECT | WEFT__AFD_ABORT |               \
-     WEFT__AFD_LOCAL_CLOSE | WEFT__AFD_CONNECT_FAIL)
-#define POLL_OUT_EVENTS                                                                            \
-    (WEFT__AFD_SEND | WEFT__AFD_CONNECT_FAIL | WEFT__AFD_ABORT | WEFT__AFD_LOCAL_CLOSE)
 
 static weft__iocp_op *priv(weft_op *op)
 {
@@ -175,13 +177,26 @@ static void sock_associate(weft__iocp *u, weft__sock_ent *e)
         e->skip = 1;
 }
 
+/* Winsock says WSAENOTSOCK also for a value that is no handle at all (a
+ * socket closed already, or never opened): that is POSIX's EBADF, as the
+ * other backends report it. A live handle that is no socket stays ENOTSOCK.
+ * Kernel handles are multiples of 4; a value with the low bits set is at
+ * most a legacy console pseudo-handle (wine still makes those), no socket. */
+static int bad_socket_error(SOCKET s, int rc)
+{
+    DWORD flags;
+    if (rc == -ENOTSOCK && ((s & 3) || !GetHandleInformation((HANDLE)s, &flags)))
+        return -EBADF;
+    return rc;
+}
+
 /* What an entry knows of its socket: checked to be one, made non-blocking. */
 static int sock_fill(weft__iocp *u, weft__sock_ent *e, SOCKET s)
 {
     WSAPROTOCOL_INFOW pi;
     int pilen = sizeof pi;
     if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&pi, &pilen) != 0)
-        return weft__sock_error();
+        return bad_socket_error(s, weft__sock_error());
     u_long on = 1;
     if (ioctlsocket(s, FIONBIO, &on) != 0)
         return weft__sock_error();
@@ -366,7 +381,7 @@ static int afd_open(weft__iocp *u)
 
 /* Arm an AFD poll for req (inside op) on socket base. 0: armed, a packet
  * will come; or a negative error. */
-static int afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
+int weft__iocp_afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
 {
     int rc = afd_open(u);
     if (rc)
@@ -392,7 +407,7 @@ static int afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
     return 0;
 }
 
-static void afd_cancel(weft__iocp *u, weft_op *op)
+void weft__iocp_afd_cancel(weft__iocp *u, weft_op *op)
 {
     IO_STATUS_BLOCK io;
     if (u->nt_cancel)
@@ -408,16 +423,16 @@ static ULONG afd_events_for(const weft_op *op)
     case WEFT_OP_POLL_IN:
     case WEFT_OP_ACCEPT:
     case WEFT_OP_RECV:
-        return POLL_IN_EVENTS;
+        return WEFT__AFD_IN;
     default:
-        return POLL_OUT_EVENTS;
+        return WEFT__AFD_OUT;
     }
 }
 
 /* ---- ops on sockets of another port: the non-blocking call ---- */
 
 /* The call itself; -EAGAIN: not ready, poll again. */
-static int64_t try_now(weft__iocp *u, weft_op *op)
+int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op)
 {
     SOCKET s = weft__sock(op->fd);
     switch (op->opcode) {
@@ -439,6 +454,8 @@ static int64_t try_now(weft__iocp *u, weft_op *op)
     }
     case WEFT_OP_RECV: {
         int n = recv(s, op->buf, (int)io_len(op->len), op->flags);
+        if (n < 0 && WSAGetLastError() == WSAEMSGSIZE)
+            return io_len(op->len); /* a datagram cut to the buffer, as on POSIX */
         return n >= 0 ? n : weft__sock_error();
     }
     case WEFT_OP_SEND: {
@@ -579,7 +596,8 @@ static void sock_packet(weft__iocp *u, weft_op *op)
     switch (op->opcode) {
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
-        if (res == 0)
+        /* A datagram cut to the buffer (a warning status): its length, as on POSIX. */
+        if (res == 0 || weft__iocp_status(&p->req.ov) == STATUS_BUFFER_OVERFLOW)
             res = (int64_t)p->req.ov.InternalHigh;
         break;
     case WEFT_OP_ACCEPT: {
@@ -640,14 +658,14 @@ static void afd_packet(weft__iocp *u, weft_op *op)
             }
             res = -EAGAIN; /* nothing happened (a timeout): poll again */
         } else {
-            res = try_now(u, op);
+            res = weft__iocp_try_now(u, op);
         }
         if (res == -EAGAIN) {
             if (op->opflags_ & WEFT__OPFLAG_CANCEL) {
                 res = -ECANCELED;
             } else {
                 weft__sock_ent *e = weft__iocp_sock(u, weft__sock(op->fd));
-                res = afd_arm(u, op, e->base, afd_events_for(op));
+                res = weft__iocp_afd_arm(u, op, e->base, afd_events_for(op));
                 if (res == 0)
                     return;
             }
@@ -660,13 +678,15 @@ static void dispatch(weft__iocp *u, OVERLAPPED *ov)
 {
     weft__iocp_req *req = weft__container_of(ov, weft__iocp_req, ov);
     u->nreqs--;
-    if (req->kind == WEFT__REQ_OP) {
-        weft_op *op = weft__container_of((unsigned char *)req, weft_op, win_.bytes_);
-        if (req->how == WEFT__HOW_AFD)
-            afd_packet(u, op);
-        else
-            sock_packet(u, op);
+    if (req->kind != WEFT__REQ_OP) {
+        weft__iocp_multi_packet(u, req);
+        return;
     }
+    weft_op *op = weft__container_of((unsigned char *)req, weft_op, win_.bytes_);
+    if (req->how == WEFT__HOW_AFD)
+        afd_packet(u, op);
+    else
+        sock_packet(u, op);
 }
 
 /* ---- the vtable ---- */
@@ -682,10 +702,11 @@ static void forget(weft__iocp *u, int fd)
     if (e->mode == WEFT__SOCK_PORT)
         CancelIoEx((HANDLE)s, NULL); /* ERROR_NOT_FOUND: nothing pending */
     sock_remove(u, e);
+    weft__iocp_multi_forget(u, fd);
     for (weft__link *n = u->afd_ops.first; n; n = n->next) {
         weft_op *op = weft__container_of(n, weft_op, link_);
         if (op->fd == fd)
-            afd_cancel(u, op);
+            weft__iocp_afd_cancel(u, op);
     }
 }
 
@@ -695,7 +716,7 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     SOCKET s = weft__sock(op->fd);
     if (op->opcode == WEFT_OP_CLOSE) {
         forget(u, op->fd);
-        weft__op_done(be->loop, op, weft__sock_close(op->fd));
+        weft__op_done(be->loop, op, bad_socket_error(s, weft__sock_close(op->fd)));
         return 0;
     }
     int poll = op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_POLL_OUT;
@@ -713,16 +734,21 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     p->req.kind = WEFT__REQ_OP;
     p->req.gen = e->gen;
     int64_t res = 0;
-    if (poll || e->mode == WEFT__SOCK_FOREIGN) {
+    /* ConnectEx knows IPv4 and IPv6 only: other families connect readiness-style. */
+    int readiness = poll || e->mode == WEFT__SOCK_FOREIGN ||
+                    (op->opcode == WEFT_OP_CONNECT && op->len >= sizeof(ADDRESS_FAMILY) &&
+                     ((const struct sockaddr *)op->buf)->sa_family != AF_INET &&
+                     ((const struct sockaddr *)op->buf)->sa_family != AF_INET6);
+    if (readiness) {
         if (!poll) {
             /* Readiness-style: the call first, the poll when it would block. */
-            res = try_now(u, op);
+            res = weft__iocp_try_now(u, op);
             if (res != -EAGAIN) {
                 weft__op_done(be->loop, op, res);
                 return 0;
             }
         }
-        rc = afd_arm(u, op, e->base, afd_events_for(op));
+        rc = weft__iocp_afd_arm(u, op, e->base, afd_events_for(op));
         if (rc == -ENOMEM)
             return rc;
         if (rc)
@@ -744,7 +770,7 @@ static int iocp_cancel(weft__backend *be, weft_op *op)
     weft__iocp *u = (weft__iocp *)be;
     weft__iocp_op *p = priv(op);
     if (p->req.how == WEFT__HOW_AFD)
-        afd_cancel(u, op);
+        weft__iocp_afd_cancel(u, op);
     else
         CancelIoEx((HANDLE)weft__sock(op->fd), &p->req.ov); /* ERROR_NOT_FOUND: too late */
     return 0;
@@ -817,6 +843,7 @@ static int iocp_wake(weft__backend *be)
 static void drain(weft__iocp *u)
 {
     u->closing = 1;
+    weft__iocp_multi_drop_idle(u);
     for (uint32_t i = 0; i < u->cap; i++)
         if (u->tab[i].s != INVALID_SOCKET && u->tab[i].mode == WEFT__SOCK_PORT)
             CancelIoEx((HANDLE)u->tab[i].s, NULL);
@@ -844,6 +871,7 @@ static void iocp_fini(weft__backend *be)
         drain(u);
     /* Accepted sockets nobody took are in done_ops; the loop drops those
      * ops. Slots on the free list hold no socket. */
+    weft__iocp_multi_fini(u);
     for (size_t i = 0; i < u->nchunks; i++)
         free(u->chunks[i]);
     free(u->chunks);
@@ -941,4 +969,9 @@ const weft__vtable weft__iocp_vtable = {
     .poll = iocp_poll,
     .wake = iocp_wake,
     .info = iocp_info,
+    .multi_start = weft__iocp_multi_start,
+    .multi_cancel = weft__iocp_multi_cancel,
+    .bufs_setup = weft__iocp_bufs_setup,
+    .buf_put = weft__iocp_buf_put,
+    .buf_owned = weft__iocp_buf_owned,
 };
