@@ -2,17 +2,19 @@
  * socket addresses. No name lookups here (resolve.c). */
 #include "net_internal.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
+#ifndef _WIN32
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#endif
 
 int weft__addr_ok(const weft_addr *a)
 {
-    if (!a || a->len < sizeof(sa_family_t) || a->len > sizeof a->ss)
+    if (!a || a->len < sizeof a->ss.ss_family || a->len > sizeof a->ss)
         return 0;
     switch (a->ss.ss_family) {
     case AF_INET:

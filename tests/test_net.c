@@ -4,12 +4,15 @@
  * EMFILE on accept, bad input. Runs once per backend (WEFT_BACKEND). */
 #include "net_common.h"
 
-#include <fcntl.h>
 #include <stdio.h>
+#ifndef _WIN32
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#endif
 
 TestSuite(net, .timeout = 60);
 
@@ -499,7 +502,7 @@ Test(net, wait_readable_and_writable)
 static void reset_fd(weft_loop *loop, int fd)
 {
     struct linger lg = {1, 0};
-    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    cr_assert_eq(net_setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
     cr_assert_eq(weft_close(loop, fd), 0);
 }
 
@@ -558,7 +561,14 @@ static int reset_write_main(void *arg, intptr_t *result)
     size_t len = 32 << 20; /* far more than the socket buffers hold: the send parks */
     unsigned char *big = calloc(1, len);
     int64_t n = weft_send_all(p->loop, p->sfd, big, len);
+#ifdef _WIN32
+    /* Windows says WSAECONNABORTED once the connection is gone (wine:
+     * WSAESHUTDOWN, which is -EPIPE). */
+    cr_assert(n == -ECONNRESET || n == -EPIPE || n == -ECONNABORTED, "got %s",
+              weft_strerror((int)n));
+#else
     cr_assert(n == -ECONNRESET || n == -EPIPE, "got %s", weft_strerror((int)n));
+#endif
     free(big);
     weft_await(f, NULL);
     weft_future_unref(f);
@@ -607,10 +617,14 @@ Test(net, connect_refused)
     cr_assert_eq(weft_close(loop, lfd), 0); /* nobody listens there now */
     cr_assert_eq(run_task(loop, connect_task, &c), 0);
     cr_assert_eq(c.rc, -ECONNREFUSED, "got %s", weft_strerror(c.rc));
-    /* No Unix socket at that path. */
+    /* No Unix socket at that path (Windows: no Unix sockets at all). */
     cr_assert_eq(weft_addr_unix(&c.addr, "/nonexistent/weft.sock"), 0);
     cr_assert_eq(run_task(loop, connect_task, &c), 0);
+#ifdef _WIN32
+    cr_assert_eq(c.rc, -EAFNOSUPPORT, "got %s", weft_strerror(c.rc));
+#else
     cr_assert_eq(c.rc, -ENOENT, "got %s", weft_strerror(c.rc));
+#endif
     test_loop_free(loop);
 }
 
@@ -623,16 +637,17 @@ Test(net, connect_timeout)
     int lfd = loopback_listener(&c.addr, 1);
     int fill[4];
     for (int i = 0; i < 4; i++) {
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fill[i], (struct sockaddr *)&c.addr.ss, c.addr.len);
+        fill[i] = weft_socket(AF_INET, SOCK_STREAM);
+        cr_assert_geq(fill[i], 0);
+        net_connect(fill[i], &c.addr); /* non-blocking: in progress, or queued */
     }
-    usleep(20000);
+    net_sleep_ms(20);
     cr_assert_eq(run_task(loop, connect_task, &c), 0);
     cr_assert_eq(c.rc, -ETIMEDOUT, "got %s", weft_strerror(c.rc));
     cr_assert_geq(c.took, 70 * MS);
     cr_assert_lt(c.took, 1000 * MS, "took %lld ms", (long long)(c.took / MS));
     for (int i = 0; i < 4; i++)
-        close(fill[i]);
+        net_close(fill[i]);
     weft_close(loop, lfd);
     test_loop_free(loop);
 }
@@ -640,6 +655,7 @@ Test(net, connect_timeout)
 /* ------------------------------------------------------------------ */
 /* EMFILE on accept                                                    */
 
+#ifndef _WIN32
 typedef struct {
     weft_loop *loop;
     int lfd;
@@ -667,8 +683,14 @@ static double cpu_seconds(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+#endif
+
 Test(net, accept_survives_emfile)
 {
+#ifdef _WIN32
+    cr_skip_test("POSIX only: RLIMIT_NOFILE and the spare descriptor; Windows has no per-process "
+                 "socket limit of that kind");
+#else
     /* Criterion runs each test in a child process: lowering the limit here
      * touches nobody else. */
     struct rlimit rl;
@@ -724,11 +746,13 @@ Test(net, accept_survives_emfile)
         close(fillers[--nfill]);
     weft_close(loop, lfd);
     test_loop_free(loop);
+#endif
 }
 
 /* ------------------------------------------------------------------ */
 /* Unix stream sockets and UDP                                         */
 
+#ifndef _WIN32
 static int unix_main(void *arg, intptr_t *result)
 {
     (void)result;
@@ -746,8 +770,32 @@ static int unix_main(void *arg, intptr_t *result)
     return 0;
 }
 
+#else
+static int unix_refused_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    pair_ctx *p = arg;
+    cr_assert_eq(weft_connect(p->loop, &p->addr, 100 * MS), -EAFNOSUPPORT);
+    return 0;
+}
+#endif
+
 Test(net, unix_stream_round_trip)
 {
+#ifdef _WIN32
+    /* Windows (and wine) has no Unix sockets for weft: each call that would
+     * make one says so; the address itself is plain data. */
+    weft_loop *loop = test_loop_new();
+    pair_ctx p = {.loop = loop};
+    cr_assert_eq(weft_addr_unix(&p.addr, "C:\\weft-test.sock"), 0);
+    cr_assert_eq(weft_addr_family(&p.addr), AF_UNIX);
+    weft_listen_opts o = {.unlink_path = 1};
+    cr_assert_eq(weft_listen(&p.addr, &o), -EAFNOSUPPORT);
+    cr_assert_eq(weft_socket(AF_UNIX, SOCK_STREAM), -EAFNOSUPPORT);
+    cr_assert_eq(weft_socket(AF_UNIX, SOCK_DGRAM), -EAFNOSUPPORT);
+    cr_assert_eq(run_task(loop, unix_refused_task, &p), 0);
+    test_loop_free(loop);
+#else
     weft_loop *loop = test_loop_new();
     char path[64];
     snprintf(path, sizeof path, "/tmp/weft-test-%d.sock", (int)getpid());
@@ -772,6 +820,7 @@ Test(net, unix_stream_round_trip)
             unlink(path);
     }
     test_loop_free(loop);
+#endif
 }
 
 typedef struct {
@@ -831,7 +880,12 @@ Test(net, udp_round_trip)
         if (u.a < 0 && i == 1)
             break; /* no IPv6 here */
         cr_assert_geq(u.a, 0, "bind: %s", weft_strerror(u.a));
+#ifdef _WIN32
+        cr_assert_eq(weft_udp_bind(&any, 1), -ENOTSUP); /* no SO_REUSEPORT */
+        u.b = weft_udp_bind(&any, 0);
+#else
         u.b = weft_udp_bind(&any, 1);
+#endif
         cr_assert_geq(u.b, 0);
         cr_assert_eq(weft_sockname(u.a, &u.aaddr), 0);
         cr_assert_eq(weft_sockname(u.b, &u.baddr), 0);
@@ -859,10 +913,21 @@ static int bad_in_task(void *arg, intptr_t *result)
     char buf[8];
     cr_assert_eq(weft_accept(NULL, 3, NULL), -EINVAL);
     cr_assert_eq(weft_accept(loop, -1, NULL), -EBADF);
+#ifdef _WIN32
+    /* A file handle's value is no socket. */
+    HANDLE h = CreateFileA("NUL", GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+    cr_assert_neq(h, INVALID_HANDLE_VALUE);
+    int nots = (int)(intptr_t)h;
+    int rc = weft_accept(loop, nots, NULL);
+    cr_assert(rc == -ENOTSOCK || rc == -EINVAL || rc == -EBADF, "accept on a file: %s",
+              weft_strerror(rc));
+    CloseHandle(h);
+#else
     int nots = open("/dev/null", O_RDONLY);
     int rc = weft_accept(loop, nots, NULL);
     cr_assert(rc == -ENOTSOCK || rc == -EINVAL, "accept on a file: %s", weft_strerror(rc));
     close(nots);
+#endif
     /* accept on a socket that does not listen */
     int s = weft_socket(AF_INET, SOCK_STREAM);
     cr_assert_eq(weft_accept(loop, s, NULL), -EINVAL);
