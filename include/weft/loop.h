@@ -17,11 +17,11 @@ typedef void (*weft_callback)(void *arg);
 
 /* Which backend a loop runs on. AUTO takes the best one compiled in that
  * works here: io_uring, then epoll, then poll on Linux; kqueue, then poll on
- * BSD and macOS; poll on other POSIX systems. KQUEUE is native on BSD and
- * macOS; on Linux it runs over libkqueue (an emulation over epoll), which
- * AUTO never picks: it is chosen only by name. IOCP (Windows; issue 14) is
- * planned: no build of this version compiles it, and asking for it gives
- * WEFT_ENOT_COMPILED, as does asking for KQUEUE in a build without it. The
+ * BSD and macOS; poll on other POSIX systems; IOCP on Windows. KQUEUE is
+ * native on BSD and macOS; on Linux it runs over libkqueue (an emulation over
+ * epoll), which AUTO never picks: it is chosen only by name. IOCP is compiled
+ * only on Windows: asking for it elsewhere gives WEFT_ENOT_COMPILED, as does
+ * asking for KQUEUE in a build without it. The
  * environment variable WEFT_BACKEND=<name> overrides AUTO (not an explicit
  * choice); an unknown name makes weft_loop_new() fail with
  * WEFT_EUNKNOWN_BACKEND, never fall back. */
@@ -90,7 +90,7 @@ typedef enum weft_run_mode {
  * weft_loop_free(). Errors: -EINVAL (out is NULL or a bad option, such as
  * busy_poll_us above WEFT_BUSY_POLL_MAX_US),
  * WEFT_EUNKNOWN_BACKEND (WEFT_BACKEND names no backend), WEFT_ENOT_COMPILED
- * (a backend this build lacks: iocp, which is planned, or kqueue without it),
+ * (a backend this build lacks: iocp off Windows, or kqueue without it),
  * WEFT_EUNAVAILABLE (that backend cannot run here), -ENOMEM, or the error of
  * the system call that failed. */
 int weft_loop_new(const weft_loop_opts *opts, weft_loop **out);
@@ -122,8 +122,8 @@ uint64_t weft_loop_now(const weft_loop *loop);
 /* Refresh the cached clock from the OS and return it. */
 uint64_t weft_loop_update_time(weft_loop *loop);
 
-/* The name of the backend the loop runs on: "io_uring", "epoll", "kqueue"
- * or "poll" ("iocp" once it exists). NULL for a NULL loop. */
+/* The name of the backend the loop runs on: "io_uring", "epoll", "kqueue",
+ * "iocp" or "poll". NULL for a NULL loop. */
 const char *weft_loop_backend_name(const weft_loop *loop);
 
 /* Schedule cb(arg) to run after the callbacks already scheduled (FIFO), in
@@ -162,15 +162,15 @@ int weft_handle_pending(const weft_handle *h);
 /* The deadline of a scheduled timer handle on the loop clock, or 0. */
 uint64_t weft_handle_when(const weft_handle *h);
 
-/* Backends: the name of a kind ("io_uring", "epoll", "kqueue", ..., also of
- * the planned "iocp"), NULL when out of range. */
+/* Backends: the name of a kind ("io_uring", "epoll", "kqueue", "iocp", ...),
+ * NULL when out of range. */
 const char *weft_backend_name(weft_backend_kind kind);
 
 /* The kind whose name is `name`, or WEFT_EUNKNOWN_BACKEND. "auto" gives AUTO. */
 int weft_backend_from_name(const char *name);
 
 /* Whether the backend was compiled into this build of weft (1) or not (0;
- * always 0 for the planned IOCP). */
+ * IOCP is compiled on Windows only). */
 int weft_backend_compiled(weft_backend_kind kind);
 
 /* Whether the backend actually works on this machine now: it is created and

@@ -59,6 +59,14 @@ struct weft_op {
     uint16_t pad_;
     weft__link link_; /* the loop's completion list or a backend's wait list */
     void *backend_;
+#ifdef _WIN32
+    /* IOCP (backends/iocp.c): the OVERLAPPED and what its call needs. */
+    union {
+        unsigned char bytes_[96];
+        void *align_;
+        uint64_t align64_;
+    } win_;
+#endif
 };
 
 /* Prepare op (all earlier content is overwritten). None of them fail. */

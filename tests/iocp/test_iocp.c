@@ -1,0 +1,592 @@
+/* The IOCP backend under its own tests (Windows; run under wine): the ops
+ * over loopback, cancel, close and forget with ops in flight, wake-ups,
+ * timers, teardown with ops in flight, a listener another loop's port owns,
+ * and the SO_UPDATE_*_CONTEXT calls wine does not need (so only a counter
+ * can show they are made). */
+#include "weft.h"
+
+#include "harness.h"
+#include "iocp_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+TestSuite(iocp, .timeout = 30);
+
+typedef struct {
+    int calls;
+    int64_t result;
+    int pending_in_cb; /* weft_op_pending() seen from the callback */
+} rec;
+
+static void on_done(weft_op *op)
+{
+    rec *r = op->data;
+    r->calls++;
+    r->result = op->result;
+    r->pending_in_cb = weft_op_pending(op);
+}
+
+static weft_loop *loop_new(void)
+{
+    weft_loop *loop = NULL;
+    int rc = weft_loop_new(NULL, &loop);
+    cr_assert_eq(rc, 0, "weft_loop_new: %s", weft_strerror(rc));
+    cr_assert_str_eq(weft_loop_backend_name(loop), "iocp");
+    return loop;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Run until nothing is left, at most ~10 s. */
+static void run(weft_loop *loop)
+{
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE), 0);
+}
+
+/* Run turns until *calls is nonzero (bounded). */
+static void run_until(weft_loop *loop, const int *calls)
+{
+    uint64_t end = now_ns() + 10000000000ull;
+    while (!*calls) {
+        cr_assert_lt(now_ns(), end, "timed out");
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+    }
+}
+
+static int tcp_socket(void)
+{
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    cr_assert_neq(s, INVALID_SOCKET);
+    return weft__sock_fd(s);
+}
+
+static int listener(struct sockaddr_in *addr)
+{
+    int fd = tcp_socket();
+    *addr = (struct sockaddr_in){.sin_family = AF_INET};
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(weft__sock(fd), (struct sockaddr *)addr, sizeof *addr), 0);
+    int len = sizeof *addr;
+    cr_assert_eq(getsockname(weft__sock(fd), (struct sockaddr *)addr, &len), 0);
+    cr_assert_eq(listen(weft__sock(fd), 64), 0);
+    return fd;
+}
+
+/* A connected pair made with the loop's ACCEPT and CONNECT. */
+static void tcp_pair(weft_loop *loop, int *client, int *server)
+{
+    struct sockaddr_in addr, peer;
+    memset(&peer, 0, sizeof peer);
+    int lfd = listener(&addr);
+    int cfd = tcp_socket();
+    weft_op acc, con;
+    rec ra = {0}, rc = {0};
+    weft_op_prep_accept(&acc, lfd, &peer, sizeof peer, on_done, &ra);
+    weft_op_prep_connect(&con, cfd, &addr, sizeof addr, on_done, &rc);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    cr_assert_eq(weft_op_submit(loop, &con), 0);
+    run(loop);
+    cr_assert_eq(ra.calls, 1);
+    cr_assert_eq(rc.calls, 1);
+    cr_assert_eq(rc.result, 0, "connect: %s", weft_strerror((int)rc.result));
+    cr_assert_geq(ra.result, 0, "accept: %s", weft_strerror((int)ra.result));
+    cr_assert_eq(acc.addrlen, sizeof peer);
+    cr_assert_eq(peer.sin_family, AF_INET);
+    cr_assert_eq(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    /* The peer address is the client's own. */
+    struct sockaddr_in local;
+    int len = sizeof local;
+    cr_assert_eq(getsockname(weft__sock(cfd), (struct sockaddr *)&local, &len), 0);
+    cr_assert_eq(peer.sin_port, local.sin_port);
+    /* The loop knew lfd: tell it before the close, or a socket that gets the
+     * number next would be taken for one already associated with the port. */
+    cr_assert_eq(weft_loop_forget_fd(loop, lfd), 0);
+    weft__sock_close(lfd);
+    *client = cfd;
+    *server = (int)ra.result;
+}
+
+Test(iocp, accept_connect_send_recv_counts_bytes)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    enum { N = 1 << 20 };
+    static char out[N], in[N];
+    for (int i = 0; i < N; i++)
+        out[i] = (char)(i * 7 + 3);
+    size_t sent = 0, got = 0;
+    while (got < N) {
+        weft_op so, ro;
+        rec rs = {0}, rr = {0};
+        if (sent < N) {
+            weft_op_prep_send(&so, c, out + sent, N - sent, 0, on_done, &rs);
+            cr_assert_eq(weft_op_submit(loop, &so), 0);
+        }
+        weft_op_prep_recv(&ro, s, in + got, N - got, 0, on_done, &rr);
+        cr_assert_eq(weft_op_submit(loop, &ro), 0);
+        run(loop);
+        if (sent < N) {
+            cr_assert_gt(rs.result, 0, "send: %s", weft_strerror((int)rs.result));
+            sent += (size_t)rs.result;
+        }
+        cr_assert_gt(rr.result, 0, "recv: %s", weft_strerror((int)rr.result));
+        got += (size_t)rr.result;
+    }
+    cr_assert_eq(sent, (size_t)N);
+    cr_assert_eq(memcmp(in, out, N), 0);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+/* Wine lets getpeername work without them, so only the backend's own
+ * count shows that the calls are made (and accepted by the system). */
+Test(iocp, accept_and_connect_update_their_context)
+{
+    weft_loop *loop = loop_new();
+    uint64_t a = 9, k = 9;
+    cr_assert_eq(weft__iocp_counts(loop, &a, &k), 0);
+    cr_assert_eq(a, 0);
+    cr_assert_eq(k, 0);
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    cr_assert_eq(weft__iocp_counts(loop, &a, &k), 0);
+    cr_assert_eq(a, 1, "SO_UPDATE_ACCEPT_CONTEXT calls: %llu", (unsigned long long)a);
+    cr_assert_eq(k, 1, "SO_UPDATE_CONNECT_CONTEXT calls: %llu", (unsigned long long)k);
+    /* What the calls are for: the sockets know their peers. */
+    struct sockaddr_in sa;
+    int len = sizeof sa;
+    cr_assert_eq(getpeername(weft__sock(s), (struct sockaddr *)&sa, &len), 0);
+    len = sizeof sa;
+    cr_assert_eq(getpeername(weft__sock(c), (struct sockaddr *)&sa, &len), 0);
+    cr_assert_eq(shutdown(weft__sock(c), SD_SEND), 0);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, recv_sees_eof)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    char buf[16];
+    weft_op ro;
+    rec rr = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(rr.calls, 0, "completed with no data");
+    cr_assert_eq(shutdown(weft__sock(c), SD_SEND), 0);
+    run(loop);
+    cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, 0);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, connect_refused)
+{
+    weft_loop *loop = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft__sock_close(lfd); /* nobody listens on addr now */
+    int cfd = tcp_socket();
+    weft_op con;
+    rec rc = {0};
+    weft_op_prep_connect(&con, cfd, &addr, sizeof addr, on_done, &rc);
+    cr_assert_eq(weft_op_submit(loop, &con), 0);
+    run(loop);
+    cr_assert_eq(rc.calls, 1);
+    cr_assert_eq(rc.result, -ECONNREFUSED, "got %s", weft_strerror((int)rc.result));
+    uint64_t k = 9;
+    cr_assert_eq(weft__iocp_counts(loop, NULL, &k), 0);
+    cr_assert_eq(k, 0, "no context update for a failed connect");
+    weft__sock_close(cfd);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, peer_reset_during_recv)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    char buf[16];
+    weft_op ro;
+    rec rr = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(rr.calls, 0);
+    struct linger lg = {1, 0}; /* close with an RST */
+    cr_assert_eq(setsockopt(weft__sock(c), SOL_SOCKET, SO_LINGER, (char *)&lg, sizeof lg), 0);
+    weft__sock_close(c);
+    run(loop);
+    cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, -ECONNRESET, "got %s", weft_strerror((int)rr.result));
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, poll_in_waits_for_data_poll_out_is_ready)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    weft_op pin, pout;
+    rec ri = {0}, ro = {0};
+    weft_op_prep_poll_in(&pin, s, on_done, &ri);
+    weft_op_prep_poll_out(&pout, s, on_done, &ro);
+    cr_assert_eq(weft_op_submit(loop, &pin), 0);
+    cr_assert_eq(weft_op_submit(loop, &pout), 0);
+    run_until(loop, &ro.calls);
+    cr_assert_eq(ro.result, 0, "poll_out: %s", weft_strerror((int)ro.result));
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(ri.calls, 0, "poll_in ready with no data");
+    cr_assert_eq(send(weft__sock(c), "x", 1, 0), 1);
+    run(loop);
+    cr_assert_eq(ri.calls, 1);
+    cr_assert_eq(ri.result, 0);
+    /* The byte is still there for a recv. */
+    char b = 0;
+    cr_assert_eq(recv(weft__sock(s), &b, 1, 0), 1);
+    cr_assert_eq(b, 'x');
+    char info[256];
+    cr_assert_geq(weft_loop_backend_info(loop, info, sizeof info), 0);
+    cr_assert(strstr(info, "AFD poll open"), "info: %s", info);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, immediate_success_is_not_run_inline)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    cr_assert_eq(send(weft__sock(c), "abc", 3, 0), 3);
+    Sleep(50); /* the bytes are queued on s: WSARecv succeeds at once */
+    char buf[8];
+    weft_op ro;
+    rec rr = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(rr.calls, 0, "callback ran inside submit");
+    cr_assert(weft_op_pending(&ro));
+    run(loop);
+    cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, 3);
+    cr_assert_eq(rr.pending_in_cb, 0);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, cancel_recv_in_flight)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    char buf[8];
+    weft_op ro;
+    rec rr = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_op_cancel(loop, &ro), 0);
+    cr_assert_eq(weft_op_cancel(loop, &ro), -EALREADY);
+    /* Still the system's until its packet: not reusable yet. */
+    cr_assert(weft_op_pending(&ro));
+    cr_assert_eq(weft_op_submit(loop, &ro), -EBUSY);
+    cr_assert_eq(rr.calls, 0);
+    run(loop);
+    cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, -ECANCELED, "got %s", weft_strerror((int)rr.result));
+    /* The socket still works. */
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(send(weft__sock(c), "hi", 2, 0), 2);
+    run(loop);
+    cr_assert_eq(rr.calls, 2);
+    cr_assert_eq(rr.result, 2);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, cancel_poll_and_accept)
+{
+    weft_loop *loop = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft_op acc, pin;
+    rec ra = {0}, ri = {0};
+    weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &ra);
+    weft_op_prep_poll_in(&pin, lfd, on_done, &ri);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    cr_assert_eq(weft_op_submit(loop, &pin), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_op_cancel(loop, &acc), 0);
+    cr_assert_eq(weft_op_cancel(loop, &pin), 0);
+    run(loop);
+    cr_assert_eq(ra.calls, 1);
+    cr_assert_eq(ra.result, -ECANCELED, "accept: %s", weft_strerror((int)ra.result));
+    cr_assert_eq(ri.calls, 1);
+    cr_assert_eq(ri.result, -ECANCELED, "poll: %s", weft_strerror((int)ri.result));
+    weft__sock_close(lfd);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, close_op_cancels_pending_ops)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    char buf[8];
+    weft_op ro, pin, cl;
+    rec rr = {0}, ri = {0}, rc = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_poll_in(&pin, s, on_done, &ri);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(weft_op_submit(loop, &pin), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    weft_op_prep_close(&cl, s, on_done, &rc);
+    cr_assert_eq(weft_op_submit(loop, &cl), 0);
+    run(loop);
+    cr_assert_eq(rc.calls, 1);
+    cr_assert_eq(rc.result, 0);
+    cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, -ECANCELED, "recv: %s", weft_strerror((int)rr.result));
+    cr_assert_eq(ri.calls, 1);
+    cr_assert_eq(ri.result, -ECANCELED, "poll: %s", weft_strerror((int)ri.result));
+    /* The socket is gone. */
+    cr_assert_eq(send(weft__sock(s), "x", 1, 0), SOCKET_ERROR);
+    weft__sock_close(c);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, forget_fd_cancels_pending_ops)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    char buf[8];
+    weft_op ro, so;
+    rec rr = {0}, rs = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_loop_forget_fd(loop, s), 0);
+    weft__sock_close(s);
+    run(loop);
+    cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, -ECANCELED, "recv: %s", weft_strerror((int)rr.result));
+    /* A new socket (perhaps the same number) starts afresh. */
+    int c2, s2;
+    tcp_pair(loop, &c2, &s2);
+    weft_op_prep_send(&so, c2, "ok", 2, 0, on_done, &rs);
+    weft_op_prep_recv(&ro, s2, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &so), 0);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    run(loop);
+    cr_assert_eq(rs.result, 2);
+    cr_assert_eq(rr.result, 2);
+    weft__sock_close(c);
+    weft__sock_close(c2);
+    weft__sock_close(s2);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+typedef struct {
+    weft_loop *loop;
+    weft_handle h;
+    int ran;
+} wake_ctx;
+
+static void on_wake(void *arg)
+{
+    wake_ctx *w = arg;
+    w->ran++;
+    weft_loop_stop(w->loop);
+}
+
+static void *wake_thread(void *arg)
+{
+    wake_ctx *w = arg;
+    Sleep(100);
+    weft_call_soon_threadsafe(w->loop, &w->h, on_wake, w);
+    return NULL;
+}
+
+static void never(void *arg)
+{
+    (void)arg;
+    cr_assert(0, "the 20 s timer fired");
+}
+
+Test(iocp, wake_from_another_thread)
+{
+    weft_loop *loop = loop_new();
+    wake_ctx w = {.loop = loop};
+    weft_handle t;
+    memset(&t, 0, sizeof t);
+    cr_assert_eq(weft_call_later(loop, &t, 20000000000ll, never, NULL), 0);
+    pthread_t th;
+    uint64_t t0 = now_ns();
+    cr_assert_eq(pthread_create(&th, NULL, wake_thread, &w), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_FOREVER), 1);
+    uint64_t took = now_ns() - t0;
+    pthread_join(th, NULL);
+    cr_assert_eq(w.ran, 1);
+    cr_assert_lt(took, 5000000000ull, "woke after %llu ns", (unsigned long long)took);
+    cr_assert_eq(weft_handle_cancel(loop, &t), 0);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+static void on_timer(void *arg)
+{
+    *(uint64_t *)arg = now_ns();
+}
+
+Test(iocp, timer_is_not_early)
+{
+    weft_loop *loop = loop_new();
+    for (int i = 0; i < 3; i++) {
+        weft_handle t;
+        memset(&t, 0, sizeof t);
+        uint64_t fired = 0, t0 = now_ns();
+        cr_assert_eq(weft_call_later(loop, &t, 50000000, on_timer, &fired), 0);
+        run(loop);
+        cr_assert_neq(fired, 0);
+        uint64_t took = fired - t0;
+        cr_assert_geq(took, 50000000ull, "fired after %llu ns", (unsigned long long)took);
+        /* Lateness: Windows' ~15.6 ms tick, a loaded machine. */
+        cr_assert_lt(took, 1000000000ull, "fired after %llu ns", (unsigned long long)took);
+    }
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, free_with_ops_in_flight)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    char buf[8];
+    weft_op ro, pin, acc;
+    rec rr = {0}, ri = {0}, ra = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    weft_op_prep_poll_in(&pin, c, on_done, &ri);
+    weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(weft_op_submit(loop, &pin), 0);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_loop_free(loop), 0);
+    /* Nothing runs, and nothing is left pointing into the ops. */
+    cr_assert_eq(rr.calls + ri.calls + ra.calls, 0);
+    cr_assert_not(weft_op_pending(&ro));
+    cr_assert_not(weft_op_pending(&pin));
+    cr_assert_not(weft_op_pending(&acc));
+    memset(&ro, 0xa5, sizeof ro); /* would show up if the system wrote here later */
+    memset(&acc, 0xa5, sizeof acc);
+    Sleep(50);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    weft__sock_close(lfd);
+}
+
+/* Two loops, one listener (weft_serve_threads): the listener belongs to the
+ * first loop's port, so the second serves its accept readiness-style. */
+Test(iocp, second_loop_accepts_on_a_listener_the_first_owns)
+{
+    weft_loop *a = loop_new(), *b = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft_op acc_a, acc_b;
+    rec ra = {0}, rb = {0};
+    weft_op_prep_accept(&acc_a, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(a, &acc_a), 0); /* associates lfd with a's port */
+    cr_assert_eq(weft_op_cancel(a, &acc_a), 0);
+    cr_assert_eq(weft_loop_run(a, WEFT_RUN_UNTIL_IDLE), 0);
+    cr_assert_eq(ra.result, -ECANCELED);
+    struct sockaddr_in peer;
+    memset(&peer, 0, sizeof peer);
+    weft_op_prep_accept(&acc_b, lfd, &peer, sizeof peer, on_done, &rb);
+    cr_assert_eq(weft_op_submit(b, &acc_b), 0);
+    cr_assert_eq(weft_loop_run(b, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(rb.calls, 0);
+    int cfd = tcp_socket();
+    weft_op con;
+    rec rc = {0};
+    weft_op_prep_connect(&con, cfd, &addr, sizeof addr, on_done, &rc);
+    cr_assert_eq(weft_op_submit(a, &con), 0);
+    cr_assert_eq(weft_loop_run(a, WEFT_RUN_UNTIL_IDLE), 0);
+    cr_assert_eq(rc.result, 0);
+    run_until(b, &rb.calls);
+    cr_assert_geq(rb.result, 0, "accept: %s", weft_strerror((int)rb.result));
+    cr_assert_eq(acc_b.addrlen, sizeof peer);
+    cr_assert_eq(peer.sin_family, AF_INET);
+    /* The accepted socket is b's to use like any other. */
+    int s = (int)rb.result;
+    char buf[4];
+    weft_op ro;
+    rec rr = {0};
+    weft_op_prep_recv(&ro, s, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(b, &ro), 0);
+    cr_assert_eq(send(weft__sock(cfd), "abc", 3, 0), 3);
+    run(b);
+    cr_assert_eq(rr.result, 3);
+    /* And a's own accepts on it still work. */
+    weft_op_prep_accept(&acc_a, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(a, &acc_a), 0);
+    int cfd2 = tcp_socket();
+    cr_assert_eq(connect(weft__sock(cfd2), (struct sockaddr *)&addr, sizeof addr), 0);
+    run(a);
+    cr_assert_geq(ra.result, 0, "accept on a: %s", weft_strerror((int)ra.result));
+    weft__sock_close((int)ra.result);
+    weft__sock_close(cfd2);
+    weft__sock_close(s);
+    weft__sock_close(cfd);
+    weft__sock_close(lfd);
+    cr_assert_eq(weft_loop_free(a), 0);
+    cr_assert_eq(weft_loop_free(b), 0);
+}
+
+Test(iocp, not_a_socket_fails_the_op)
+{
+    weft_loop *loop = loop_new();
+    char buf[4];
+    weft_op ro;
+    rec rr = {0};
+    weft_op_prep_recv(&ro, 0x7ffffff0, buf, sizeof buf, 0, on_done, &rr);
+    cr_assert_eq(weft_op_submit(loop, &ro), 0);
+    cr_assert_eq(rr.calls, 0);
+    run(loop);
+    cr_assert_eq(rr.calls, 1);
+    cr_assert_eq(rr.result, -ENOTSOCK, "got %s", weft_strerror((int)rr.result));
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, auto_picks_iocp)
+{
+    cr_assert(weft_backend_compiled(WEFT_BACKEND_IOCP));
+    cr_assert_eq(weft_backend_auto(), WEFT_BACKEND_IOCP);
+    cr_assert_eq(weft_backend_probe(WEFT_BACKEND_IOCP), 0);
+    char info[256];
+    weft_loop *loop = loop_new();
+    cr_assert_gt(weft_loop_backend_info(loop, info, sizeof info), 0);
+    cr_assert(strstr(info, "skip-on-success on"), "info: %s", info);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
