@@ -79,10 +79,12 @@ expect_load() {
     echo "ok: $what ($(printf '%s\n' "$out" | field rps) requests/s)"
 }
 
-# stop NAME PID GRACE_S: SIGINT (wine: CTRL_C_EVENT), then the server must
-# print its closing line and exit with status 0 within GRACE_S + 10 s.
+# stop NAME PID GRACE_S [MIN_S]: SIGINT (wine: CTRL_C_EVENT), then the
+# server must print its closing line and exit with status 0 within
+# GRACE_S + 10 s, and not before MIN_S s (a server holding live connections
+# gives them their grace period).
 stop() {
-    name=$1 p=$2 limit=$(($3 + 10))
+    name=$1 p=$2 limit=$(($3 + 10)) min=${4:-0}
     t0=$(date +%s)
     kill -INT "$p"
     while kill -0 "$p" 2>/dev/null; do
@@ -93,7 +95,9 @@ stop() {
     wait "$p" || rc=$?
     grep -q "Ctrl-C, closing" "$tmp/$name.out" || fail "$name: no 'Ctrl-C, closing' line"
     [ "$rc" = 0 ] || fail "$name: exit status $rc after Ctrl-C"
-    echo "ok: $name: Ctrl-C, closed gracefully, exit 0 ($(($(date +%s) - t0)) s)"
+    took=$(($(date +%s) - t0))
+    [ "$took" -ge "$min" ] || fail "$name: exited after $took s, before its live connections' grace"
+    echo "ok: $name: Ctrl-C, closed gracefully, exit 0 ($took s)"
 }
 
 start http "$http_server"
@@ -163,7 +167,11 @@ if [ -n "$load" ]; then
     pids="$pids $!"
     sleep 1
 fi
-stop echo "$echo_pid" 2
+if [ -n "$load" ]; then
+    stop echo "$echo_pid" 2 1
+else
+    stop echo "$echo_pid" 2
+fi
 stop http "$http_pid" 1
 stop resp "$resp_pid" 1
 stop http2 "$http2_pid" 1
