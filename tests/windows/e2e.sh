@@ -3,26 +3,29 @@
 # real Linux clients over loopback: curl (byte-exact GET, keep-alive),
 # weft-load (exact request counts, no errors: echo, HTTP, RESP, a server on
 # two threads sharing one listener), the native echo_client, redis-cli
-# (PING / SET / GET). Then each server is stopped the way Ctrl-C stops it:
+# (PING / SET / GET); and the other way round, echo_client.exe under wine
+# talks to the native echo_server. Then each server is stopped the way
+# Ctrl-C stops it:
 # wine turns SIGINT into CTRL_C_EVENT for the console control handler, so
 # this checks the graceful path (the "closing" line, exit status 0, with
 # live connections closed within the grace period).
 #
-# usage: e2e.sh HTTP_SERVER.exe ECHO_SERVER.exe RESP_SERVER.exe [NATIVE_BUILD]
-# NATIVE_BUILD: a native (Linux) build directory of weft: its tools/weft-load
-# and examples/servers/echo/echo_client are the load clients; without it
-# those checks are skipped with a line saying so. WINE: the wine binary
-# (default /usr/lib/wine/wine64).
+# usage: e2e.sh HTTP_SERVER.exe ECHO_SERVER.exe RESP_SERVER.exe ECHO_CLIENT.exe
+#               [NATIVE_BUILD]
+# NATIVE_BUILD: a native (Linux) build directory of weft: its tools/weft-load,
+# examples/servers/echo/echo_client and echo_server are the Linux peers;
+# without it those checks are skipped with a line saying so. WINE: the wine
+# binary (default /usr/lib/wine/wine64).
 set -eu
 . "$(dirname "$0")/../server_port.sh"
-http_server=$1 echo_server=$2 resp_server=$3 native=${4:-}
+http_server=$1 echo_server=$2 resp_server=$3 echo_client_exe=$4 native=${5:-}
 wine=${WINE:-/usr/lib/wine/wine64}
 export WINEDEBUG=-all
 tmp=$(mktemp -d)
 pids=""
 trap 'for p in $pids; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 
-load="" echo_client=""
+load="" echo_client="" native_echo=""
 if [ -n "$native" ] && [ -x "$native/tools/weft-load" ]; then
     load=$native/tools/weft-load
 else
@@ -33,6 +36,11 @@ if [ -n "$native" ] && [ -x "$native/examples/servers/echo/echo_client" ]; then
 else
     echo "SKIP: echo_client check: no native build with echo_client given"
 fi
+if [ -n "$native" ] && [ -x "$native/examples/servers/echo/echo_server" ]; then
+    native_echo=$native/examples/servers/echo/echo_server
+else
+    echo "SKIP: echo_client.exe check: no native build with echo_server given"
+fi
 
 fail() {
     echo "FAIL: $*"
@@ -42,14 +50,17 @@ fail() {
     exit 1
 }
 
-# start NAME EXE [FLAGS]: run EXE under wine on an ephemeral port; its port
-# in $port, the wine process in $pid (wine's first start in a fresh prefix
-# takes ~10 s, hence the repeated waits).
+# start NAME EXE [FLAGS]: run EXE under wine (a native one as it is) on an
+# ephemeral port; its port in $port, the process in $pid (wine's first
+# start in a fresh prefix takes ~10 s, hence the repeated waits).
 start() {
     name=$1
     shift
     : >"$tmp/$name.out"
-    "$wine" "$@" --port 0 >>"$tmp/$name.out" 2>&1 &
+    case "$1" in
+    *.exe) set -- "$wine" "$@" ;;
+    esac
+    "$@" --port 0 >>"$tmp/$name.out" 2>&1 &
     pid=$!
     pids="$pids $pid"
     for _ in 1 2 3 4 5 6; do
@@ -145,6 +156,21 @@ if [ -n "$echo_client" ]; then
     out=$("$echo_client" --port "$echo_port" --size 1000000 --connections 4 2>&1) ||
         fail "echo_client 4 x 1 MB: $out"
     echo "ok: echo_client: a message, and 4 x 1 MB at once ($out)"
+fi
+
+# The other way round: the Windows client (ConnectEx, a writer and a reader
+# task per connection) against the Linux server.
+if [ -n "$native_echo" ]; then
+    start native_echo "$native_echo"
+    native_pid=$pid
+    out=$("$wine" "$echo_client_exe" --port "$port" --message 'from wine' 2>&1 | tr -d '\r') ||
+        fail "echo_client.exe: $out"
+    [ "$out" = "received: from wine" ] || fail "echo_client.exe: $out"
+    out=$("$wine" "$echo_client_exe" --port "$port" --size 1000000 --connections 4 2>&1 |
+        tr -d '\r') || fail "echo_client.exe 4 x 1 MB: $out"
+    [ "$out" = "echo_client: 4 ok, 0 failed" ] || fail "echo_client.exe 4 x 1 MB: $out"
+    kill "$native_pid"
+    echo "ok: echo_client.exe under wine against the native echo_server ($out)"
 fi
 
 if command -v redis-cli >/dev/null 2>&1; then
