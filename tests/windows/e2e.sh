@@ -124,6 +124,7 @@ echo "ok: four servers listening under wine ($(head -n 1 "$tmp/http.out" | tr -d
 
 # curl: one GET, byte-exact body and the head's fields; then two GETs on
 # one kept-alive connection.
+day0=$(LC_ALL=C date -u '+%a, %d %b %Y')
 code=$(curl -sS --max-time 10 -D "$tmp/head" -o "$tmp/body" -w '%{http_code}' \
     "http://127.0.0.1:$http_port/") || fail "curl GET"
 [ "$code" = 200 ] || fail "curl GET: status $code"
@@ -131,7 +132,13 @@ printf 'Hello, World!' | cmp -s - "$tmp/body" || fail "curl GET: body '$(cat "$t
 printf 'Hello, World!Hello, World!' >"$tmp/body"
 tr -d '\r' <"$tmp/head" | grep -q '^Content-Length: 13$' || fail "curl GET: head $(cat "$tmp/head")"
 tr -d '\r' <"$tmp/head" | grep -q '^Server: weft$' || fail "curl GET: head $(cat "$tmp/head")"
-echo "ok: curl GET: 200, body 'Hello, World!' byte for byte"
+# The Date field, from gmtime_s on Windows: today (the day the request
+# began or ended), in the RFC 9110 format.
+day1=$(LC_ALL=C date -u '+%a, %d %b %Y')
+tr -d '\r' <"$tmp/head" |
+    grep -qE "^Date: ($day0|$day1) [0-2][0-9]:[0-5][0-9]:[0-6][0-9] GMT\$" ||
+    fail "curl GET: Date field: $(cat "$tmp/head")"
+echo "ok: curl GET: 200, body 'Hello, World!' byte for byte, today's Date"
 conns=$(curl -sS --max-time 10 -o "$tmp/body_a" -o "$tmp/body_b" -w '%{num_connects} ' \
     "http://127.0.0.1:$http_port/a" "http://127.0.0.1:$http_port/b") || fail "curl keep-alive"
 cat "$tmp/body_a" "$tmp/body_b" | cmp -s - "$tmp/body" || fail "curl keep-alive: bodies"
