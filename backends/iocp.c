@@ -58,12 +58,6 @@
 #define MAX_IO 0x7ffff000u /* as on Linux: longer requests are cut */
 #define SLOT_CHUNK 16
 
-#define POLL_IN_EVENTS                                                                             \
-    (WEFT__AFD_RECEIVE | WEFT__AFD_ACCEPT | WEFT__AFD_DISCONNECT | WEFT__AFD_ABORT |               \
-     WEFT__AFD_LOCAL_CLOSE | WEFT__AFD_CONNECT_FAIL)
-#define POLL_OUT_EVENTS                                                                            \
-    (WEFT__AFD_SEND | WEFT__AFD_CONNECT_FAIL | WEFT__AFD_ABORT | WEFT__AFD_LOCAL_CLOSE)
-
 static weft__iocp_op *priv(weft_op *op)
 {
     return (weft__iocp_op *)(void *)op->win_.bytes_;
@@ -147,6 +141,15 @@ static void sock_remove(weft__iocp *u, weft__sock_ent *e)
     }
 }
 
+/* Skip the port for immediate successes, where the provider allows. */
+static void sock_skip(weft__iocp *u, weft__sock_ent *e)
+{
+    e->skip =
+        u->ifs && e->type == SOCK_STREAM &&
+        SetFileCompletionNotificationModes((HANDLE)e->s, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                                                             FILE_SKIP_SET_EVENT_ON_HANDLE);
+}
+
 /* Try to associate e's socket with the port (once). */
 static void sock_associate(weft__iocp *u, weft__sock_ent *e)
 {
@@ -166,43 +169,72 @@ static void sock_associate(weft__iocp *u, weft__sock_ent *e)
         e->skip = 1;
 }
 
-/* The entry for s, made on first use: s is checked to be a socket, made
- * non-blocking, and (associate) associated with the port. 0 or a negative
- * error; *out may move when another socket is added. */
-int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, weft__sock_ent **out)
+/* What an entry knows of its socket: checked to be one, made non-blocking. */
+static int sock_fill(weft__iocp *u, weft__sock_ent *e, SOCKET s)
+{
+    WSAPROTOCOL_INFOW pi;
+    int pilen = sizeof pi;
+    if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&pi, &pilen) != 0)
+        return weft__sock_error();
+    u_long on = 1;
+    if (ioctlsocket(s, FIONBIO, &on) != 0)
+        return weft__sock_error();
+    SOCKET base = s;
+    DWORD bytes = 0;
+    if (WSAIoctl(s, SIO_BASE_HANDLE, NULL, 0, &base, sizeof base, &bytes, NULL, NULL) != 0)
+        base = s; /* no layered provider to see through */
+    *e = (weft__sock_ent){
+        .s = s,
+        .base = base,
+        .gen = ++u->next_gen,
+        .mode = WEFT__SOCK_NEW,
+        .type = (uint8_t)pi.iSocketType,
+        .af = pi.iAddressFamily,
+        .proto = pi.iProtocol,
+    };
+    return 0;
+}
+
+/* The entry for s, made on first use, and (associate) s associated with
+ * the port. verify: check that a known socket is still the one the entry
+ * describes, for a caller who closed one without CLOSE or forget_fd and got
+ * its number back: the port would never see the new socket's packets. One
+ * system call, made for ACCEPT and CONNECT, the ops that begin a socket's
+ * life (accepted sockets are known fresh). 0 or a negative error; *out
+ * moves when another socket is added. */
+int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, int verify, weft__sock_ent **out)
 {
     weft__sock_ent *e = weft__iocp_sock(u, s);
-    if (!e) {
-        WSAPROTOCOL_INFOW pi;
-        int pilen = sizeof pi;
-        if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&pi, &pilen) != 0)
-            return weft__sock_error();
-        u_long on = 1;
-        if (ioctlsocket(s, FIONBIO, &on) != 0)
-            return weft__sock_error();
-        int rc = sock_reserve(u);
+    if (e && verify && e->mode != WEFT__SOCK_NEW &&
+        CreateIoCompletionPort((HANDLE)s, u->port, 0, 0)) {
+        /* Associated just now: a new socket behind an old number. */
+        int rc = sock_fill(u, e, s);
         if (rc)
             return rc;
-        SOCKET base = s;
-        DWORD bytes = 0;
-        if (WSAIoctl(s, SIO_BASE_HANDLE, NULL, 0, &base, sizeof base, &bytes, NULL, NULL) != 0)
-            base = s; /* no layered provider to see through */
+        e->mode = WEFT__SOCK_PORT;
+        sock_skip(u, e);
+    }
+    if (!e) {
+        weft__sock_ent fresh;
+        int rc = sock_fill(u, &fresh, s);
+        if (rc || (rc = sock_reserve(u)) != 0)
+            return rc;
         e = sock_slot(u->tab, u->cap, s);
-        *e = (weft__sock_ent){
-            .s = s,
-            .base = base,
-            .gen = ++u->next_gen,
-            .mode = WEFT__SOCK_NEW,
-            .type = (uint8_t)pi.iSocketType,
-            .af = pi.iAddressFamily,
-            .proto = pi.iProtocol,
-        };
+        *e = fresh;
         u->len++;
     }
     if (associate)
         sock_associate(u, e);
     *out = e;
     return 0;
+}
+
+/* A socket just accepted is new, whatever the loop knew of its number. */
+static void sock_fresh(weft__iocp *u, SOCKET s)
+{
+    weft__sock_ent *e = weft__iocp_sock(u, s);
+    if (e)
+        sock_remove(u, e);
 }
 
 /* ---- the accept slot pool ---- */
@@ -287,6 +319,7 @@ int64_t weft__iocp_accept_done(weft__iocp *u, SOCKET listener, weft__accept_slot
         }
     }
     slot->sock = INVALID_SOCKET; /* the caller's now */
+    sock_fresh(u, s);
     return weft__sock_fd(s);
 }
 
@@ -327,7 +360,7 @@ static int afd_open(weft__iocp *u)
 
 /* Arm an AFD poll for req (inside op) on socket base. 0: armed, a packet
  * will come; or a negative error. */
-static int afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
+int weft__iocp_afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
 {
     int rc = afd_open(u);
     if (rc)
@@ -353,7 +386,7 @@ static int afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events)
     return 0;
 }
 
-static void afd_cancel(weft__iocp *u, weft_op *op)
+void weft__iocp_afd_cancel(weft__iocp *u, weft_op *op)
 {
     IO_STATUS_BLOCK io;
     if (u->nt_cancel)
@@ -369,16 +402,16 @@ static ULONG afd_events_for(const weft_op *op)
     case WEFT_OP_POLL_IN:
     case WEFT_OP_ACCEPT:
     case WEFT_OP_RECV:
-        return POLL_IN_EVENTS;
+        return WEFT__AFD_IN;
     default:
-        return POLL_OUT_EVENTS;
+        return WEFT__AFD_OUT;
     }
 }
 
 /* ---- ops on sockets of another port: the non-blocking call ---- */
 
 /* The call itself; -EAGAIN: not ready, poll again. */
-static int64_t try_now(weft_op *op)
+int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op)
 {
     SOCKET s = weft__sock(op->fd);
     switch (op->opcode) {
@@ -391,6 +424,7 @@ static int64_t try_now(weft_op *op)
         u_long on = 1;
         ioctlsocket(c, FIONBIO, &on);
         SetHandleInformation((HANDLE)c, HANDLE_FLAG_INHERIT, 0);
+        sock_fresh(u, c);
         if (op->buf && op->len) {
             memcpy(op->buf, &ss, (size_t)len < op->len ? (size_t)len : op->len);
             op->addrlen = (uint32_t)len;
@@ -544,6 +578,19 @@ static void sock_packet(weft__iocp *u, weft_op *op)
         break;
     case WEFT_OP_ACCEPT: {
         weft__accept_slot *slot = p->u.slot;
+        if (res == -ECONNRESET && !orphan && !(op->opflags_ & WEFT__OPFLAG_CANCEL)) {
+            /* A connection reset before it was taken: POSIX accept skips
+             * those; take the next one (with a new socket, as libuv does). */
+            weft__iocp_slot_put(u, slot);
+            weft__sock_ent *e = weft__iocp_sock(u, weft__sock(op->fd));
+            int rc = start_overlapped(u, op, e, &res);
+            if (rc == 0) {
+                u->nreqs++;
+                return;
+            }
+            op_finish(u, op, rc < 0 ? rc : res);
+            return;
+        }
         if (res == 0 && !orphan)
             res =
                 weft__iocp_accept_done(u, weft__sock(op->fd), slot, op->buf, op->len, &op->addrlen);
@@ -587,14 +634,14 @@ static void afd_packet(weft__iocp *u, weft_op *op)
             }
             res = -EAGAIN; /* nothing happened (a timeout): poll again */
         } else {
-            res = try_now(op);
+            res = weft__iocp_try_now(u, op);
         }
         if (res == -EAGAIN) {
             if (op->opflags_ & WEFT__OPFLAG_CANCEL) {
                 res = -ECANCELED;
             } else {
                 weft__sock_ent *e = weft__iocp_sock(u, weft__sock(op->fd));
-                res = afd_arm(u, op, e->base, afd_events_for(op));
+                res = weft__iocp_afd_arm(u, op, e->base, afd_events_for(op));
                 if (res == 0)
                     return;
             }
@@ -607,13 +654,15 @@ static void dispatch(weft__iocp *u, OVERLAPPED *ov)
 {
     weft__iocp_req *req = weft__container_of(ov, weft__iocp_req, ov);
     u->nreqs--;
-    if (req->kind == WEFT__REQ_OP) {
-        weft_op *op = weft__container_of((unsigned char *)req, weft_op, win_.bytes_);
-        if (req->how == WEFT__HOW_AFD)
-            afd_packet(u, op);
-        else
-            sock_packet(u, op);
+    if (req->kind != WEFT__REQ_OP) {
+        weft__iocp_multi_packet(u, req);
+        return;
     }
+    weft_op *op = weft__container_of((unsigned char *)req, weft_op, win_.bytes_);
+    if (req->how == WEFT__HOW_AFD)
+        afd_packet(u, op);
+    else
+        sock_packet(u, op);
 }
 
 /* ---- the vtable ---- */
@@ -629,10 +678,11 @@ static void forget(weft__iocp *u, int fd)
     if (e->mode == WEFT__SOCK_PORT)
         CancelIoEx((HANDLE)s, NULL); /* ERROR_NOT_FOUND: nothing pending */
     sock_remove(u, e);
+    weft__iocp_multi_forget(u, fd);
     for (weft__link *n = u->afd_ops.first; n; n = n->next) {
         weft_op *op = weft__container_of(n, weft_op, link_);
         if (op->fd == fd)
-            afd_cancel(u, op);
+            weft__iocp_afd_cancel(u, op);
     }
 }
 
@@ -647,7 +697,8 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     }
     int poll = op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_POLL_OUT;
     weft__sock_ent *e;
-    int rc = weft__iocp_sock_add(u, s, !poll, &e);
+    int rc = weft__iocp_sock_add(u, s, !poll,
+                                 op->opcode == WEFT_OP_ACCEPT || op->opcode == WEFT_OP_CONNECT, &e);
     if (rc == -ENOMEM)
         return rc;
     if (rc) {
@@ -662,13 +713,13 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     if (poll || e->mode == WEFT__SOCK_FOREIGN) {
         if (!poll) {
             /* Readiness-style: the call first, the poll when it would block. */
-            res = try_now(op);
+            res = weft__iocp_try_now(u, op);
             if (res != -EAGAIN) {
                 weft__op_done(be->loop, op, res);
                 return 0;
             }
         }
-        rc = afd_arm(u, op, e->base, afd_events_for(op));
+        rc = weft__iocp_afd_arm(u, op, e->base, afd_events_for(op));
         if (rc == -ENOMEM)
             return rc;
         if (rc)
@@ -690,7 +741,7 @@ static int iocp_cancel(weft__backend *be, weft_op *op)
     weft__iocp *u = (weft__iocp *)be;
     weft__iocp_op *p = priv(op);
     if (p->req.how == WEFT__HOW_AFD)
-        afd_cancel(u, op);
+        weft__iocp_afd_cancel(u, op);
     else
         CancelIoEx((HANDLE)weft__sock(op->fd), &p->req.ov); /* ERROR_NOT_FOUND: too late */
     return 0;
@@ -763,6 +814,7 @@ static int iocp_wake(weft__backend *be)
 static void drain(weft__iocp *u)
 {
     u->closing = 1;
+    weft__iocp_multi_drop_idle(u);
     for (uint32_t i = 0; i < u->cap; i++)
         if (u->tab[i].s != INVALID_SOCKET && u->tab[i].mode == WEFT__SOCK_PORT)
             CancelIoEx((HANDLE)u->tab[i].s, NULL);
@@ -790,6 +842,7 @@ static void iocp_fini(weft__backend *be)
         drain(u);
     /* Accepted sockets nobody took are in done_ops; the loop drops those
      * ops. Slots on the free list hold no socket. */
+    weft__iocp_multi_fini(u);
     for (size_t i = 0; i < u->nchunks; i++)
         free(u->chunks[i]);
     free(u->chunks);
@@ -887,4 +940,9 @@ const weft__vtable weft__iocp_vtable = {
     .poll = iocp_poll,
     .wake = iocp_wake,
     .info = iocp_info,
+    .multi_start = weft__iocp_multi_start,
+    .multi_cancel = weft__iocp_multi_cancel,
+    .bufs_setup = weft__iocp_bufs_setup,
+    .buf_put = weft__iocp_buf_put,
+    .buf_owned = weft__iocp_buf_owned,
 };

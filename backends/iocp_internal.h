@@ -16,9 +16,9 @@
  * system starts a weft__iocp_req, and the packet is routed by its kind,
  * never by socket (a closed socket's number may come back at once). */
 enum {
-    WEFT__REQ_OP = 1,      /* inside a weft_op (its win_ area) */
-    WEFT__REQ_MACCEPT = 2, /* an accept slot of a multishot accept */
-    WEFT__REQ_MRECV = 3,   /* the zero-byte WSARecv of a multishot recv */
+    WEFT__REQ_OP = 1,    /* inside a weft_op (its win_ area) */
+    WEFT__REQ_SLOT = 2,  /* an accept slot of a multishot accept */
+    WEFT__REQ_MULTI = 3, /* a weft_multi's op_: zero-byte WSARecv or AFD poll */
 };
 /* How a request waits. */
 enum {
@@ -57,6 +57,11 @@ enum {
     WEFT__AFD_LOCAL_CLOSE = 0x0020,
     WEFT__AFD_ACCEPT = 0x0080,
     WEFT__AFD_CONNECT_FAIL = 0x0100,
+    /* What POLL_IN and POLL_OUT wait for (errors and a local close wake both). */
+    WEFT__AFD_IN = WEFT__AFD_RECEIVE | WEFT__AFD_ACCEPT | WEFT__AFD_DISCONNECT | WEFT__AFD_ABORT |
+                   WEFT__AFD_LOCAL_CLOSE | WEFT__AFD_CONNECT_FAIL,
+    WEFT__AFD_OUT =
+        WEFT__AFD_SEND | WEFT__AFD_CONNECT_FAIL | WEFT__AFD_ABORT | WEFT__AFD_LOCAL_CLOSE,
 };
 
 /* A pre-created socket and the address area AcceptEx writes into, from a
@@ -139,7 +144,7 @@ typedef struct weft__iocp {
     size_t nchunks;
 
     /* Multishot (iocp_multi.c). */
-    weft__list multis; /* running multishot requests */
+    weft__list multis; /* started, last result not yet posted */
     unsigned char *bufs;
     unsigned nbufs, buf_size;
     uint32_t *buf_free; /* a stack of free buffer indices */
@@ -154,7 +159,7 @@ typedef struct weft__iocp {
 
 /* Shared by iocp.c and iocp_multi.c. */
 weft__sock_ent *weft__iocp_sock(weft__iocp *u, SOCKET s);
-int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, weft__sock_ent **out);
+int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, int verify, weft__sock_ent **out);
 weft__accept_slot *weft__iocp_slot_get(weft__iocp *u);
 void weft__iocp_slot_put(weft__iocp *u, weft__accept_slot *slot);
 /* AcceptEx into slot on listener ent; 1 done at once, 0 pending, < 0 error. */
@@ -163,6 +168,13 @@ int weft__iocp_acceptex(weft__iocp *u, weft__sock_ent *ent, weft__accept_slot *s
  * error, the socket then closed). addr/room/addrlen: the peer address. */
 int64_t weft__iocp_accept_done(weft__iocp *u, SOCKET listener, weft__accept_slot *slot, void *addr,
                                size_t room, uint32_t *addrlen);
+/* Arm an AFD poll for op (its win_ area) on socket base: 0 (a packet will
+ * come) or a negative error. Cancel it with weft__iocp_afd_cancel. */
+int weft__iocp_afd_arm(weft__iocp *u, weft_op *op, SOCKET base, ULONG events);
+void weft__iocp_afd_cancel(weft__iocp *u, weft_op *op);
+/* op's non-blocking call (accept, recv, send, connect): the result, or
+ * -EAGAIN when it would block. */
+int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op);
 /* An NTSTATUS from an OVERLAPPED. */
 static inline NTSTATUS weft__iocp_status(const OVERLAPPED *ov)
 {
@@ -178,8 +190,9 @@ int weft__iocp_buf_owned(const weft__backend *be, const void *buf);
 void weft__iocp_multi_packet(weft__iocp *u, weft__iocp_req *req);
 /* fd is being closed: stop the multishot requests on it. */
 void weft__iocp_multi_forget(weft__iocp *u, int fd);
-/* fini: cancel what is in flight, then free the buffers. */
-void weft__iocp_multi_cancel_all(weft__iocp *u);
+/* fini: the requests no packet will end (paused, or waiting for their
+ * kick_) are idle now; the others end as their packets come. */
+void weft__iocp_multi_drop_idle(weft__iocp *u);
 void weft__iocp_multi_fini(weft__iocp *u);
 
 /* Test hook: how many SO_UPDATE_ACCEPT_CONTEXT / SO_UPDATE_CONNECT_CONTEXT

@@ -1,6 +1,7 @@
 /* Multishot operations (weft/multi.h): argument checks and bookkeeping;
  * the backend does the work. */
 #include "loop_internal.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -148,7 +149,7 @@ void weft__multi_queue_free(weft_loop *loop)
         weft__multi_ev *ev = &loop->mq[loop->mq_head];
         loop->mq_head = (loop->mq_head + 1) & (loop->mq_cap - 1);
         if (ev->m->kind_ == WEFT__MULTI_ACCEPT && ev->res >= 0)
-            close((int)ev->res); /* nobody will take it */
+            weft__sock_close((int)ev->res); /* nobody will take it */
         ev->m->state_ = 0;
     }
     free(loop->mq);

@@ -48,6 +48,15 @@ struct weft_multi {
     weft_op op_;       /* readiness backends: parked like an op */
     weft_handle kick_; /* readiness backends: first look, resume, last call */
     int64_t final_;    /* readiness backends: the result of the last call */
+#ifdef _WIN32
+    /* IOCP (backends/iocp_multi.c): the loop's list of running requests,
+     * the accept slots with the system, how many requests it holds, the
+     * socket's generation. */
+    weft__link win_link_;
+    void *win_slots_;
+    uint32_t win_gen_;
+    uint32_t win_nout_;
+#endif
 };
 
 /* Give the loop `count` receive buffers of `size` bytes each (count a power

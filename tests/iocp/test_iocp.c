@@ -590,3 +590,313 @@ Test(iocp, auto_picks_iocp)
     cr_assert(strstr(info, "skip-on-success on"), "info: %s", info);
     cr_assert_eq(weft_loop_free(loop), 0);
 }
+
+/* A caller who closes a socket without CLOSE or forget_fd, then gets its
+ * number back for a new listener: the loop must not take the new socket for
+ * the old one (which was associated with its port), or the accept would
+ * never complete. */
+Test(iocp, reused_number_after_a_plain_close)
+{
+    weft_loop *loop = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft_op acc;
+    rec ra = {0};
+    weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    cr_assert_eq(weft_op_cancel(loop, &acc), 0);
+    run(loop);
+    cr_assert_eq(ra.result, -ECANCELED);
+    weft__sock_close(lfd); /* no forget_fd: the caller's mistake */
+    int again = -1, others[64], nothers = 0;
+    for (int i = 0; i < 64 && again < 0; i++) {
+        struct sockaddr_in a2;
+        int fd = listener(&a2);
+        if (fd == lfd) {
+            again = fd;
+            addr = a2;
+        } else {
+            others[nothers++] = fd;
+        }
+    }
+    for (int i = 0; i < nothers; i++)
+        weft__sock_close(others[i]);
+    if (again < 0)
+        cr_skip_test("the socket number was not handed out again");
+    ra = (rec){0};
+    weft_op_prep_accept(&acc, again, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    int cfd = tcp_socket();
+    cr_assert_eq(connect(weft__sock(cfd), (struct sockaddr *)&addr, sizeof addr), 0);
+    run_until(loop, &ra.calls);
+    cr_assert_geq(ra.result, 0, "accept: %s", weft_strerror((int)ra.result));
+    weft__sock_close((int)ra.result);
+    weft__sock_close(cfd);
+    cr_assert_eq(weft_loop_forget_fd(loop, again), 0);
+    weft__sock_close(again);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+/* ---- multishot ---- */
+
+typedef struct {
+    weft_loop *loop;
+    int n, last, calls_after_last;
+    int64_t final;
+    int fds[256];
+    size_t bytes;
+    char data[8192];
+    int hold; /* recv: keep buffers instead of releasing them */
+    void *held[16];
+    int nheld;
+} mrec;
+
+static void on_multi(weft_multi *m, int64_t res, void *buf, int more)
+{
+    mrec *r = m->data;
+    if (r->last)
+        r->calls_after_last++;
+    if (!more) {
+        r->last = 1;
+        r->final = res;
+        return;
+    }
+    if (buf) {
+        cr_assert_gt(res, 0);
+        if (r->bytes + (size_t)res <= sizeof r->data)
+            memcpy(r->data + r->bytes, buf, (size_t)res);
+        r->bytes += (size_t)res;
+        if (r->hold)
+            r->held[r->nheld++] = buf;
+        else
+            cr_assert_eq(weft_loop_buffer_release(r->loop, buf), 0);
+    } else {
+        cr_assert_lt(r->n, 256);
+        r->fds[r->n] = (int)res;
+    }
+    r->n++;
+}
+
+Test(iocp, multishot_accept_takes_every_connection)
+{
+    weft_loop *loop = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft_multi m;
+    memset(&m, 0, sizeof m);
+    mrec r = {.loop = loop};
+    cr_assert_eq(weft_accept_multi(loop, &m, lfd, on_multi, &r), 0);
+    cr_assert_eq(weft_accept_multi(loop, &m, lfd, on_multi, &r), -EBUSY);
+    enum { N = 40 };
+    int clients[N];
+    for (int i = 0; i < N; i++) {
+        clients[i] = tcp_socket();
+        cr_assert_eq(connect(weft__sock(clients[i]), (struct sockaddr *)&addr, sizeof addr), 0);
+        if (i % 10 == 9)
+            cr_assert_geq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 0);
+    }
+    uint64_t end = now_ns() + 10000000000ull;
+    while (r.n < N && now_ns() < end)
+        cr_assert_eq(weft_loop_run(loop, WEFT_RUN_ONCE), 1);
+    cr_assert_eq(r.n, N);
+    cr_assert_not(r.last);
+    for (int i = 0; i < N; i++) {
+        struct sockaddr_in sa;
+        int len = sizeof sa;
+        cr_assert_eq(getpeername(weft__sock(r.fds[i]), (struct sockaddr *)&sa, &len), 0);
+    }
+    uint64_t a = 0;
+    cr_assert_eq(weft__iocp_counts(loop, &a, NULL), 0);
+    cr_assert_eq(a, (uint64_t)N, "SO_UPDATE_ACCEPT_CONTEXT calls: %llu", (unsigned long long)a);
+    cr_assert_eq(weft_multi_cancel(loop, &m), 0);
+    cr_assert_eq(weft_multi_cancel(loop, &m), -EALREADY);
+    cr_assert(weft_multi_active(&m));
+    run(loop);
+    cr_assert(r.last);
+    cr_assert_eq(r.final, -ECANCELED, "got %s", weft_strerror((int)r.final));
+    cr_assert_eq(r.calls_after_last, 0);
+    cr_assert_not(weft_multi_active(&m));
+    for (int i = 0; i < N; i++) {
+        weft__sock_close(r.fds[i]);
+        weft__sock_close(clients[i]);
+    }
+    cr_assert_eq(weft_loop_forget_fd(loop, lfd), 0);
+    weft__sock_close(lfd);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, multishot_recv_until_end_of_stream)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    weft_multi m;
+    memset(&m, 0, sizeof m);
+    mrec r = {.loop = loop};
+    cr_assert_eq(weft_recv_multi(loop, &m, s, on_multi, &r), -ENOBUFS, "no buffers yet");
+    cr_assert_eq(weft_loop_buffers_setup(loop, 4, 64), 0);
+    cr_assert_eq(weft_loop_buffers_setup(loop, 4, 64), -EBUSY);
+    cr_assert_eq(weft_recv_multi(loop, &m, s, on_multi, &r), 0);
+    char out[5000];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (char)(i * 13 + 1);
+    size_t sent = 0;
+    while (sent < sizeof out) {
+        int chunk = sizeof out - sent < 700 ? (int)(sizeof out - sent) : 700;
+        int n = send(weft__sock(c), out + sent, chunk, 0);
+        cr_assert_gt(n, 0);
+        sent += (size_t)n;
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 0);
+    }
+    cr_assert_eq(shutdown(weft__sock(c), SD_SEND), 0);
+    run(loop);
+    cr_assert(r.last);
+    cr_assert_eq(r.final, 0, "got %s", weft_strerror((int)r.final));
+    cr_assert_eq(r.bytes, sizeof out);
+    cr_assert_eq(memcmp(r.data, out, sizeof out), 0);
+    cr_assert_not(weft_multi_active(&m));
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, multishot_recv_pauses_without_buffers_and_resumes)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    cr_assert_eq(weft_loop_buffers_setup(loop, 2, 8), 0);
+    weft_multi m;
+    memset(&m, 0, sizeof m);
+    mrec r = {.loop = loop, .hold = 1};
+    cr_assert_eq(weft_recv_multi(loop, &m, s, on_multi, &r), 0);
+    cr_assert_eq(send(weft__sock(c), "0123456789abcdefghijklmnopqrstuv", 32, 0), 32);
+    uint64_t end = now_ns() + 5000000000ull;
+    while (r.bytes < 16 && now_ns() < end)
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+    cr_assert_eq(r.bytes, 16, "both buffers filled");
+    for (int i = 0; i < 5; i++)
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 0);
+    cr_assert_eq(r.bytes, 16, "paused with no buffer");
+    cr_assert_not(r.last);
+    /* Release them (and the next ones as they come). */
+    r.hold = 0;
+    for (int i = 0; i < r.nheld; i++)
+        cr_assert_eq(weft_loop_buffer_release(loop, r.held[i]), 0);
+    end = now_ns() + 5000000000ull;
+    while (r.bytes < 32 && now_ns() < end)
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+    cr_assert_eq(r.bytes, 32);
+    cr_assert_eq(memcmp(r.data, "0123456789abcdefghijklmnopqrstuv", 32), 0);
+    cr_assert_eq(weft_multi_cancel(loop, &m), 0);
+    run(loop);
+    cr_assert_eq(r.final, -ECANCELED);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, multishot_recv_paused_cancelled_and_armed_closed)
+{
+    weft_loop *loop = loop_new();
+    int c, s, c2, s2;
+    tcp_pair(loop, &c, &s);
+    tcp_pair(loop, &c2, &s2);
+    cr_assert_eq(weft_loop_buffers_setup(loop, 1, 4), 0);
+    weft_multi m1, m2;
+    memset(&m1, 0, sizeof m1);
+    memset(&m2, 0, sizeof m2);
+    mrec r1 = {.loop = loop, .hold = 1}, r2 = {.loop = loop};
+    cr_assert_eq(weft_recv_multi(loop, &m1, s, on_multi, &r1), 0);
+    cr_assert_eq(send(weft__sock(c), "abcdefgh", 8, 0), 8);
+    uint64_t end = now_ns() + 5000000000ull;
+    while (r1.bytes < 4 && now_ns() < end)
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+    cr_assert_eq(r1.bytes, 4); /* and paused: the one buffer is held */
+    cr_assert_eq(weft_multi_cancel(loop, &m1), 0);
+    run(loop);
+    cr_assert_eq(r1.final, -ECANCELED);
+    cr_assert_eq(weft_loop_buffer_release(loop, r1.held[0]), 0);
+    /* A CLOSE op on the socket of an armed multishot recv ends it. */
+    cr_assert_eq(weft_recv_multi(loop, &m2, s2, on_multi, &r2), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    weft_op cl;
+    rec rc = {0};
+    weft_op_prep_close(&cl, s2, on_done, &rc);
+    cr_assert_eq(weft_op_submit(loop, &cl), 0);
+    run(loop);
+    cr_assert_eq(rc.result, 0);
+    cr_assert(r2.last);
+    cr_assert_eq(r2.final, -ECANCELED, "got %s", weft_strerror((int)r2.final));
+    cr_assert_not(weft_multi_active(&m2));
+    weft__sock_close(c);
+    weft__sock_close(s);
+    weft__sock_close(c2);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+Test(iocp, free_with_multishot_requests_in_flight)
+{
+    weft_loop *loop = loop_new();
+    int c, s;
+    tcp_pair(loop, &c, &s);
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    cr_assert_eq(weft_loop_buffers_setup(loop, 4, 64), 0);
+    weft_multi ma, mr;
+    memset(&ma, 0, sizeof ma);
+    memset(&mr, 0, sizeof mr);
+    mrec ra = {.loop = loop}, rr = {.loop = loop};
+    cr_assert_eq(weft_accept_multi(loop, &ma, lfd, on_multi, &ra), 0);
+    cr_assert_eq(weft_recv_multi(loop, &mr, s, on_multi, &rr), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1);
+    cr_assert_eq(weft_loop_free(loop), 0);
+    cr_assert_not(weft_multi_active(&ma));
+    cr_assert_not(weft_multi_active(&mr));
+    cr_assert_eq(ra.n + rr.n + ra.last + rr.last, 0);
+    memset(&ma, 0xa5, sizeof ma);
+    memset(&mr, 0xa5, sizeof mr);
+    Sleep(50);
+    weft__sock_close(c);
+    weft__sock_close(s);
+    weft__sock_close(lfd);
+}
+
+/* A multishot accept on a listener another loop's port owns: AFD polls and
+ * non-blocking accepts. */
+Test(iocp, multishot_accept_on_a_listener_another_loop_owns)
+{
+    weft_loop *a = loop_new(), *b = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft_op acc;
+    rec ra = {0};
+    weft_op_prep_accept(&acc, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(a, &acc), 0);
+    cr_assert_eq(weft_op_cancel(a, &acc), 0);
+    run(a);
+    weft_multi m;
+    memset(&m, 0, sizeof m);
+    mrec r = {.loop = b};
+    cr_assert_eq(weft_accept_multi(b, &m, lfd, on_multi, &r), 0);
+    enum { N = 10 };
+    int clients[N];
+    for (int i = 0; i < N; i++) {
+        clients[i] = tcp_socket();
+        cr_assert_eq(connect(weft__sock(clients[i]), (struct sockaddr *)&addr, sizeof addr), 0);
+    }
+    uint64_t end = now_ns() + 10000000000ull;
+    while (r.n < N && now_ns() < end)
+        cr_assert_eq(weft_loop_run(b, WEFT_RUN_ONCE), 1);
+    cr_assert_eq(r.n, N);
+    cr_assert_eq(weft_multi_cancel(b, &m), 0);
+    run(b);
+    cr_assert_eq(r.final, -ECANCELED, "got %s", weft_strerror((int)r.final));
+    for (int i = 0; i < N; i++) {
+        weft__sock_close(r.fds[i]);
+        weft__sock_close(clients[i]);
+    }
+    weft__sock_close(lfd);
+    cr_assert_eq(weft_loop_free(a), 0);
+    cr_assert_eq(weft_loop_free(b), 0);
+}
