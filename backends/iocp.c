@@ -169,13 +169,26 @@ static void sock_associate(weft__iocp *u, weft__sock_ent *e)
         e->skip = 1;
 }
 
+/* Winsock says WSAENOTSOCK also for a value that is no handle at all (a
+ * socket closed already, or never opened): that is POSIX's EBADF, as the
+ * other backends report it. A live handle that is no socket stays ENOTSOCK.
+ * Kernel handles are multiples of 4; a value with the low bits set is at
+ * most a legacy console pseudo-handle (wine still makes those), no socket. */
+static int bad_socket_error(SOCKET s, int rc)
+{
+    DWORD flags;
+    if (rc == -ENOTSOCK && ((s & 3) || !GetHandleInformation((HANDLE)s, &flags)))
+        return -EBADF;
+    return rc;
+}
+
 /* What an entry knows of its socket: checked to be one, made non-blocking. */
 static int sock_fill(weft__iocp *u, weft__sock_ent *e, SOCKET s)
 {
     WSAPROTOCOL_INFOW pi;
     int pilen = sizeof pi;
     if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&pi, &pilen) != 0)
-        return weft__sock_error();
+        return bad_socket_error(s, weft__sock_error());
     u_long on = 1;
     if (ioctlsocket(s, FIONBIO, &on) != 0)
         return weft__sock_error();
@@ -692,7 +705,7 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     SOCKET s = weft__sock(op->fd);
     if (op->opcode == WEFT_OP_CLOSE) {
         forget(u, op->fd);
-        weft__op_done(be->loop, op, weft__sock_close(op->fd));
+        weft__op_done(be->loop, op, bad_socket_error(s, weft__sock_close(op->fd)));
         return 0;
     }
     int poll = op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_POLL_OUT;
