@@ -979,3 +979,88 @@ Test(net, bad_input)
     cr_assert_eq(run_task(loop, bad_in_task, loop), 0);
     test_loop_free(loop);
 }
+
+/* ------------------------------------------------------------------ */
+/* what every socket weft makes is: non-blocking, not inherited         */
+
+int weft__accept_queued(int lfd); /* net/net_internal.h: the servers' batch accept */
+
+/* Non-blocking: a receive with nothing there says EAGAIN at once. */
+static void assert_nonblocking(int fd, const char *what)
+{
+    char c;
+    long n = net_recv_now(fd, &c, 1);
+#ifdef _WIN32
+    int err = n < 0 ? net_errno() : 0;
+#else
+    /* recv with MSG_DONTWAIT cannot tell: ask recv without it. */
+    (void)n;
+    n = (long)recv(fd, &c, 1, 0);
+    int err = n < 0 ? errno : 0;
+#endif
+    cr_assert(n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == ENOTCONN), "%s: %ld, %s",
+              what, n, weft_strerror(-err));
+}
+
+/* Not inherited by child processes (close-on-exec). */
+static void assert_not_inherited(int fd, const char *what)
+{
+#ifdef _WIN32
+    DWORD flags = 0;
+    cr_assert(GetHandleInformation((HANDLE)weft__sock(fd), &flags), "%s: GetHandleInformation",
+              what);
+    cr_assert_eq(flags & HANDLE_FLAG_INHERIT, 0, "%s is inheritable", what);
+#else
+    int fl = fcntl(fd, F_GETFD);
+    cr_assert(fl >= 0 && (fl & FD_CLOEXEC), "%s lacks FD_CLOEXEC", what);
+#endif
+}
+
+static int props_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    pair_ctx *p = arg;
+    tcp_pair_task(p);
+    assert_nonblocking(p->cfd, "connected socket");
+    assert_not_inherited(p->cfd, "connected socket");
+    assert_nonblocking(p->sfd, "accepted socket");
+    assert_not_inherited(p->sfd, "accepted socket");
+    /* The servers' batch accept, on a connection queued meanwhile. */
+    cr_assert_eq(weft__accept_queued(p->lfd), -EAGAIN);
+    int c2 = weft_connect(p->loop, &p->addr, 2000 * MS);
+    cr_assert_geq(c2, 0);
+    int s2 = -EAGAIN;
+    for (int i = 0; i < 200 && s2 == -EAGAIN; i++) {
+        weft_sleep(p->loop, 1 * MS);
+        s2 = weft__accept_queued(p->lfd);
+    }
+    cr_assert_geq(s2, 0, "accept_queued: %s", weft_strerror(s2));
+    assert_nonblocking(s2, "batch-accepted socket");
+    assert_not_inherited(s2, "batch-accepted socket");
+    weft_addr peer;
+    cr_assert_eq(weft_peername(s2, &peer), 0);
+    cr_assert_eq(weft_addr_family(&peer), AF_INET);
+    cr_assert_eq(weft_send_all(p->loop, c2, "ok", 2), 2);
+    char buf[2];
+    cr_assert_eq(weft_recv(p->loop, s2, buf, 2), 2);
+    weft_close(p->loop, c2);
+    weft_close(p->loop, s2);
+    weft_close(p->loop, p->cfd);
+    weft_close(p->loop, p->sfd);
+    return 0;
+}
+
+Test(net, sockets_are_nonblocking_and_not_inherited)
+{
+    weft_loop *loop = test_loop_new();
+    pair_ctx p = {.loop = loop};
+    p.lfd = loopback_listener(&p.addr, 8);
+    assert_not_inherited(p.lfd, "listener");
+    int u = weft_socket(AF_INET, SOCK_DGRAM);
+    cr_assert_geq(u, 0);
+    assert_not_inherited(u, "UDP socket");
+    cr_assert_eq(weft_close(loop, u), 0);
+    cr_assert_eq(run_task(loop, props_main, &p), 0);
+    weft_close(loop, p.lfd);
+    test_loop_free(loop);
+}

@@ -520,6 +520,75 @@ Test(server, serve_threads_setup_gives_each_thread_its_state)
     test_loop_free(loop);
 }
 
+/* Every thread takes connections. Each connection blocks its thread's loop
+ * for a while after the echo (a handler that hogs its thread), so the
+ * connections arriving meanwhile must be taken by the other threads: on
+ * Linux from their own SO_REUSEPORT listeners, on Windows from the one
+ * listener they share (the loop that holds it in its port cannot take
+ * them while blocked). */
+#define SPREAD_CLIENTS 12
+
+static int hogging_echo(weft_stream *s, void *arg)
+{
+    per_thread_echo(s, arg);
+    net_sleep_ms(30); /* blocks this thread's loop, not the task */
+    return 0;
+}
+
+static int spread_client(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    if (echo_once(c->loop, &c->addr, 100))
+        c->ok++;
+    return 0;
+}
+
+static int spread_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    weft_future *f[SPREAD_CLIENTS];
+    for (int i = 0; i < SPREAD_CLIENTS; i++)
+        cr_assert_eq(weft_task_spawn(((srv_ctx *)arg)->loop, spread_client, arg, &f[i]), 0);
+    for (int i = 0; i < SPREAD_CLIENTS; i++) {
+        weft_await(f[i], NULL);
+        weft_future_unref(f[i]);
+    }
+    return 0;
+}
+
+Test(server, serve_threads_every_thread_accepts)
+{
+    hook_log log = {.fail_index = -1};
+    for (int i = 0; i < HOOK_THREADS; i++)
+        atomic_init(&log.torn[i], -1);
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    weft_serve_opts so = {
+        .grace_ns = 2000 * MS, .thread_setup = hook_setup, .thread_teardown = hook_teardown};
+    weft_threads *t;
+    int rc = weft_serve_threads(HOOK_THREADS, NULL, &a, hogging_echo, &log, &so, &t);
+    if (rc == WEFT_EUNAVAILABLE)
+        cr_skip_test("backend unavailable");
+    cr_assert_eq(rc, 0, "serve_threads: %s", weft_strerror(rc));
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    cr_assert_eq(weft_threads_addr(t, &c.addr), 0);
+    cr_assert_eq(run_task(loop, spread_main, &c), 0);
+    cr_assert_eq(c.ok, SPREAD_CLIENTS);
+    cr_assert_eq(weft_threads_stop(t), 0);
+    cr_assert_eq(weft_threads_join(t), 0);
+    int total = 0, busy = 0;
+    for (int i = 0; i < HOOK_THREADS; i++) {
+        total += atomic_load(&log.torn[i]);
+        busy += atomic_load(&log.torn[i]) > 0;
+    }
+    cr_assert_eq(total, SPREAD_CLIENTS);
+    cr_assert_geq(busy, 2, "connections per thread: %d %d %d", atomic_load(&log.torn[0]),
+                  atomic_load(&log.torn[1]), atomic_load(&log.torn[2]));
+    test_loop_free(loop);
+}
+
 Test(server, serve_threads_failing_setup_fails_the_start)
 {
     weft_addr a;
