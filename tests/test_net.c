@@ -263,7 +263,7 @@ Test(net, tcp_echo_1_byte_to_16_mib)
         c.size = sizes[i];
         c.ok = 0;
         cr_assert_eq(run_task(loop, echo_client_task, &c), 0);
-        cr_assert(c.ok, "size %zu", sizes[i]);
+        cr_assert(c.ok, "size %llu", (unsigned long long)sizes[i]);
     }
     cr_assert_eq(weft_close(loop, c.lfd), 0);
     test_loop_free(loop);
