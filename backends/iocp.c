@@ -34,7 +34,15 @@
  * CLOSE / forget_fd: CancelIoEx(socket, NULL) and the socket's AFD polls
  * cancelled; each op still completes through its packet (-ECANCELED, or its
  * real result if it had finished). cancel = CancelIoEx(socket, &ov).
- * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag.
+ * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag. Timeouts
+ * are rounded up to whole ms and waited out when the wait returns early.
+ * fini cancels everything and takes packets until the system holds no
+ * OVERLAPPED of the loop's (nreqs == 0).
+ *
+ * A socket closed without CLOSE or forget_fd leaves its entry behind; ACCEPT
+ * and CONNECT check the association again (one CreateIoCompletionPort that
+ * fails when all is well), so a new socket behind the old number still
+ * reaches the port. Multishot requests: iocp_multi.c.
  */
 #include "iocp_internal.h"
 #include "loop_internal.h"
@@ -47,8 +55,8 @@
 #ifndef STATUS_PENDING
 #define STATUS_PENDING ((NTSTATUS)0x00000103L)
 #endif
-#ifndef STATUS_NOT_FOUND
-#define STATUS_NOT_FOUND ((NTSTATUS)0xC0000225L)
+#ifndef STATUS_BUFFER_OVERFLOW
+#define STATUS_BUFFER_OVERFLOW ((NTSTATUS)0x80000005L)
 #endif
 #ifndef FILE_OPEN
 #define FILE_OPEN 0x00000001
@@ -446,6 +454,8 @@ int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op)
     }
     case WEFT_OP_RECV: {
         int n = recv(s, op->buf, (int)io_len(op->len), op->flags);
+        if (n < 0 && WSAGetLastError() == WSAEMSGSIZE)
+            return io_len(op->len); /* a datagram cut to the buffer, as on POSIX */
         return n >= 0 ? n : weft__sock_error();
     }
     case WEFT_OP_SEND: {
@@ -586,7 +596,8 @@ static void sock_packet(weft__iocp *u, weft_op *op)
     switch (op->opcode) {
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
-        if (res == 0)
+        /* A datagram cut to the buffer (a warning status): its length, as on POSIX. */
+        if (res == 0 || weft__iocp_status(&p->req.ov) == STATUS_BUFFER_OVERFLOW)
             res = (int64_t)p->req.ov.InternalHigh;
         break;
     case WEFT_OP_ACCEPT: {

@@ -10,8 +10,12 @@
  * a no-access guard page below, recycled on destroy. Each thread has a
  * default pool (pass NULL); a loop or a program that wants its own sizes or
  * limits makes one with weft_stack_pool_new(). Running past the end of a
- * stack hits the guard page, and weft prints which coroutine overflowed
- * before the process dies of SIGSEGV (POSIX; see weft_stack_pool_new).
+ * stack hits the guard page, and weft prints which coroutine overflowed on
+ * stderr before the process dies: of SIGSEGV on POSIX; on Windows of
+ * EXCEPTION_STACK_OVERFLOW, raised as a fail-fast exception (no handler
+ * runs; Windows Error Reporting sees it). On Windows the guard is three
+ * pages: two PAGE_GUARD pages, which the system lends the exception
+ * dispatcher on overflow, above one no-access page.
  *
  * Floating point: by default the FP environment (rounding mode, exception
  * masks: MXCSR and the x87 control word, FPCR on AArch64) belongs to the
@@ -32,7 +36,7 @@
 extern "C" {
 #endif
 
-/* The default usable stack size of a pool: 64 KiB (plus one guard page).
+/* The default usable stack size of a pool: 64 KiB (plus the guard).
  * Enough for ordinary C with buffers of a few KiB on the stack; code that
  * calls getaddrinfo, printf of long doubles, or deep recursion wants more. */
 #define WEFT_STACK_DEFAULT_SIZE (64 * 1024)
@@ -117,9 +121,9 @@ int weft_stack_pool_new(const weft_stack_pool_options *opt, weft_stack_pool **ou
 int weft_stack_pool_free(weft_stack_pool *pool);
 
 /* The calling thread's default pool (default size and cache), used where a
- * pool argument is NULL. Owned by weft: on POSIX its cached stacks are
- * unmapped when the thread exits, so destroy the thread's coroutines before
- * it exits. Never NULL. */
+ * pool argument is NULL. Owned by weft: its cached stacks are unmapped when
+ * the thread exits, so destroy the thread's coroutines before it exits.
+ * Never NULL. */
 weft_stack_pool *weft_stack_pool_default(void);
 
 /* The usable size in bytes of the stacks pool hands out (NULL: the

@@ -12,9 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(_WIN32)
 #include <pthread.h>
+#if !defined(_WIN32)
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #if defined(WEFT_HAVE_VALGRIND) && WEFT_HAVE_VALGRIND
@@ -551,7 +552,6 @@ Test(coro, fp_control)
 
 /* --- threads: each has its own current coroutine and default pool --- */
 
-#if !defined(_WIN32)
 static void *thread_main(void *arg)
 {
     intptr_t base = (intptr_t)arg, sum = 0;
@@ -569,13 +569,9 @@ static void *thread_main(void *arg)
     }
     return (void *)sum;
 }
-#endif
 
 Test(coro, threads)
 {
-#if defined(_WIN32)
-    cr_skip_test("POSIX threads only");
-#else
     pthread_t th[4];
     for (intptr_t i = 0; i < 4; i++)
         cr_assert_eq(pthread_create(&th[i], NULL, thread_main, (void *)(i + 1)), 0);
@@ -584,12 +580,63 @@ Test(coro, threads)
         cr_assert_eq(pthread_join(th[i], &ret), 0);
         cr_assert_eq((intptr_t)ret, 200 * ((i + 1) * 10 + (i + 1) + 1000));
     }
+}
+
+/* A thread's default pool unmaps its cached stacks when the thread exits
+ * (Windows: winpthreads runs the key destructor, also for threads it did
+ * not create). */
+static void *cache_one_stack(void *arg)
+{
+    weft_coro co;
+    if (weft_coro_init(&co, NULL, noop_body) != 0)
+        return NULL;
+    *(void **)arg = co.stack_.lo_;
+    weft_coro_destroy(&co); /* cached by the thread's default pool */
+    return NULL;
+}
+
+static int is_mapped(void *p)
+{
+#if defined(_WIN32)
+    MEMORY_BASIC_INFORMATION mi;
+    return VirtualQuery(p, &mi, sizeof mi) && mi.State != MEM_FREE;
+#else
+    long pg = sysconf(_SC_PAGESIZE);
+    return msync((void *)((uintptr_t)p & ~(uintptr_t)(pg - 1)), (size_t)pg, MS_ASYNC) == 0;
 #endif
 }
 
-/* --- stack overflow: a clear message, then death by SIGSEGV --- */
+#if defined(_WIN32)
+static DWORD WINAPI native_cache_one_stack(void *arg)
+{
+    cache_one_stack(arg);
+    return 0;
+}
+#endif
 
-#if !defined(_WIN32) && !WEFT__ASAN
+Test(coro, thread_exit_unmaps_stacks)
+{
+    void *lo = NULL;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, cache_one_stack, &lo), 0);
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_not_null(lo);
+    cr_assert(!is_mapped(lo));
+#if defined(_WIN32)
+    lo = NULL;
+    HANDLE h = CreateThread(NULL, 0, native_cache_one_stack, &lo, 0, NULL);
+    cr_assert_not_null(h);
+    cr_assert_eq(WaitForSingleObject(h, 10000), WAIT_OBJECT_0);
+    CloseHandle(h);
+    cr_assert_not_null(lo);
+    cr_assert(!is_mapped(lo));
+#endif
+}
+
+/* --- stack overflow: a clear message, then death (SIGSEGV; on Windows
+ * the unhandled EXCEPTION_STACK_OVERFLOW) --- */
+
+#if !WEFT__ASAN
 static volatile unsigned long overflow_limit = ~0ul;
 
 static unsigned long overflow(unsigned long n)
@@ -605,17 +652,101 @@ static void *overflow_body(weft_coro *self, void *arg)
 {
     (void)self;
     (void)arg;
-    return (void *)overflow(0);
+    return (void *)(uintptr_t)overflow(0);
+}
+
+/* The child's side: overflow a coroutine named "runaway"; the exit codes
+ * say how far it got if it survives. */
+static void *overflow_child(void *arg)
+{
+    (void)arg;
+    weft_coro co;
+    if (weft_coro_init(&co, NULL, overflow_body) != 0)
+        _exit(3);
+    weft_coro_set_name(&co, "runaway");
+    weft_coro_resume(&co, NULL, NULL);
+    _exit(4); /* not reached */
+}
+
+/* The same on a second thread: its own stacks, its own TEB (Windows) or
+ * alternate signal stack (POSIX). */
+static void overflow_child_thread(void)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, overflow_child, NULL) != 0)
+        _exit(5);
+    pthread_join(th, NULL);
+    _exit(6); /* not reached */
 }
 #endif
 
-Test(coro, overflow_message)
-{
 #if defined(_WIN32)
-    cr_skip_test("no fork; on Windows an overflow is an access violation without the message");
-#elif WEFT__ASAN
+/* Runs test (this program's suite/name) again in a child with
+ * WEFT_TEST_OVERFLOW_CHILD set; returns its exit code, its stderr in buf. */
+static DWORD overflow_in_child(const char *test, char *buf, size_t cap)
+{
+    char self[MAX_PATH], cmd[MAX_PATH + 64];
+    DWORD len = GetModuleFileNameA(NULL, self, sizeof self);
+    cr_assert(len > 0 && len < sizeof self);
+    snprintf(cmd, sizeof cmd, "\"%s\" --weft-run %s", self, test);
+    SECURITY_ATTRIBUTES sa = {.nLength = sizeof sa, .bInheritHandle = TRUE};
+    HANDLE rd, wr;
+    cr_assert(CreatePipe(&rd, &wr, &sa, 0));
+    cr_assert(SetHandleInformation(rd, HANDLE_FLAG_INHERIT, 0));
+    cr_assert(SetEnvironmentVariableA("WEFT_TEST_OVERFLOW_CHILD", "1"));
+    STARTUPINFOA si = {.cb = sizeof si, .dwFlags = STARTF_USESTDHANDLES};
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+    si.hStdError = wr;
+    PROCESS_INFORMATION pi;
+    cr_assert(CreateProcessA(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi));
+    CloseHandle(wr);
+    size_t got = 0;
+    DWORD n;
+    while (got < cap - 1 && ReadFile(rd, buf + got, (DWORD)(cap - 1 - got), &n, NULL) && n > 0)
+        got += n;
+    buf[got] = 0;
+    CloseHandle(rd);
+    cr_assert_eq(WaitForSingleObject(pi.hProcess, 60000), WAIT_OBJECT_0);
+    DWORD code = 0;
+    cr_assert(GetExitCodeProcess(pi.hProcess, &code));
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return code;
+}
+
+static int under_wine(void)
+{
+    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
+}
+#endif
+
+/* Overflows a coroutine in a child process (on a second thread there if
+ * in_thread) and checks that it died of it, saying which coroutine. */
+static void check_overflow(const char *test, int in_thread)
+{
+#if WEFT__ASAN
+    (void)test;
+    (void)in_thread;
     cr_skip_test("ASan reports the overflow itself");
+#elif defined(_WIN32)
+    if (getenv("WEFT_TEST_OVERFLOW_CHILD")) {
+        if (in_thread)
+            overflow_child_thread();
+        overflow_child(NULL);
+    }
+    char buf[4096];
+    DWORD code = overflow_in_child(test, buf, sizeof buf);
+    cr_log_info("child exit code %#lx, stderr: %s", (unsigned long)code, buf);
+    /* Ended by RaiseFailFastException: with the exception's code on
+     * Windows, with STATUS_FAIL_FAST_EXCEPTION under wine. */
+    DWORD want = under_wine() ? 0xC0000602 : (DWORD)EXCEPTION_STACK_OVERFLOW;
+    cr_assert_eq(code, want, "exit code %#lx", (unsigned long)code);
+    cr_assert(strstr(buf, "coroutine stack overflow") != NULL);
+    cr_assert(strstr(buf, "runaway") != NULL);
 #else
+    (void)test;
     if (RUNNING_ON_VALGRIND)
         cr_skip_test("valgrind reports the deliberate crash as an error of its own");
     int pipefd[2];
@@ -625,12 +756,9 @@ Test(coro, overflow_message)
     if (pid == 0) {
         dup2(pipefd[1], 2);
         close(pipefd[0]);
-        weft_coro co;
-        if (weft_coro_init(&co, NULL, overflow_body) != 0)
-            _exit(3);
-        weft_coro_set_name(&co, "runaway");
-        weft_coro_resume(&co, NULL, NULL);
-        _exit(4); /* not reached */
+        if (in_thread)
+            overflow_child_thread();
+        overflow_child(NULL);
     }
     close(pipefd[1]);
     char buf[1024];
@@ -646,5 +774,65 @@ Test(coro, overflow_message)
     cr_assert_eq(WTERMSIG(status), SIGSEGV);
     cr_assert(strstr(buf, "coroutine stack overflow") != NULL);
     cr_assert(strstr(buf, "runaway") != NULL);
+#endif
+}
+
+Test(coro, overflow_message)
+{
+    check_overflow("coro/overflow_message", 0);
+}
+
+Test(coro, overflow_message_thread)
+{
+    check_overflow("coro/overflow_message_thread", 1);
+}
+
+/* Windows: below the usable stack, the PAGE_GUARD pages the system hands to
+ * the exception dispatcher on overflow, then the no-access page; the TEB's
+ * DeallocationStack inside the coroutine is the bottom of both. */
+#if defined(_WIN32)
+struct dealloc_seen {
+    void *dealloc;
+};
+
+static void *dealloc_body(weft_coro *self, void *arg)
+{
+    (void)self;
+    void *d;
+    __asm__ volatile("movq %%gs:0x1478, %0" : "=r"(d));
+    ((struct dealloc_seen *)arg)->dealloc = d;
+    return NULL;
+}
+#endif
+
+Test(coro, windows_guard_layout)
+{
+#if !defined(_WIN32)
+    cr_skip_test("Windows only");
+#else
+    weft_coro co;
+    cr_assert_eq(weft_coro_init(&co, NULL, dealloc_body), 0);
+    char *lo = co.stack_.lo_;
+    size_t guard = weft__stack_guard(co.stack_.pool_);
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    size_t pg = si.dwPageSize;
+    cr_assert_eq(guard, 3 * pg);
+    MEMORY_BASIC_INFORMATION mi;
+    cr_assert(VirtualQuery(lo, &mi, sizeof mi));
+    cr_assert_eq(mi.Protect, PAGE_READWRITE);
+    cr_assert(mi.RegionSize >= co.stack_.size_);
+    cr_assert(VirtualQuery(lo - 2 * pg, &mi, sizeof mi));
+    cr_assert_eq(mi.Protect, PAGE_READWRITE | PAGE_GUARD);
+    cr_assert_eq(mi.BaseAddress, lo - 2 * pg);
+    cr_assert_eq(mi.RegionSize, 2 * pg);
+    cr_assert(VirtualQuery(lo - guard, &mi, sizeof mi));
+    cr_assert_eq(mi.Protect, PAGE_NOACCESS);
+    cr_assert_eq(mi.AllocationBase, lo - guard);
+    cr_assert_eq(mi.RegionSize, pg);
+    struct dealloc_seen seen = {NULL};
+    cr_assert_eq(weft_coro_resume(&co, &seen, NULL), WEFT_CORO_DONE);
+    cr_assert_eq(seen.dealloc, lo - guard);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
 #endif
 }
