@@ -295,6 +295,20 @@ void weft__iocp_slot_put(weft__iocp *u, weft__accept_slot *slot)
     u->free_slots = slot;
 }
 
+int weft__iocp_listening(weft__sock_ent *ent)
+{
+    if (ent->listening)
+        return 0;
+    BOOL on = FALSE;
+    int len = sizeof on;
+    if (getsockopt(ent->s, SOL_SOCKET, SO_ACCEPTCONN, (char *)&on, &len) != 0)
+        return weft__sock_error();
+    if (!on)
+        return -EINVAL;
+    ent->listening = 1;
+    return 0;
+}
+
 int weft__iocp_acceptex(weft__iocp *u, weft__sock_ent *ent, weft__accept_slot *slot)
 {
     if (slot->sock == INVALID_SOCKET) {
@@ -513,6 +527,8 @@ static int start_overlapped(weft__iocp *u, weft_op *op, weft__sock_ent *ent, int
             return 0;
         return weft__win_error((unsigned long)rc);
     case WEFT_OP_ACCEPT: {
+        if ((rc = weft__iocp_listening(ent)) != 0)
+            return rc;
         weft__accept_slot *slot = weft__iocp_slot_get(u);
         if (!slot)
             return -ENOMEM;

@@ -1172,3 +1172,57 @@ Test(iocp, ipv6_accept_connect)
     closesocket(l);
     cr_assert_eq(weft_loop_free(loop), 0);
 }
+
+Test(iocp, accept_on_a_socket_that_does_not_listen)
+{
+    weft_loop *loop = loop_new();
+    int s = tcp_socket();
+    weft_op acc;
+    rec ra = {0};
+    weft_op_prep_accept(&acc, s, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(loop, &acc), 0);
+    run(loop);
+    cr_assert_eq(ra.result, -EINVAL, "got %s", weft_strerror((int)ra.result));
+    weft_multi m;
+    memset(&m, 0, sizeof m);
+    mrec r = {.loop = loop};
+    cr_assert_eq(weft_accept_multi(loop, &m, s, on_multi, &r), -EINVAL);
+    cr_assert_not(weft_multi_active(&m));
+    weft__sock_close(s);
+    cr_assert_eq(weft_loop_free(loop), 0);
+}
+
+/* Shared listener: while the loop whose port holds it is busy (not polling)
+ * with one AcceptEx out, the next connections go to the other loop. */
+Test(iocp, shared_listener_other_loop_takes_what_the_busy_one_cannot)
+{
+    weft_loop *a = loop_new(), *b = loop_new();
+    struct sockaddr_in addr;
+    int lfd = listener(&addr);
+    weft_op acc_a, acc_b;
+    rec ra = {0}, rb = {0};
+    weft_op_prep_accept(&acc_a, lfd, NULL, 0, on_done, &ra);
+    cr_assert_eq(weft_op_submit(a, &acc_a), 0); /* a's AcceptEx is out; a does not run */
+    weft_op_prep_accept(&acc_b, lfd, NULL, 0, on_done, &rb);
+    cr_assert_eq(weft_op_submit(b, &acc_b), 0);
+    cr_assert_eq(weft_loop_run(b, WEFT_RUN_NOWAIT), 1);
+    int c1 = tcp_socket(), c2 = tcp_socket();
+    cr_assert_eq(connect(weft__sock(c1), (struct sockaddr *)&addr, sizeof addr), 0);
+    cr_assert_eq(connect(weft__sock(c2), (struct sockaddr *)&addr, sizeof addr), 0);
+    uint64_t end = now_ns() + 3000000000ull;
+    while (!rb.calls && now_ns() < end)
+        cr_assert_geq(weft_loop_run(b, WEFT_RUN_NOWAIT), 0);
+    cr_log_info("b took %d connection(s) while a was busy", rb.calls);
+    run(a);
+    cr_assert_eq(ra.calls, 1);
+    cr_assert_geq(ra.result, 0);
+    cr_assert_eq(rb.calls, 1, "b took nothing while a's AcceptEx held the listener");
+    cr_assert_geq(rb.result, 0);
+    weft__sock_close((int)ra.result);
+    weft__sock_close((int)rb.result);
+    weft__sock_close(c1);
+    weft__sock_close(c2);
+    weft__sock_close(lfd);
+    cr_assert_eq(weft_loop_free(a), 0);
+    cr_assert_eq(weft_loop_free(b), 0);
+}
