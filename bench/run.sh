@@ -9,6 +9,10 @@
 #   --json         the microbenchmarks print JSON lines instead of tables
 #   --tag NAME     name the results <date>-NAME (a partial run then leaves
 #                  the day's full results alone)
+#   --wine         the echo section also runs weft_echo_cb.exe and
+#                  weft_echo_task.exe (IOCP) from the Windows release build
+#                  BW (default build-release-win64) under wine ($WINE,
+#                  default /usr/lib/wine/wine64): wine's figures, not Windows'
 # Environment: REPS (echo rounds), PROTO_REPS (HTTP/RESP rounds), ECHO_SECS
 # (seconds per echo run), ECHO_ONLY (echo server names, space-separated),
 # ECHO_EXTRA (more echo servers, "name|command ending in --port" per line),
@@ -25,12 +29,14 @@ ECHO_EXTRA=${ECHO_EXTRA:-}
 JSON=""
 ONLY="echo,profile,memory,http,resp,client,micro"
 NAME_TAG=""
+WINE_ECHO=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
     --json) JSON=--json ;;
     --only) ONLY=$2; shift ;;
     --tag) NAME_TAG=$2; shift ;;
+    --wine) WINE_ECHO=1 ;;
     *) echo "bench/run.sh: unknown flag $1" >&2; exit 2 ;;
     esac
     shift
@@ -76,6 +82,19 @@ else
     TAG=$(date +%Y-%m-%d)
 fi
 [ -z "$NAME_TAG" ] || TAG="$TAG-$NAME_TAG"
+if [ "$WINE_ECHO" = 1 ]; then
+    BW=${BW:-build-release-win64}
+    WINE=${WINE:-/usr/lib/wine/wine64}
+    export WINEDEBUG=-all
+    for p in weft_echo_cb weft_echo_task; do
+        [ -f "$BW/bench/peers/$p.exe" ] || { echo "bench/run.sh --wine: no $BW/bench/peers/$p.exe" >&2; exit 1; }
+    done
+    # Start the wineserver (and see that IOCP works) before the first run.
+    WINE_IOCP=$("$WINE" "$BW/tools/weft-info.exe" 2>&1 | tr -d '\r' | grep '^iocp' || true)
+    ECHO_EXTRA="${ECHO_EXTRA:+$ECHO_EXTRA
+}weft-cb iocp (wine)|$WINE $BW/bench/peers/weft_echo_cb.exe --backend iocp --port
+weft-task iocp (wine)|$WINE $BW/bench/peers/weft_echo_task.exe --backend iocp --port"
+fi
 export B REPS PROTO_REPS ECHO_SECS ECHO_WARMUP ECHO_ONLY ECHO_EXTRA MEM_CONNS MEM_BIG HTTP_SECS RESP_N
 BUSY_POLL_US=${BUSY_POLL_US:-50}
 export CLIENT_SECS RESP_CLIENT_N BUSY_POLL_US
@@ -117,6 +136,12 @@ start=$(date +%s)
         "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$B" "$PIN_SERVER" "$PIN_CLIENT"
     printf -- '- %s rounds (A B A B ...), %s s per echo run after %s s warm-up; weft-load client: %s\n' \
         "$REPS" "$ECHO_SECS" "$ECHO_WARMUP" "${LOAD_FLAGS:-(epoll)}"
+    if [ "$WINE_ECHO" = 1 ]; then
+        printf -- '- wine rows: %s running %s (mingw-w64 %s); weft-info.exe: %s.\n' \
+            "$("$WINE" --version 2>/dev/null)" "$BW" "$(x86_64-w64-mingw32-gcc -dumpversion 2>/dev/null)" \
+            "$(printf '%s' "$WINE_IOCP" | tr -s ' ')"
+        printf '  Wine figures on Linux, not Windows ones: wine carries socket I/O through wineserver\n'
+    fi
     printf -- '- load average at start: %s (other work on the machine makes runs noisy;\n' \
         "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf '  the core columns show how busy each pinned core was, softirq included)\n'

@@ -7,20 +7,67 @@
  * pending connection into the freed slot and closes it at once (the client
  * sees its connection closed), then takes the spare again. Without a spare
  * (another thread holds it, or it could not be opened) the task backs off
- * with a timer instead. */
+ * with a timer instead.
+ *
+ * Windows has no per-process descriptor limit of that kind (sockets are
+ * handles, limited by memory): there is no spare, and a WSAEMFILE from the
+ * system backs off with the timer too. */
 #include "net_internal.h"
 
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
+#endif
 
 #define BACKOFF_NS (50 * 1000000LL)
 
+static atomic_int logged;
+
+#ifdef _WIN32
+#define SHED_WHAT "retrying every 50 ms until sockets are free" /* no spare to shed with */
+#else
+#define SHED_WHAT "closing new connections until descriptors are free"
+#endif
+
+static void log_once(int err)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&logged, &expected, 1))
+        fprintf(stderr, "weft: accept: %s; " SHED_WHAT " (logged once)\n", weft_strerror(err));
+}
+
+#ifdef _WIN32
+void weft__accept_reserve(void) {}
+
+static int shed_one(int lfd)
+{
+    (void)lfd;
+    return -1; /* no spare: back off */
+}
+
+int weft__accept_queued(int lfd)
+{
+    SOCKET s = accept(NET_SOCK(lfd), NULL, NULL);
+    if (s == INVALID_SOCKET)
+        return weft__sock_error();
+    int fd = weft__sock_fd(s);
+    /* accept() copies the listener's non-blocking mode, not necessarily
+     * its inheritance flag: set both, as weft_socket() has them. */
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    int rc = weft__sock_nonblock(fd);
+    if (rc) {
+        weft__sock_close(fd);
+        return rc;
+    }
+    weft__tune_stream(fd);
+    return fd;
+}
+#else
 static pthread_mutex_t reserve_mu = PTHREAD_MUTEX_INITIALIZER;
 static int reserve_fd = -1; /* under reserve_mu */
-static atomic_int logged;
 
 static int open_spare(void)
 {
@@ -33,16 +80,6 @@ void weft__accept_reserve(void)
     if (reserve_fd < 0)
         reserve_fd = open_spare();
     pthread_mutex_unlock(&reserve_mu);
-}
-
-static void log_once(int err)
-{
-    int expected = 0;
-    if (atomic_compare_exchange_strong(&logged, &expected, 1))
-        fprintf(stderr,
-                "weft: accept: %s; closing new connections until descriptors are free "
-                "(logged once)\n",
-                weft_strerror(err));
 }
 
 /* Accept one pending connection on the spare slot and close it. 0 when a
@@ -76,6 +113,7 @@ int weft__accept_queued(int lfd)
     weft__tune_stream(fd);
     return fd;
 }
+#endif
 
 int weft_accept(weft_loop *loop, int lfd, weft_addr *peer)
 {

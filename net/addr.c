@@ -2,17 +2,19 @@
  * socket addresses. No name lookups here (resolve.c). */
 #include "net_internal.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
+#ifndef _WIN32
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#endif
 
 int weft__addr_ok(const weft_addr *a)
 {
-    if (!a || a->len < sizeof(sa_family_t) || a->len > sizeof a->ss)
+    if (!a || a->len < sizeof a->ss.ss_family || a->len > sizeof a->ss)
         return 0;
     switch (a->ss.ss_family) {
     case AF_INET:
@@ -23,6 +25,15 @@ int weft__addr_ok(const weft_addr *a)
         return 1;
     }
     return 0;
+}
+
+/* inet_pton / inet_ntop are Winsock calls: Winsock must be started first
+ * (if it cannot start, they fail and say why: -EINVAL). */
+static void winsock_start(void)
+{
+#ifdef _WIN32
+    weft__net_startup();
+#endif
 }
 
 /* A decimal port 0..65535, the whole string. -1 if not. */
@@ -43,6 +54,7 @@ int weft_addr_ip(weft_addr *out, const char *ip, int port)
 {
     if (!out || !ip || port < 0 || port > 65535)
         return -EINVAL;
+    winsock_start();
     memset(out, 0, sizeof *out);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
@@ -121,6 +133,7 @@ int weft_addr_format(const weft_addr *a, char *buf, size_t size)
         return -EINVAL;
     if (!weft__addr_ok(a))
         return a->len ? -EAFNOSUPPORT : -EINVAL;
+    winsock_start();
     char host[INET6_ADDRSTRLEN];
     switch (a->ss.ss_family) {
     case AF_INET: {

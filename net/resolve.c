@@ -7,10 +7,12 @@
 #include "net_internal.h"
 #include "weft/executor.h"
 
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <netdb.h>
+#endif
 
 typedef struct lookup {
     atomic_int refs;
@@ -36,7 +38,9 @@ static int lookup_job(void *arg, intptr_t *result)
 {
     lookup *l = arg;
     l->gai = getaddrinfo(l->host, l->port, &l->hints, &l->res);
+#ifdef EAI_SYSTEM
     l->sys = l->gai == EAI_SYSTEM ? errno : 0;
+#endif
     *result = 0;
     lookup_unref(l);
     return 0;
@@ -44,6 +48,7 @@ static int lookup_job(void *arg, intptr_t *result)
 
 static int gai_to_errno(int gai, int sys)
 {
+    (void)sys; /* only with EAI_SYSTEM (not on Windows) */
     switch (gai) {
     case EAI_NONAME:
 #ifdef EAI_NODATA
@@ -63,8 +68,10 @@ static int gai_to_errno(int gai, int sys)
     case EAI_SOCKTYPE:
     case EAI_BADFLAGS:
         return -EINVAL;
+#ifdef EAI_SYSTEM
     case EAI_SYSTEM:
         return sys ? -sys : -EIO;
+#endif
     default:
         return -EIO;
     }
@@ -81,6 +88,11 @@ int weft_getaddrinfo(weft_loop *loop, const char *host, const char *port, int fa
         return -EINVAL;
     if (!weft__in_task(loop))
         return -EPERM;
+#ifdef _WIN32
+    int rc0 = weft__net_startup(); /* getaddrinfo is a Winsock call */
+    if (rc0)
+        return rc0;
+#endif
     lookup *l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;

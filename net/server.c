@@ -6,10 +6,12 @@
 #include "weft/compose.h"
 #include "weft/sync.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
+#ifndef _WIN32
 #include <unistd.h>
+#endif
 
 #define DEFAULT_MAX_CONNECTIONS 10000
 
@@ -26,6 +28,7 @@ struct weft_server {
     weft__list conns;
     size_t live;
     int closing;
+    int shared; /* lfd belongs to the caller (weft__start_server_shared) */
 };
 
 typedef struct conn {
@@ -112,11 +115,11 @@ static int acceptor(void *arg, intptr_t *result)
     }
 }
 
-int weft_start_server_fd(weft_loop *loop, int lfd, weft_conn_handler handler, void *arg,
-                         const weft_server_opts *opts, weft_server **out)
+static int start_server(weft_loop *loop, int lfd, int shared, weft_conn_handler handler, void *arg,
+                        const weft_server_opts *opts, weft_server **out)
 {
     if (!loop || lfd < 0 || !handler || !out) {
-        if (loop && lfd >= 0)
+        if (loop && lfd >= 0 && !shared)
             weft_close(loop, lfd);
         return -EINVAL;
     }
@@ -126,11 +129,13 @@ int weft_start_server_fd(weft_loop *loop, int lfd, weft_conn_handler handler, vo
         rc = weft_sockname(lfd, &srv->addr);
     if (rc) {
         free(srv);
-        weft_close(loop, lfd);
+        if (!shared)
+            weft_close(loop, lfd);
         return rc;
     }
     srv->loop = loop;
     srv->lfd = lfd;
+    srv->shared = shared;
     srv->handler = handler;
     srv->arg = arg;
     if (opts)
@@ -142,12 +147,25 @@ int weft_start_server_fd(weft_loop *loop, int lfd, weft_conn_handler handler, vo
     rc = weft_task_spawn(loop, acceptor, srv, &srv->acceptor);
     if (rc) {
         free(srv);
-        weft_close(loop, lfd);
+        if (!shared)
+            weft_close(loop, lfd);
         return rc;
     }
     weft_task_set_name(srv->acceptor, "weft-server-accept");
     *out = srv;
     return 0;
+}
+
+int weft_start_server_fd(weft_loop *loop, int lfd, weft_conn_handler handler, void *arg,
+                         const weft_server_opts *opts, weft_server **out)
+{
+    return start_server(loop, lfd, 0, handler, arg, opts, out);
+}
+
+int weft__start_server_shared(weft_loop *loop, int lfd, weft_conn_handler handler, void *arg,
+                              const weft_server_opts *opts, weft_server **out)
+{
+    return start_server(loop, lfd, 1, handler, arg, opts, out);
 }
 
 int weft_start_server(weft_loop *loop, const weft_addr *addr, weft_conn_handler handler, void *arg,
@@ -164,6 +182,7 @@ int weft_start_server(weft_loop *loop, const weft_addr *addr, weft_conn_handler 
 /* Remove the file of a Unix listener we bound (not an abstract name). */
 static void unlink_socket_file(const weft_addr *a)
 {
+#if NET_HAVE_UNIX
     const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
     size_t off = offsetof(struct sockaddr_un, sun_path);
     if (a->ss.ss_family != AF_UNIX || a->len <= off + 1 || un->sun_path[0] == '\0')
@@ -173,6 +192,9 @@ static void unlink_socket_file(const weft_addr *a)
     memcpy(path, un->sun_path, n);
     path[n] = '\0';
     unlink(path);
+#else
+    (void)a; /* no Unix listeners here */
+#endif
 }
 
 /* Await f to its end even if the caller is cancelled meanwhile (noted in
@@ -215,9 +237,12 @@ int weft_server_close(weft_server *srv, int64_t grace_ns)
     await_end(srv->acceptor, &cancelled);
     weft_future_result(srv->acceptor, NULL); /* its -ECANCELED is expected */
     weft_future_unref(srv->acceptor);
-    if (weft_close(srv->loop, srv->lfd) == -ECANCELED)
+    /* A shared listener stays open for the other loops accepting on it:
+     * with the acceptor ended, this loop has no op on it. */
+    if (!srv->shared && weft_close(srv->loop, srv->lfd) == -ECANCELED)
         cancelled = 1;
-    unlink_socket_file(&srv->addr);
+    if (!srv->shared)
+        unlink_socket_file(&srv->addr);
     if (!cancelled && grace_ns != 0)
         wait_idle(srv, grace_ns, &cancelled);
     int forced = 0;

@@ -3,38 +3,61 @@
  * accept.c. */
 #include "net_internal.h"
 
-#include <fcntl.h>
+#include <string.h>
+#ifndef _WIN32
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
+#endif
 
 int weft_socket(int family, int type)
 {
     if ((family != AF_INET && family != AF_INET6 && family != AF_UNIX) ||
         (type != SOCK_STREAM && type != SOCK_DGRAM))
         return -EINVAL;
+#ifdef _WIN32
+    if (family == AF_UNIX)
+        return -EAFNOSUPPORT;
+    int rc = weft__net_startup();
+    if (rc)
+        return rc;
+    /* Overlapped, for the IOCP backend; not inherited by child processes
+     * (close-on-exec); non-blocking for the calls net/ makes itself. */
+    SOCKET s =
+        WSASocketW(family, type, 0, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == INVALID_SOCKET)
+        return weft__sock_error();
+    int fd = weft__sock_fd(s);
+    rc = weft__sock_nonblock(fd);
+    if (rc) {
+        weft__sock_close(fd);
+        return rc;
+    }
+    return fd;
+#else
     int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     return fd < 0 ? -errno : fd;
+#endif
 }
 
 void weft__tune_stream(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+    if (getsockname(NET_SOCK(fd), (struct sockaddr *)&ss, &len) == 0 &&
         (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
         weft_set_nodelay(fd, 1);
 }
 
 int weft_set_nodelay(int fd, int on)
 {
-    int v = on != 0;
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0 ? -errno : 0;
+    if (fd < 0)
+        return -EBADF;
+    return weft__setopt_int(fd, IPPROTO_TCP, TCP_NODELAY, on != 0);
 }
 
+#ifndef _WIN32
 /* Remove a stale Unix socket file at a's path (only a socket, never a
  * regular file). */
 static void unlink_stale(const weft_addr *a)
@@ -50,6 +73,7 @@ static void unlink_stale(const weft_addr *a)
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path);
 }
+#endif
 
 int weft_listen(const weft_addr *addr, const weft_listen_opts *opts)
 {
@@ -62,34 +86,37 @@ int weft_listen(const weft_addr *addr, const weft_listen_opts *opts)
     int fd = weft_socket(family, SOCK_STREAM);
     if (fd < 0)
         return fd;
-    int one = 1;
-    if (family != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-        goto fail;
-    if (opts->reuseport) {
-#ifdef SO_REUSEPORT
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
-            goto fail;
+    int rc = 0;
+#ifdef _WIN32
+    /* Windows' SO_REUSEADDR lets another socket take a port in use; what
+     * POSIX's gives (rebinding over TIME_WAIT) is Windows' default. */
+    if (opts->reuseport)
+        rc = -ENOTSUP;
 #else
-        errno = ENOTSUP;
-        goto fail;
+    if (family != AF_UNIX)
+        rc = weft__setopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (!rc && opts->reuseport) {
+#ifdef SO_REUSEPORT
+        rc = weft__setopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+#else
+        rc = -ENOTSUP;
 #endif
     }
-    if (family == AF_INET6) {
-        int v6only = opts->v6only != 0;
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-    }
-    if (family == AF_UNIX && opts->unlink_path)
+    if (!rc && family == AF_UNIX && opts->unlink_path)
         unlink_stale(addr);
-    if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)
-        goto fail;
-    if (listen(fd, opts->backlog ? opts->backlog : 511) < 0)
-        goto fail;
+#endif
+    if (!rc && family == AF_INET6)
+        weft__setopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts->v6only != 0);
+    if (!rc && bind(NET_SOCK(fd), (const struct sockaddr *)&addr->ss, (socklen_t)addr->len) < 0)
+        rc = weft__sock_error();
+    if (!rc && listen(NET_SOCK(fd), opts->backlog ? opts->backlog : 511) < 0)
+        rc = weft__sock_error();
+    if (rc) {
+        weft__sock_close(fd);
+        return rc;
+    }
     weft__accept_reserve();
     return fd;
-fail:;
-    int err = -errno;
-    close(fd);
-    return err;
 }
 
 typedef struct connect_timer {
@@ -175,7 +202,7 @@ int64_t weft_send(weft_loop *loop, int fd, const void *buf, size_t len)
     if (!loop || (!buf && len))
         return -EINVAL;
     weft_op op;
-    weft_op_prep_send(&op, fd, buf, len, MSG_NOSIGNAL, NULL, NULL);
+    weft_op_prep_send(&op, fd, buf, len, NET_MSG_NOSIGNAL, NULL, NULL);
     return weft_await_op(loop, &op);
 }
 
@@ -201,7 +228,8 @@ int weft_shutdown(int fd, int how)
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
-    return shutdown(fd, how) < 0 ? -errno : 0;
+    /* SD_RECEIVE, SD_SEND, SD_BOTH have SHUT_*'s values. */
+    return shutdown(NET_SOCK(fd), how) < 0 ? weft__sock_error() : 0;
 }
 
 int weft_close(weft_loop *loop, int fd)
@@ -221,16 +249,17 @@ int weft_close(weft_loop *loop, int fd)
              * cancel is still reported. close() itself never gives
              * ECANCELED. */
             weft_loop_forget_fd(loop, fd);
-            close(fd);
+            weft__sock_close(fd);
         }
         return (int)rc;
     }
     weft_loop_forget_fd(loop, fd);
-    return close(fd) < 0 && errno != EINTR ? -errno : 0;
+    int rc = weft__sock_close(fd);
+    return rc == -EINTR ? 0 : rc;
 }
 
-/* getsockname or getpeername into out. */
-static int sock_addr(int fd, weft_addr *out, int (*get)(int, struct sockaddr *, socklen_t *))
+/* getsockname (peer 0) or getpeername into out. */
+static int sock_addr(int fd, weft_addr *out, int peer)
 {
     if (!out)
         return -EINVAL;
@@ -238,18 +267,20 @@ static int sock_addr(int fd, weft_addr *out, int (*get)(int, struct sockaddr *, 
         return -EBADF;
     memset(out, 0, sizeof *out);
     socklen_t len = sizeof out->ss;
-    if (get(fd, (struct sockaddr *)&out->ss, &len) < 0)
-        return -errno;
-    out->len = len;
+    struct sockaddr *sa = (struct sockaddr *)&out->ss;
+    int rc = peer ? getpeername(NET_SOCK(fd), sa, &len) : getsockname(NET_SOCK(fd), sa, &len);
+    if (rc < 0)
+        return weft__sock_error();
+    out->len = (uint32_t)len;
     return 0;
 }
 
 int weft_sockname(int fd, weft_addr *out)
 {
-    return sock_addr(fd, out, getsockname);
+    return sock_addr(fd, out, 0);
 }
 
 int weft_peername(int fd, weft_addr *out)
 {
-    return sock_addr(fd, out, getpeername);
+    return sock_addr(fd, out, 1);
 }

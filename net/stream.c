@@ -27,7 +27,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct weft_stream {
     weft_loop *loop;
@@ -115,7 +114,7 @@ static void kick(weft_stream *s)
 {
     if (s->sending || s->werr || s->closing || s->wend == s->wstart)
         return;
-    weft_op_prep_send(&s->wop, s->fd, s->wbuf + s->wstart, s->wend - s->wstart, MSG_NOSIGNAL,
+    weft_op_prep_send(&s->wop, s->fd, s->wbuf + s->wstart, s->wend - s->wstart, NET_MSG_NOSIGNAL,
                       on_sent, s);
     int rc = weft_op_submit(s->loop, &s->wop);
     if (rc) {
@@ -213,7 +212,7 @@ int weft_stream_close(weft_stream *s)
     /* The loop forgets the fd first: a parked background send completes
      * with -ECANCELED (io_uring: its cancel is issued before the close). */
     weft_loop_forget_fd(s->loop, s->fd);
-    close(s->fd);
+    weft__sock_close(s->fd);
     if (s->sending)
         weft_op_cancel(s->loop, &s->wop); /* on_sent frees the stream */
     else

@@ -2,14 +2,19 @@
  * and weft_serve_threads, which gives each thread a server on its own
  * SO_REUSEPORT listener (Linux: the kernel spreads connections), with
  * per-thread state made by a setup hook before the main task exists and
- * undone by a teardown hook after the loop stopped. */
+ * undone by a teardown hook after the loop stopped. Elsewhere the threads
+ * share one listener: a duplicate each on POSIX; on Windows the one socket
+ * itself (a duplicate would be the same socket to IOCP, and a handle is
+ * closed once), which stays open until every loop is gone. */
 #include "net_internal.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <fcntl.h>
 #include <unistd.h>
+#endif
 
 #define MAX_THREADS 1024
 
@@ -39,6 +44,7 @@ struct weft_threads {
     int serving;
     weft_addr addr;
     int *lfds;
+    int shared_lfd; /* Windows: the one listener every thread accepts on; -1 */
     weft_conn_handler handler;
     void *harg;
     weft_serve_opts sopts;
@@ -131,9 +137,11 @@ static void threads_free(weft_threads *t)
     if (t->lfds) {
         for (int i = 0; i < t->n; i++)
             if (t->lfds[i] >= 0)
-                close(t->lfds[i]);
+                weft__sock_close(t->lfds[i]);
         free(t->lfds);
     }
+    if (t->shared_lfd >= 0) /* the threads and their loops are gone */
+        weft__sock_close(t->shared_lfd);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t->thr);
@@ -152,6 +160,7 @@ static weft_threads *threads_alloc(int n, const weft_loop_opts *loop_opts, weft_
         return NULL;
     }
     t->n = n;
+    t->shared_lfd = -1;
     t->fn = fn;
     t->arg = arg;
     if (loop_opts) {
@@ -250,11 +259,17 @@ int weft_threads_join(weft_threads *t)
 static int serve_main(weft_loop *loop, int index, void *arg)
 {
     weft_threads *t = arg;
-    int lfd = t->lfds[index];
-    t->lfds[index] = -1; /* the server owns it now */
     weft_server *srv;
-    int rc =
-        weft_start_server_fd(loop, lfd, t->handler, t->thr[index].conn_arg, &t->sopts.server, &srv);
+    int rc;
+    if (t->shared_lfd >= 0) {
+        rc = weft__start_server_shared(loop, t->shared_lfd, t->handler, t->thr[index].conn_arg,
+                                       &t->sopts.server, &srv);
+    } else {
+        int lfd = t->lfds[index];
+        t->lfds[index] = -1; /* the server owns it now */
+        rc = weft_start_server_fd(loop, lfd, t->handler, t->thr[index].conn_arg, &t->sopts.server,
+                                  &srv);
+    }
     if (rc)
         return rc;
     rc = weft_wait_cancelled(loop); /* until weft_threads_stop cancels us */
@@ -296,10 +311,14 @@ int weft_serve_threads(int n, const weft_loop_opts *loop_opts, const weft_addr *
     weft_addr bound = *addr;
     for (int i = 0; i < n && !rc; i++) {
         if (i > 0 && share) {
+#ifdef _WIN32
+            break; /* below: lfds[0] becomes the shared listener */
+#else
             t->lfds[i] = fcntl(t->lfds[0], F_DUPFD_CLOEXEC, 0);
             if (t->lfds[i] < 0)
                 rc = -errno;
             continue;
+#endif
         }
         int fd = weft_listen(&bound, &lo);
         if (fd < 0) {
@@ -315,6 +334,15 @@ int weft_serve_threads(int n, const weft_loop_opts *loop_opts, const weft_addr *
                 t->addr = *addr;
         }
     }
+#ifdef _WIN32
+    if (!rc) {
+        /* One socket for all: each loop's server borrows it (the IOCP
+         * backend serves a socket another loop's port holds readiness-style),
+         * and threads_free closes it. */
+        t->shared_lfd = t->lfds[0];
+        t->lfds[0] = -1;
+    }
+#endif
     if (!rc)
         rc = threads_launch(t);
     if (rc) {

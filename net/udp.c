@@ -3,8 +3,11 @@
  * POLL_IN / POLL_OUT op and tries again (works on every backend). */
 #include "net_internal.h"
 
+#include <limits.h>
 #include <string.h>
-#include <unistd.h>
+#ifdef _WIN32
+#include <mswsock.h>
+#endif
 
 int weft_udp_bind(const weft_addr *addr, int reuseport)
 {
@@ -13,24 +16,32 @@ int weft_udp_bind(const weft_addr *addr, int reuseport)
     int fd = weft_socket(addr->ss.ss_family, SOCK_DGRAM);
     if (fd < 0)
         return fd;
-    int one = 1;
+    int rc = 0;
     if (reuseport) {
-#ifdef SO_REUSEPORT
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
-            goto fail;
+#if defined(SO_REUSEPORT) && !defined(_WIN32)
+        rc = weft__setopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
 #else
-        errno = ENOTSUP;
-        goto fail;
+        rc = -ENOTSUP;
 #endif
     }
-    (void)one;
-    if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)
-        goto fail;
+#ifdef _WIN32
+    if (!rc) {
+        /* Windows fails the next recvfrom with WSAECONNRESET when an
+         * earlier datagram met a closed port (ICMP port unreachable); POSIX
+         * reports that only on connected sockets. Turned off, as libuv
+         * does; an error here leaves the default (wine may not know it). */
+        BOOL off = FALSE;
+        DWORD got;
+        WSAIoctl(NET_SOCK(fd), SIO_UDP_CONNRESET, &off, sizeof off, NULL, 0, &got, NULL, NULL);
+    }
+#endif
+    if (!rc && bind(NET_SOCK(fd), (const struct sockaddr *)&addr->ss, (socklen_t)addr->len) < 0)
+        rc = weft__sock_error();
+    if (rc) {
+        weft__sock_close(fd);
+        return rc;
+    }
     return fd;
-fail:;
-    int err = -errno;
-    close(fd);
-    return err;
 }
 
 /* Wait for fd to become readable (in) or writable; 0 or an error. */
@@ -45,6 +56,14 @@ static int wait_fd(weft_loop *loop, int fd, int in)
     return r < 0 ? (int)r : 0;
 }
 
+#ifdef _WIN32
+typedef int io_len; /* Winsock counts bytes in an int */
+#define IO_LEN_MAX INT_MAX
+#else
+typedef size_t io_len;
+#define IO_LEN_MAX SIZE_MAX
+#endif
+
 int64_t weft_sendto(weft_loop *loop, int fd, const void *buf, size_t len, const weft_addr *to)
 {
     if (!loop || (!buf && len) || (to && !weft__addr_ok(to)))
@@ -53,15 +72,19 @@ int64_t weft_sendto(weft_loop *loop, int fd, const void *buf, size_t len, const 
         return -EBADF;
     if (!weft__in_task(loop))
         return -EPERM;
+    if (len > IO_LEN_MAX)
+        return -EMSGSIZE;
     for (;;) {
-        ssize_t n = sendto(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT,
-                           to ? (const struct sockaddr *)&to->ss : NULL, to ? to->len : 0);
+        int64_t n =
+            sendto(NET_SOCK(fd), buf, (io_len)len, NET_MSG_NOSIGNAL | NET_MSG_DONTWAIT,
+                   to ? (const struct sockaddr *)&to->ss : NULL, to ? (socklen_t)to->len : 0);
         if (n >= 0)
             return n;
-        if (errno == EINTR)
+        int err = weft__sock_error();
+        if (err == -EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
-            return -errno;
+        if (err != -EAGAIN && err != -EWOULDBLOCK && err != -ENOBUFS)
+            return err;
         int rc = wait_fd(loop, fd, 0);
         if (rc)
             return rc;
@@ -76,19 +99,29 @@ int64_t weft_recvfrom(weft_loop *loop, int fd, void *buf, size_t len, weft_addr 
         return -EBADF;
     if (!weft__in_task(loop))
         return -EPERM;
+    if (len > IO_LEN_MAX)
+        len = IO_LEN_MAX;
     for (;;) {
         weft_addr tmp;
         weft_addr *pa = from ? from : &tmp;
         socklen_t alen = sizeof pa->ss;
-        ssize_t n = recvfrom(fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&pa->ss, &alen);
-        if (n >= 0) {
-            pa->len = alen;
+        int64_t n = recvfrom(NET_SOCK(fd), buf, (io_len)len, NET_MSG_DONTWAIT,
+                             (struct sockaddr *)&pa->ss, &alen);
+        int err = n >= 0 ? 0 : weft__sock_error();
+#ifdef _WIN32
+        if (err == -EMSGSIZE) { /* Windows fails a truncated datagram; POSIX returns len */
+            n = (int64_t)len;
+            err = 0;
+        }
+#endif
+        if (!err) {
+            pa->len = (uint32_t)alen;
             return n;
         }
-        if (errno == EINTR)
+        if (err == -EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
+        if (err != -EAGAIN && err != -EWOULDBLOCK)
+            return err;
         int rc = wait_fd(loop, fd, 1);
         if (rc)
             return rc;

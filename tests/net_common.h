@@ -1,13 +1,25 @@
 /* Helpers shared by the networking suites (test_net, test_stream,
- * test_server): run a task to completion, loopback listeners, patterns. */
+ * test_server): run a task to completion, loopback listeners, patterns,
+ * and the few socket calls a test makes itself, spelled for POSIX and for
+ * Windows (where a socket is the SOCKET's value as an int: core/sys/sys.h). */
 #ifndef WEFT_TEST_NET_COMMON_H
 #define WEFT_TEST_NET_COMMON_H
 
 #include "common.h"
 
+#include "sys.h"
+
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#else
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
 
 #define MS 1000000LL
 
@@ -54,14 +66,17 @@ static inline int check_pattern(const unsigned char *p, size_t n)
     return 1;
 }
 
-/* Raise the soft descriptor limit to the hard one. */
+/* Raise the soft descriptor limit to the hard one (Windows has no such
+ * limit on sockets). */
 static inline void raise_nofile(void)
 {
+#ifndef _WIN32
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+#endif
 }
 
 static inline int64_t mono_ns(void)
@@ -69,6 +84,91 @@ static inline int64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- a test's own socket calls, outside the loop ---- */
+
+#ifdef _WIN32
+#define NET_T_SOCK(fd) weft__sock(fd)
+#else
+#define NET_T_SOCK(fd) (fd)
+#endif
+
+/* The last socket call's error as a positive errno (compare with E*). */
+static inline int net_errno(void)
+{
+    return -weft__sock_error();
+}
+
+/* A plain socket of family and type (blocking); -1 on failure. On Windows
+ * it is overlapped, as every Winsock socket() is. */
+static inline int net_raw_socket(int family, int type)
+{
+#ifdef _WIN32
+    cr_assert_eq(weft__net_startup(), 0);
+    return weft__sock_fd(socket(family, type, 0));
+#else
+    return socket(family, type | SOCK_CLOEXEC, 0);
+#endif
+}
+
+static inline int net_close(int fd)
+{
+    return weft__sock_close(fd);
+}
+
+static inline int net_setsockopt(int fd, int level, int name, const void *val, size_t len)
+{
+    return setsockopt(NET_T_SOCK(fd), level, name, val, (socklen_t)len);
+}
+
+/* connect(); 0, or -1 with net_errno(). */
+static inline int net_connect(int fd, const weft_addr *a)
+{
+    return connect(NET_T_SOCK(fd), (const struct sockaddr *)&a->ss, (socklen_t)a->len) == 0 ? 0
+                                                                                            : -1;
+}
+
+/* Non-blocking receive of up to n bytes: the count, or -1 with net_errno()
+ * (EAGAIN when nothing is there). The socket must be non-blocking on
+ * Windows, which has no per-call flag. */
+static inline long net_recv_now(int fd, void *buf, size_t n)
+{
+#ifdef _WIN32
+    return recv(weft__sock(fd), buf, (int)n, 0);
+#else
+    return (long)recv(fd, buf, n, MSG_DONTWAIT);
+#endif
+}
+
+static inline void net_sleep_ms(int ms)
+{
+#ifdef _WIN32
+    Sleep((DWORD)ms);
+#else
+    usleep((useconds_t)ms * 1000);
+#endif
+}
+
+/* Nonzero under wine (ntdll exports wine_get_version): for the few checks
+ * where wine 8 is known to differ from Windows. */
+static inline int net_under_wine(void)
+{
+#ifdef _WIN32
+    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
+#else
+    return 0;
+#endif
+}
+
+static inline int net_getpid(void)
+{
+#ifdef _WIN32
+    return (int)GetCurrentProcessId();
+#else
+    return (int)getpid();
+#endif
 }
 
 #endif

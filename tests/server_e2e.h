@@ -7,17 +7,19 @@
 #ifndef WEFT_TEST_SERVER_E2E_H
 #define WEFT_TEST_SERVER_E2E_H
 
-#include "common.h"
+#include "net_common.h"
 #include "weft/net.h"
 
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#ifndef _WIN32
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+#endif
 
 typedef struct e2e_client {
     /* Set by the test. */
@@ -45,35 +47,42 @@ static void e2e_done_cb(void *arg)
 static void *e2e_client_main(void *arg)
 {
     e2e_client *c = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = net_raw_socket(AF_INET, SOCK_STREAM); /* blocking */
+    weft_addr a;
+    weft_addr_ip(&a, "127.0.0.1", c->port);
+#ifdef _WIN32
+    DWORD tv = 10000; /* Winsock takes milliseconds */
+    const int send_flags = 0;
+#else
     struct timeval tv = {.tv_sec = 10};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const int send_flags = MSG_NOSIGNAL;
+#endif
+    net_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        c->err = errno;
+    net_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (net_connect(fd, &a) < 0) {
+        c->err = net_errno();
         goto out;
     }
     for (size_t off = 0; off < c->in_len;) {
         size_t n = c->bytewise ? 1 : c->in_len - off;
-        ssize_t w = send(fd, c->in + off, n, MSG_NOSIGNAL);
+        long w = send(NET_T_SOCK(fd), c->in + off, n, send_flags);
         if (w < 0) {
-            c->err = errno; /* the server may close early on bad input: read what it said */
+            c->err = net_errno(); /* the server may close early on bad input: read what it said */
             break;
         }
         off += (size_t)w;
         if (c->bytewise)
-            nanosleep(&(struct timespec){0, 1000000}, NULL);
+            net_sleep_ms(1);
     }
-    shutdown(fd, SHUT_WR);
+    shutdown(NET_T_SOCK(fd), SHUT_WR);
     for (;;) {
-        ssize_t r = recv(fd, c->out + c->out_len, sizeof c->out - c->out_len, 0);
-        if (r < 0 && errno == ECONNRESET)
+        long r = recv(NET_T_SOCK(fd), c->out + c->out_len, sizeof c->out - c->out_len, 0);
+        int err = r < 0 ? net_errno() : 0;
+        if (r < 0 && err == ECONNRESET)
             break;
         if (r < 0) {
-            c->err = errno;
+            c->err = err;
             break;
         }
         if (r == 0 || c->out_len + (size_t)r == sizeof c->out)
@@ -81,7 +90,7 @@ static void *e2e_client_main(void *arg)
         c->out_len += (size_t)r;
     }
 out:
-    close(fd);
+    net_close(fd);
     weft_call_soon_threadsafe(c->loop, &c->done_h, e2e_done_cb, c);
     return NULL;
 }
@@ -140,7 +149,8 @@ static void e2e_run(e2e_server *s)
     cr_assert_eq(rc, 0, "server task: %s", weft_strerror(rc));
     test_loop_free(loop);
     for (size_t i = 0; i < s->nclients; i++)
-        cr_assert_eq(s->clients[i].err, 0, "client %zu: %s", i, strerror(s->clients[i].err));
+        cr_assert_eq(s->clients[i].err, 0, "client %llu: %s", (unsigned long long)i,
+                     strerror(s->clients[i].err));
 }
 
 /* How often needle occurs in c's output. */

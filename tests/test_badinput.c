@@ -1,10 +1,9 @@
 /* Every public entry point of the loop and ops with invalid arguments: each
  * returns an error and leaves the loop usable. Runs once per backend. */
 #include "common.h"
+#include "weft_config.h"
 
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 TestSuite(badinput, .timeout = 20);
 
@@ -115,7 +114,7 @@ Test(badinput, submitting_an_op_twice_is_refused)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    test_unix_pair(sv);
     char buf[4];
     weft_op op;
     weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, op_nop, NULL);
@@ -124,8 +123,8 @@ Test(badinput, submitting_an_op_twice_is_refused)
     cr_assert_eq(weft_op_cancel(loop, &op), 0);
     test_run(loop);
     assert_usable(loop);
-    close(sv[0]);
-    close(sv[1]);
+    test_close(sv[0]);
+    test_close(sv[1]);
     test_loop_free(loop);
 }
 
@@ -142,24 +141,41 @@ Test(badinput, backend_selection_errors)
     cr_assert_eq(weft_backend_probe(WEFT_BACKEND_AUTO), -EINVAL);
     cr_assert_eq(weft_backend_probe((weft_backend_kind)77), -EINVAL);
     cr_assert_eq(weft_backend_compiled((weft_backend_kind)77), 0);
+#if WEFT_HAVE_IOCP
+    /* epoll exists only on Linux. */
+    opts.backend = WEFT_BACKEND_EPOLL;
+    cr_assert_eq(weft_loop_new(&opts, &loop), WEFT_ENOT_COMPILED);
+    cr_assert_eq(weft_backend_probe(WEFT_BACKEND_EPOLL), WEFT_ENOT_COMPILED);
+#else
     /* IOCP exists only on Windows. */
     opts.backend = WEFT_BACKEND_IOCP;
     cr_assert_eq(weft_loop_new(&opts, &loop), WEFT_ENOT_COMPILED);
     cr_assert_eq(weft_backend_probe(WEFT_BACKEND_IOCP), WEFT_ENOT_COMPILED);
+#endif
 }
 
 Test(badinput, unknown_backend_in_the_environment_is_an_error)
 {
-    setenv("WEFT_BACKEND", "bogus", 1);
+    test_setenv("WEFT_BACKEND", "bogus");
     weft_loop *loop = NULL;
     cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_EUNKNOWN_BACKEND);
     cr_assert_null(loop);
-    setenv("WEFT_BACKEND", "iocp", 1);
+#if WEFT_HAVE_IOCP
+    /* Windows: IOCP is the one backend; the environment names another. */
+    test_setenv("WEFT_BACKEND", "epoll");
     cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_ENOT_COMPILED);
-    /* An explicit choice in the options is not overridden. */
+    weft_loop_opts opts = {.backend = WEFT_BACKEND_IOCP};
+    const char *explicit_name = "iocp";
+#else
+    test_setenv("WEFT_BACKEND", "iocp");
+    cr_assert_eq(weft_loop_new(NULL, &loop), WEFT_ENOT_COMPILED);
     weft_loop_opts opts = {.backend = WEFT_BACKEND_POLL};
+    const char *explicit_name = "poll";
+#endif
+    /* An explicit choice in the options is not overridden. */
+    test_net_start();
     cr_assert_eq(weft_loop_new(&opts, &loop), 0);
-    cr_assert_str_eq(weft_loop_backend_name(loop), "poll");
+    cr_assert_str_eq(weft_loop_backend_name(loop), explicit_name);
     weft_loop_free(loop);
 }
 

@@ -2,11 +2,13 @@
  * sleeping, yet timers, I/O and cross-thread callbacks end the spin at
  * once. Runs once per backend (WEFT_BACKEND). */
 #include "common.h"
+#include "loop_internal.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
+#ifndef _WIN32
+#include <sys/resource.h>
+#endif
 
 #define MS 1000000LL
 
@@ -36,7 +38,7 @@ static void set_flag(void *arg)
 }
 
 /* How often this thread went to sleep of its own accord so far, or -1
- * where the system does not count it per thread. */
+ * where the system does not count it per thread (Windows: no getrusage). */
 static long voluntary_sleeps(void)
 {
 #ifdef RUSAGE_THREAD
@@ -48,15 +50,40 @@ static long voluntary_sleeps(void)
 }
 
 typedef struct {
-    int64_t cpu; /* CPU time the thread used, ns */
-    long sleeps; /* voluntary context switches, -1 if unknown */
+    int64_t cpu;        /* CPU time the thread used, ns */
+    long sleeps;        /* voluntary context switches, -1 if unknown */
+    long zero_polls;    /* backend polls that could not block */
+    int64_t longest_ns; /* the longest timeout a backend poll was given */
 } wait_cost;
+
+/* A spy on the backend's poll: the spin is a run of polls with timeout 0,
+ * whatever the system says about the thread. (Under wine each poll is a
+ * call to the wine server, whose CPU time is not the thread's, and Windows
+ * counts no voluntary switches per thread.) */
+static const weft__vtable *real_vt;
+static weft__vtable spy_vt;
+static wait_cost *spied;
+
+static int spy_poll(weft__backend *be, int64_t timeout_ns)
+{
+    if (timeout_ns == 0)
+        spied->zero_polls++;
+    if (timeout_ns > spied->longest_ns)
+        spied->longest_ns = timeout_ns;
+    return real_vt->poll(be, timeout_ns);
+}
 
 /* Wait 100 ms for a timer; returns what the wait cost the thread. */
 static wait_cost cost_of_waiting_for_a_timer(weft_loop *loop)
 {
     int fired = 0;
     weft_handle h = WEFT_HANDLE_INIT;
+    wait_cost cost = {0};
+    spied = &cost;
+    real_vt = loop->backend->vt;
+    spy_vt = *real_vt;
+    spy_vt.poll = spy_poll;
+    loop->backend->vt = &spy_vt;
     /* The deadline counts from the loop's clock: read it after t0, so the
      * timer cannot be due before t0 + 100 ms (valgrind makes the gap long). */
     long sleeps0 = voluntary_sleeps();
@@ -68,7 +95,9 @@ static wait_cost cost_of_waiting_for_a_timer(weft_loop *loop)
     cr_assert_eq(fired, 1);
     cr_assert_geq(wall, 99 * MS, "the timer fired after %lld ns", (long long)wall);
     cr_assert_lt(wall, 600 * MS, "the spin ran past the timer: %lld ns", (long long)wall);
-    wait_cost cost = {clock_of(CLOCK_THREAD_CPUTIME_ID) - cpu0, -1};
+    cost.cpu = clock_of(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    cost.sleeps = -1;
+    loop->backend->vt = real_vt;
     long sleeps1 = voluntary_sleeps();
     if (sleeps0 >= 0 && sleeps1 >= 0)
         cost.sleeps = sleeps1 - sleeps0;
@@ -92,18 +121,27 @@ Test(busy_poll, off_by_default_the_loop_sleeps)
     cr_assert_lt(cost.cpu, 50 * MS, "%lld ns of CPU while sleeping", (long long)cost.cpu);
     if (cost.sleeps >= 0)
         cr_assert_geq(cost.sleeps, 1, "the thread never slept");
+    cr_assert_geq(cost.longest_ns, 50 * MS, "the longest wait asked was %lld ns",
+                  (long long)cost.longest_ns);
     test_loop_free(loop);
 }
 
 /* A 1 s spin ends at the timer's deadline, and the thread never sleeps.
  * CPU time alone cannot show it on a loaded machine (CI ran this beside
  * other tests on 2 cores and the spinning thread got 19 ms of 100), so a
- * wait that used little CPU passes if the thread never blocked. */
+ * wait that used little CPU passes if the thread never blocked; and the
+ * backend's polls show the spin on every system (Windows cannot count the
+ * thread's sleeps). */
 Test(busy_poll, spins_until_the_next_timer)
 {
     weft_loop *loop = loop_with_spin(WEFT_BUSY_POLL_MAX_US);
     wait_cost cost = cost_of_waiting_for_a_timer(loop);
-    if (cost.cpu <= 20 * MS)
+    /* The spin polls without blocking; what is left of the timeout after
+     * it is a sliver, never the 100 ms a sleeping loop asks for. */
+    cr_assert_gt(cost.zero_polls, 1, "%ld polls with timeout 0", cost.zero_polls);
+    cr_assert_lt(cost.longest_ns, 50 * MS, "a poll was asked to wait %lld ns",
+                 (long long)cost.longest_ns);
+    if (cost.cpu <= 20 * MS && cost.sleeps >= 0)
         cr_assert_eq(cost.sleeps, 0, "only %lld ns of CPU and %ld sleeps: no spin",
                      (long long)cost.cpu, cost.sleeps);
     test_loop_free(loop);
@@ -129,7 +167,7 @@ static void *act_after_20ms(void *arg)
     struct timespec ts = {0, 20 * MS};
     nanosleep(&ts, NULL);
     if (l->fd >= 0)
-        cr_assert_eq(write(l->fd, "x", 1), 1);
+        cr_assert_eq(test_write(l->fd, "x", 1), 1);
     else
         cr_assert_eq(weft_call_soon_threadsafe(l->loop, &l->h, stop_loop, l), 0);
     return NULL;
@@ -176,6 +214,6 @@ Test(busy_poll, io_completes_during_the_spin)
     cr_assert_eq(c, 'x');
     cr_assert_lt(wall, 600 * MS, "received after %lld ns", (long long)wall);
     test_loop_free(l.loop);
-    close(sv[0]);
-    close(sv[1]);
+    test_close(sv[0]);
+    test_close(sv[1]);
 }

@@ -11,7 +11,10 @@ TestSuite(errors, .timeout = 30);
 Test(errors, errno_codes_have_their_names)
 {
     cr_assert_str_eq(weft_err_name(-EAGAIN), "EAGAIN");
-    cr_assert_str_eq(weft_err_name(-EWOULDBLOCK), "EAGAIN", "an alias gives the first name");
+    if (EWOULDBLOCK == EAGAIN) /* Linux */
+        cr_assert_str_eq(weft_err_name(-EWOULDBLOCK), "EAGAIN", "an alias gives the first name");
+    else /* mingw: two codes */
+        cr_assert_str_eq(weft_err_name(-EWOULDBLOCK), "EWOULDBLOCK");
     cr_assert_str_eq(weft_err_name(-EINVAL), "EINVAL");
     cr_assert_str_eq(weft_err_name(-ECANCELED), "ECANCELED");
     cr_assert_str_eq(weft_err_name(-ECONNREFUSED), "ECONNREFUSED");

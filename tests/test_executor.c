@@ -142,6 +142,10 @@ Test(executor, executor_wakes_the_loop_every_round)
  * the same before and while it runs. */
 Test(executor, executor_opens_no_descriptor)
 {
+#ifdef _WIN32
+    cr_skip_test("POSIX only: it reads the next free descriptor number (dup), and Windows "
+                 "handles are not handed out lowest first");
+#else
     weft_loop *loop = test_loop_new();
     int before = dup(0);
     cr_assert_geq(before, 0);
@@ -154,6 +158,7 @@ Test(executor, executor_opens_no_descriptor)
     cr_assert_eq(weft_run_until_complete(loop, f, NULL), 0);
     weft_future_unref(f);
     test_loop_free(loop);
+#endif
 }
 
 Test(executor, executor_bad_input)

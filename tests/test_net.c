@@ -4,12 +4,15 @@
  * EMFILE on accept, bad input. Runs once per backend (WEFT_BACKEND). */
 #include "net_common.h"
 
-#include <fcntl.h>
 #include <stdio.h>
+#ifndef _WIN32
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#endif
 
 TestSuite(net, .timeout = 60);
 
@@ -260,7 +263,7 @@ Test(net, tcp_echo_1_byte_to_16_mib)
         c.size = sizes[i];
         c.ok = 0;
         cr_assert_eq(run_task(loop, echo_client_task, &c), 0);
-        cr_assert(c.ok, "size %zu", sizes[i]);
+        cr_assert(c.ok, "size %llu", (unsigned long long)sizes[i]);
     }
     cr_assert_eq(weft_close(loop, c.lfd), 0);
     test_loop_free(loop);
@@ -499,7 +502,7 @@ Test(net, wait_readable_and_writable)
 static void reset_fd(weft_loop *loop, int fd)
 {
     struct linger lg = {1, 0};
-    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    cr_assert_eq(net_setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
     cr_assert_eq(weft_close(loop, fd), 0);
 }
 
@@ -558,7 +561,14 @@ static int reset_write_main(void *arg, intptr_t *result)
     size_t len = 32 << 20; /* far more than the socket buffers hold: the send parks */
     unsigned char *big = calloc(1, len);
     int64_t n = weft_send_all(p->loop, p->sfd, big, len);
+#ifdef _WIN32
+    /* Windows says WSAECONNABORTED once the connection is gone (wine:
+     * WSAESHUTDOWN, which is -EPIPE). */
+    cr_assert(n == -ECONNRESET || n == -EPIPE || n == -ECONNABORTED, "got %s",
+              weft_strerror((int)n));
+#else
     cr_assert(n == -ECONNRESET || n == -EPIPE, "got %s", weft_strerror((int)n));
+#endif
     free(big);
     weft_await(f, NULL);
     weft_future_unref(f);
@@ -607,10 +617,14 @@ Test(net, connect_refused)
     cr_assert_eq(weft_close(loop, lfd), 0); /* nobody listens there now */
     cr_assert_eq(run_task(loop, connect_task, &c), 0);
     cr_assert_eq(c.rc, -ECONNREFUSED, "got %s", weft_strerror(c.rc));
-    /* No Unix socket at that path. */
+    /* No Unix socket at that path (Windows: no Unix sockets at all). */
     cr_assert_eq(weft_addr_unix(&c.addr, "/nonexistent/weft.sock"), 0);
     cr_assert_eq(run_task(loop, connect_task, &c), 0);
+#ifdef _WIN32
+    cr_assert_eq(c.rc, -EAFNOSUPPORT, "got %s", weft_strerror(c.rc));
+#else
     cr_assert_eq(c.rc, -ENOENT, "got %s", weft_strerror(c.rc));
+#endif
     test_loop_free(loop);
 }
 
@@ -623,16 +637,17 @@ Test(net, connect_timeout)
     int lfd = loopback_listener(&c.addr, 1);
     int fill[4];
     for (int i = 0; i < 4; i++) {
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fill[i], (struct sockaddr *)&c.addr.ss, c.addr.len);
+        fill[i] = weft_socket(AF_INET, SOCK_STREAM);
+        cr_assert_geq(fill[i], 0);
+        net_connect(fill[i], &c.addr); /* non-blocking: in progress, or queued */
     }
-    usleep(20000);
+    net_sleep_ms(20);
     cr_assert_eq(run_task(loop, connect_task, &c), 0);
     cr_assert_eq(c.rc, -ETIMEDOUT, "got %s", weft_strerror(c.rc));
     cr_assert_geq(c.took, 70 * MS);
     cr_assert_lt(c.took, 1000 * MS, "took %lld ms", (long long)(c.took / MS));
     for (int i = 0; i < 4; i++)
-        close(fill[i]);
+        net_close(fill[i]);
     weft_close(loop, lfd);
     test_loop_free(loop);
 }
@@ -640,6 +655,7 @@ Test(net, connect_timeout)
 /* ------------------------------------------------------------------ */
 /* EMFILE on accept                                                    */
 
+#ifndef _WIN32
 typedef struct {
     weft_loop *loop;
     int lfd;
@@ -667,8 +683,14 @@ static double cpu_seconds(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+#endif
+
 Test(net, accept_survives_emfile)
 {
+#ifdef _WIN32
+    cr_skip_test("POSIX only: RLIMIT_NOFILE and the spare descriptor; Windows has no per-process "
+                 "socket limit of that kind");
+#else
     /* Criterion runs each test in a child process: lowering the limit here
      * touches nobody else. */
     struct rlimit rl;
@@ -724,11 +746,13 @@ Test(net, accept_survives_emfile)
         close(fillers[--nfill]);
     weft_close(loop, lfd);
     test_loop_free(loop);
+#endif
 }
 
 /* ------------------------------------------------------------------ */
 /* Unix stream sockets and UDP                                         */
 
+#ifndef _WIN32
 static int unix_main(void *arg, intptr_t *result)
 {
     (void)result;
@@ -746,8 +770,32 @@ static int unix_main(void *arg, intptr_t *result)
     return 0;
 }
 
+#else
+static int unix_refused_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    pair_ctx *p = arg;
+    cr_assert_eq(weft_connect(p->loop, &p->addr, 100 * MS), -EAFNOSUPPORT);
+    return 0;
+}
+#endif
+
 Test(net, unix_stream_round_trip)
 {
+#ifdef _WIN32
+    /* Windows (and wine) has no Unix sockets for weft: each call that would
+     * make one says so; the address itself is plain data. */
+    weft_loop *loop = test_loop_new();
+    pair_ctx p = {.loop = loop};
+    cr_assert_eq(weft_addr_unix(&p.addr, "C:\\weft-test.sock"), 0);
+    cr_assert_eq(weft_addr_family(&p.addr), AF_UNIX);
+    weft_listen_opts o = {.unlink_path = 1};
+    cr_assert_eq(weft_listen(&p.addr, &o), -EAFNOSUPPORT);
+    cr_assert_eq(weft_socket(AF_UNIX, SOCK_STREAM), -EAFNOSUPPORT);
+    cr_assert_eq(weft_socket(AF_UNIX, SOCK_DGRAM), -EAFNOSUPPORT);
+    cr_assert_eq(run_task(loop, unix_refused_task, &p), 0);
+    test_loop_free(loop);
+#else
     weft_loop *loop = test_loop_new();
     char path[64];
     snprintf(path, sizeof path, "/tmp/weft-test-%d.sock", (int)getpid());
@@ -772,6 +820,7 @@ Test(net, unix_stream_round_trip)
             unlink(path);
     }
     test_loop_free(loop);
+#endif
 }
 
 typedef struct {
@@ -831,7 +880,12 @@ Test(net, udp_round_trip)
         if (u.a < 0 && i == 1)
             break; /* no IPv6 here */
         cr_assert_geq(u.a, 0, "bind: %s", weft_strerror(u.a));
+#ifdef _WIN32
+        cr_assert_eq(weft_udp_bind(&any, 1), -ENOTSUP); /* no SO_REUSEPORT */
+        u.b = weft_udp_bind(&any, 0);
+#else
         u.b = weft_udp_bind(&any, 1);
+#endif
         cr_assert_geq(u.b, 0);
         cr_assert_eq(weft_sockname(u.a, &u.aaddr), 0);
         cr_assert_eq(weft_sockname(u.b, &u.baddr), 0);
@@ -848,6 +902,61 @@ Test(net, udp_round_trip)
     test_loop_free(loop);
 }
 
+/* A datagram longer than the buffer is cut to it (Windows fails such a
+ * receive with WSAEMSGSIZE: weft returns the bytes stored), and one sent
+ * to a closed port does not fail the sender's next receive (Windows does
+ * that with WSAECONNRESET unless SIO_UDP_CONNRESET is off; POSIX reports
+ * it only on connected sockets). wine 8 never reports it: only a real
+ * Windows catches a missing SIO_UDP_CONNRESET. */
+static int udp_edges_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    udp_ctx *u = arg;
+    char big[100], small[10];
+    memset(big, 'b', sizeof big);
+    cr_assert_eq(weft_sendto(u->loop, u->a, big, sizeof big, &u->baddr), (int64_t)sizeof big);
+    weft_addr from;
+    int64_t n = weft_recvfrom(u->loop, u->b, small, sizeof small, &from);
+    cr_assert_eq(n, (int64_t)sizeof small, "got %s", weft_strerror((int)n));
+    cr_assert_eq(weft_addr_port(&from), weft_addr_port(&u->aaddr));
+    /* The next datagram is whole: the cut one is gone. */
+    cr_assert_eq(weft_sendto(u->loop, u->a, "next", 4, &u->baddr), 4);
+    char buf[16];
+    cr_assert_eq(weft_recvfrom(u->loop, u->b, buf, sizeof buf, NULL), 4);
+    cr_assert_eq(memcmp(buf, "next", 4), 0);
+    /* To a port nobody listens on, then a receive on the same socket. */
+    weft_addr closed;
+    cr_assert_eq(weft_addr_parse(&closed, "127.0.0.1:0"), 0);
+    int gone = weft_udp_bind(&closed, 0);
+    cr_assert_geq(gone, 0);
+    cr_assert_eq(weft_sockname(gone, &closed), 0);
+    cr_assert_eq(weft_close(u->loop, gone), 0);
+    cr_assert_eq(weft_sendto(u->loop, u->a, "lost", 4, &closed), 4);
+    weft_sleep(u->loop, 20 * MS); /* the port-unreachable comes back meanwhile */
+    cr_assert_eq(weft_sendto(u->loop, u->b, "back", 4, &u->aaddr), 4);
+    n = weft_recvfrom(u->loop, u->a, buf, sizeof buf, NULL);
+    cr_assert_eq(n, 4, "got %s", weft_strerror((int)n));
+    return 0;
+}
+
+Test(net, udp_truncation_and_unreachable_ports)
+{
+    weft_loop *loop = test_loop_new();
+    udp_ctx u = {.loop = loop};
+    weft_addr any;
+    cr_assert_eq(weft_addr_parse(&any, "127.0.0.1:0"), 0);
+    u.a = weft_udp_bind(&any, 0);
+    u.b = weft_udp_bind(&any, 0);
+    cr_assert_geq(u.a, 0);
+    cr_assert_geq(u.b, 0);
+    cr_assert_eq(weft_sockname(u.a, &u.aaddr), 0);
+    cr_assert_eq(weft_sockname(u.b, &u.baddr), 0);
+    cr_assert_eq(run_task(loop, udp_edges_main, &u), 0);
+    weft_close(loop, u.a);
+    weft_close(loop, u.b);
+    test_loop_free(loop);
+}
+
 /* ------------------------------------------------------------------ */
 /* bad input on every socket entry point                               */
 
@@ -859,13 +968,28 @@ static int bad_in_task(void *arg, intptr_t *result)
     char buf[8];
     cr_assert_eq(weft_accept(NULL, 3, NULL), -EINVAL);
     cr_assert_eq(weft_accept(loop, -1, NULL), -EBADF);
+#ifdef _WIN32
+    /* A file handle's value is no socket. */
+    HANDLE h = CreateFileA("NUL", GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+    cr_assert_neq(h, INVALID_HANDLE_VALUE);
+    int nots = (int)(intptr_t)h;
+    int rc = weft_accept(loop, nots, NULL);
+    cr_assert(rc == -ENOTSOCK || rc == -EINVAL || rc == -EBADF, "accept on a file: %s",
+              weft_strerror(rc));
+    CloseHandle(h);
+#else
     int nots = open("/dev/null", O_RDONLY);
     int rc = weft_accept(loop, nots, NULL);
     cr_assert(rc == -ENOTSOCK || rc == -EINVAL, "accept on a file: %s", weft_strerror(rc));
     close(nots);
-    /* accept on a socket that does not listen */
+#endif
+    /* accept on a socket that does not listen (wine 8 leaves an AcceptEx on
+     * it pending for ever, where Windows fails it with WSAEINVAL) */
     int s = weft_socket(AF_INET, SOCK_STREAM);
-    cr_assert_eq(weft_accept(loop, s, NULL), -EINVAL);
+    if (!net_under_wine())
+        cr_assert_eq(weft_accept(loop, s, NULL), -EINVAL);
+    else
+        cr_log_info("wine: accept on a socket that does not listen not checked");
     cr_assert_eq(weft_connect(NULL, &a, 0), -EINVAL);
     cr_assert_eq(weft_connect(loop, NULL, 0), -EINVAL);
     memset(&a, 0, sizeof a);
@@ -912,5 +1036,90 @@ Test(net, bad_input)
     cr_assert_eq(weft_recv(loop, 0, buf, 1), -EPERM);
     cr_assert_eq(weft_send(loop, 0, buf, 1), -EPERM);
     cr_assert_eq(run_task(loop, bad_in_task, loop), 0);
+    test_loop_free(loop);
+}
+
+/* ------------------------------------------------------------------ */
+/* what every socket weft makes is: non-blocking, not inherited         */
+
+int weft__accept_queued(int lfd); /* net/net_internal.h: the servers' batch accept */
+
+/* Non-blocking: a receive with nothing there says EAGAIN at once. */
+static void assert_nonblocking(int fd, const char *what)
+{
+    char c;
+    long n = net_recv_now(fd, &c, 1);
+#ifdef _WIN32
+    int err = n < 0 ? net_errno() : 0;
+#else
+    /* recv with MSG_DONTWAIT cannot tell: ask recv without it. */
+    (void)n;
+    n = (long)recv(fd, &c, 1, 0);
+    int err = n < 0 ? errno : 0;
+#endif
+    cr_assert(n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == ENOTCONN), "%s: %ld, %s",
+              what, n, weft_strerror(-err));
+}
+
+/* Not inherited by child processes (close-on-exec). */
+static void assert_not_inherited(int fd, const char *what)
+{
+#ifdef _WIN32
+    DWORD flags = HANDLE_FLAG_INHERIT;
+    cr_assert(GetHandleInformation((HANDLE)weft__sock(fd), &flags), "%s: GetHandleInformation",
+              what);
+    cr_assert_eq(flags & HANDLE_FLAG_INHERIT, 0, "%s is inheritable", what);
+#else
+    int fl = fcntl(fd, F_GETFD);
+    cr_assert(fl >= 0 && (fl & FD_CLOEXEC), "%s lacks FD_CLOEXEC", what);
+#endif
+}
+
+static int props_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    pair_ctx *p = arg;
+    tcp_pair_task(p);
+    assert_nonblocking(p->cfd, "connected socket");
+    assert_not_inherited(p->cfd, "connected socket");
+    assert_nonblocking(p->sfd, "accepted socket");
+    assert_not_inherited(p->sfd, "accepted socket");
+    /* The servers' batch accept, on a connection queued meanwhile. */
+    cr_assert_eq(weft__accept_queued(p->lfd), -EAGAIN);
+    int c2 = weft_connect(p->loop, &p->addr, 2000 * MS);
+    cr_assert_geq(c2, 0);
+    int s2 = -EAGAIN;
+    for (int i = 0; i < 200 && s2 == -EAGAIN; i++) {
+        weft_sleep(p->loop, 1 * MS);
+        s2 = weft__accept_queued(p->lfd);
+    }
+    cr_assert_geq(s2, 0, "accept_queued: %s", weft_strerror(s2));
+    assert_nonblocking(s2, "batch-accepted socket");
+    assert_not_inherited(s2, "batch-accepted socket");
+    weft_addr peer;
+    cr_assert_eq(weft_peername(s2, &peer), 0);
+    cr_assert_eq(weft_addr_family(&peer), AF_INET);
+    cr_assert_eq(weft_send_all(p->loop, c2, "ok", 2), 2);
+    char buf[2];
+    cr_assert_eq(weft_recv(p->loop, s2, buf, 2), 2);
+    weft_close(p->loop, c2);
+    weft_close(p->loop, s2);
+    weft_close(p->loop, p->cfd);
+    weft_close(p->loop, p->sfd);
+    return 0;
+}
+
+Test(net, sockets_are_nonblocking_and_not_inherited)
+{
+    weft_loop *loop = test_loop_new();
+    pair_ctx p = {.loop = loop};
+    p.lfd = loopback_listener(&p.addr, 8);
+    assert_not_inherited(p.lfd, "listener");
+    int u = weft_socket(AF_INET, SOCK_DGRAM);
+    cr_assert_geq(u, 0);
+    assert_not_inherited(u, "UDP socket");
+    cr_assert_eq(weft_close(loop, u), 0);
+    cr_assert_eq(run_task(loop, props_main, &p), 0);
+    weft_close(loop, p.lfd);
     test_loop_free(loop);
 }

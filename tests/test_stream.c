@@ -3,9 +3,6 @@
  * reader keeps memory bounded). Runs once per backend (WEFT_BACKEND). */
 #include "net_common.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 TestSuite(stream, .timeout = 60);
 
 typedef struct {
@@ -230,7 +227,7 @@ static int backpressure_main(void *arg, intptr_t *result)
     st_open(c);
     /* Small kernel buffers make the reader's slowness visible at once. */
     int small = 16 * 1024;
-    setsockopt(weft_stream_fd(c->s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    net_setsockopt(weft_stream_fd(c->s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     slow_reader r = {.c = c, .total = 1 << 20};
     weft_future *f;
     cr_assert_eq(weft_task_spawn(c->loop, slow_read_task, &r, &f), 0);
@@ -257,7 +254,8 @@ static int backpressure_main(void *arg, intptr_t *result)
     cr_assert_eq(weft_stream_write_buffered(c->s), 0);
     cr_assert_eq(weft_await(f, NULL), 0);
     weft_future_unref(f);
-    cr_assert(r.ok, "reader got %zu of %zu", r.got, r.total);
+    cr_assert(r.ok, "reader got %llu of %llu", (unsigned long long)r.got,
+              (unsigned long long)r.total);
     cr_assert_leq(max_buffered, c->opts.write_limit);
     st_close(c);
     return 0;
@@ -303,7 +301,7 @@ static int reset_main(void *arg, intptr_t *result)
     st_ctx *c = arg;
     st_open(c);
     struct linger lg = {1, 0};
-    setsockopt(c->raw, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    net_setsockopt(c->raw, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     weft_close(c->loop, c->raw);
     c->raw = -1;
     weft_sleep(c->loop, 5 * MS);
@@ -392,14 +390,14 @@ Test(stream, bad_input)
     weft_loop *loop = test_loop_new();
     weft_stream *s = NULL;
     int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    test_unix_pair(sv); /* a loopback TCP pair on Windows */
     cr_assert_eq(weft_stream_new(NULL, -1, NULL, &s), -EINVAL);
     cr_assert_eq(weft_stream_new(loop, -1, NULL, &s), -EINVAL);
     weft_stream_opts bad = {.write_high = 100, .write_low = 200};
     cr_assert_eq(weft_stream_new(loop, sv[0], &bad, &s), -EINVAL); /* fd closed */
     bad = (weft_stream_opts){.write_high = 100, .write_limit = 50};
     cr_assert_eq(weft_stream_new(loop, sv[1], &bad, &s), -EINVAL);
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    test_unix_pair(sv); /* a loopback TCP pair on Windows */
     cr_assert_eq(weft_stream_new(loop, sv[0], NULL, &s), 0);
     char b[4];
     const char *line;
@@ -432,7 +430,7 @@ Test(stream, bad_input)
     cr_assert_eq(weft_stream_loop(s), loop);
     cr_assert_eq(weft_stream_close(s), 0); /* from outside a task */
     test_run(loop);
-    close(sv[1]);
+    net_close(sv[1]);
     test_loop_free(loop);
 }
 
@@ -473,8 +471,8 @@ static int grow_while_sending_main(void *arg, intptr_t *result)
     st_ctx *c = arg;
     st_open(c);
     int small = 4096;
-    setsockopt(weft_stream_fd(c->s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    setsockopt(c->raw, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    net_setsockopt(weft_stream_fd(c->s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    net_setsockopt(c->raw, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     /* The peer does not read yet: the background send parks on a full
      * socket while writes keep coming, so the buffer grows under a send
      * in flight (the send keeps reading the old copy). */
@@ -491,7 +489,8 @@ static int grow_while_sending_main(void *arg, intptr_t *result)
     cr_assert_eq(weft_stream_write_eof(c->s), 0);
     cr_assert_eq(weft_await(f, NULL), 0);
     weft_future_unref(f);
-    cr_assert(r.ok, "reader got %zu of %zu", r.got, r.total);
+    cr_assert(r.ok, "reader got %llu of %llu", (unsigned long long)r.got,
+              (unsigned long long)r.total);
     free(data);
     st_close(c);
     return 0;
@@ -561,7 +560,7 @@ static int fill_grows_main(void *arg, intptr_t *result)
         cr_assert_gt(n, 0);
         size_t len;
         const char *p = weft_stream_peek(c->s, &len);
-        cr_assert_eq(memcmp(p, data + got, len), 0, "bytes at %zu", got);
+        cr_assert_eq(memcmp(p, data + got, len), 0, "bytes at %llu", (unsigned long long)got);
         got += len;
         if (len > biggest)
             biggest = len;

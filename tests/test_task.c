@@ -11,8 +11,6 @@
 #endif
 
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define MS 1000000LL
 
@@ -329,7 +327,7 @@ Test(task, await_op_suspends_only_that_task)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    test_unix_pair(sv);
     reader r = {.loop = loop, .fd = sv[0]};
     weft_future *t, *other;
     cr_assert_eq(weft_task_spawn(loop, read_one, &r, &t), 0);
@@ -337,14 +335,14 @@ Test(task, await_op_suspends_only_that_task)
     intptr_t v;
     cr_assert_eq(weft_run_until_complete(loop, other, &v), 0, "the reader blocked the loop");
     cr_assert_eq(weft_future_state(t), WEFT_FUTURE_PENDING);
-    cr_assert_eq(write(sv[1], "data", 4), 4);
+    cr_assert_eq(test_write(sv[1], "data", 4), 4);
     cr_assert_eq(weft_run_until_complete(loop, t, &v), 0);
     cr_assert_eq(v, 4);
     cr_assert_eq(memcmp(r.buf, "data", 4), 0);
     weft_future_unref(t);
     weft_future_unref(other);
-    close(sv[0]);
-    close(sv[1]);
+    test_close(sv[0]);
+    test_close(sv[1]);
     test_loop_free(loop);
 }
 
@@ -352,7 +350,7 @@ Test(task, cancel_with_an_op_in_flight)
 {
     weft_loop *loop = test_loop_new();
     int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    test_unix_pair(sv);
     reader r = {.loop = loop, .fd = sv[0]};
     weft_future *t;
     cr_assert_eq(weft_task_spawn(loop, read_one, &r, &t), 0);
@@ -362,8 +360,8 @@ Test(task, cancel_with_an_op_in_flight)
     cr_assert_eq(weft_run_until_complete(loop, t, &v), -ECANCELED);
     cr_assert_eq(r.got, -ECANCELED);
     weft_future_unref(t);
-    close(sv[0]);
-    close(sv[1]);
+    test_close(sv[0]);
+    test_close(sv[1]);
     test_loop_free(loop);
 }
 
@@ -427,8 +425,10 @@ Test(task, one_hundred_thousand_concurrent_tasks)
     static weft_future *t[MAX];
     /* Under valgrind (run for memory errors, not scale) 2,000 will do. */
     int N = RUNNING_ON_VALGRIND ? 2000 : MAX;
-    for (int i = 0; i < N; i++)
-        cr_assert_eq(weft_task_spawn(loop, yield_n, loop, &t[i]), 0);
+    for (int i = 0; i < N; i++) {
+        int rc = weft_task_spawn(loop, yield_n, loop, &t[i]);
+        cr_assert_eq(rc, 0, "task %d: %s", i, weft_strerror(rc));
+    }
     test_run(loop);
     for (int i = 0; i < N; i++) {
         intptr_t v = 0;

@@ -11,15 +11,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Backends this version of weft has no source for: no build compiles them.
- * Drop a kind from here when its backend file lands. */
-static const char *planned(weft_backend_kind kind)
+/* Why a backend is not in this build: the system it needs, or what it
+ * needs at build time. */
+static const char *missing(weft_backend_kind kind)
 {
     switch (kind) {
+    case WEFT_BACKEND_IO_URING:
+        return "Linux only, with liburing at build time";
+    case WEFT_BACKEND_EPOLL:
+        return "Linux only";
+    case WEFT_BACKEND_KQUEUE:
+        return "needs <sys/event.h> (BSD, macOS) or libkqueue (pkg-config) at build time";
     case WEFT_BACKEND_IOCP:
-        return "not implemented yet (issue 14)";
+#ifdef _WIN32
+        return "not in this build (backends/iocp.c missing)";
+#else
+        return "Windows only";
+#endif
+    case WEFT_BACKEND_POLL:
+        return "POSIX only (Windows has IOCP)";
     default:
-        return NULL;
+        return "";
     }
 }
 
@@ -55,11 +67,7 @@ int main(void)
     for (int k = WEFT_BACKEND_AUTO + 1; k < WEFT_BACKEND__COUNT; k++) {
         const char *name = weft_backend_name((weft_backend_kind)k);
         if (!weft_backend_compiled((weft_backend_kind)k)) {
-            const char *why = planned((weft_backend_kind)k);
-            if (!why && k == WEFT_BACKEND_KQUEUE)
-                why = "needs <sys/event.h> (BSD, macOS) or libkqueue (pkg-config) at build time";
-            printf("%-10s %-9s %-6s %s\n", name, why && k != WEFT_BACKEND_KQUEUE ? "planned" : "no",
-                   "-", why ? why : "");
+            printf("%-10s %-9s %-6s %s\n", name, "no", "-", missing((weft_backend_kind)k));
             continue;
         }
         weft_loop *loop;

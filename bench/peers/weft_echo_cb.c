@@ -8,6 +8,10 @@
 
 #include <errno.h>
 
+#ifndef MSG_NOSIGNAL /* Windows: no SIGPIPE to suppress */
+#define MSG_NOSIGNAL 0
+#endif
+
 typedef struct conn {
     weft_op op;
     size_t len, off;

@@ -2,12 +2,19 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#else
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#endif
 
 static void usage(FILE *f, const char *prog, int default_port)
 {
@@ -17,8 +24,9 @@ static void usage(FILE *f, const char *prog, int default_port)
             "  --host H        address to listen on: numeric IPv4/IPv6, a name, or unix:/path\n"
             "                  (default 127.0.0.1)\n"
             "  --port N        TCP port (default %d; 0 picks a free one)\n"
-            "  --backend NAME  auto, io_uring, epoll, poll (default auto)\n"
-            "  --threads N     loops on N threads, one SO_REUSEPORT listener each (default 1)\n"
+            "  --backend NAME  auto, io_uring, epoll, poll, kqueue, iocp (default auto)\n"
+            "  --threads N     loops on N threads (default 1); one SO_REUSEPORT listener each\n"
+            "                  where the system has it, else one listener they share\n"
             "  --busy-poll US  poll without sleeping for up to US microseconds before each\n"
             "                  wait for I/O (default 0: off; costs CPU, saves wake-ups)\n"
             "  --max-conns N   live connections per thread (default 0: the server's 10000)\n",
@@ -112,13 +120,114 @@ static int resolve(const char *host, int port, weft_addr *out)
     return 0;
 }
 
+/* Waiting for the stop request. POSIX: the stop signals are blocked in
+ * every thread (the loops' threads inherit the mask) and this thread
+ * sigwait()s for them. Windows: a console control handler (Ctrl-C,
+ * Ctrl-Break, the console closing, logoff, shutdown) runs on a thread of
+ * its own; it only sets an event this thread waits on, as the signal is
+ * only a wake-up on POSIX. */
+#ifdef _WIN32
+/* A console control handler takes no argument: its events are made once,
+ * before it is installed, and live as long as the process. */
+static struct {
+    HANDLE stop, done;
+    volatile LONG type; /* the first event seen, -1 before */
+} ctrl = {NULL, NULL, -1};
+
+static BOOL WINAPI on_ctrl(DWORD type)
+{
+    InterlockedCompareExchange(&ctrl.type, (LONG)type, -1);
+    SetEvent(ctrl.stop);
+    /* For these the system ends the process when the handler returns (after
+     * 5 s at most): give the main thread its graceful close first. */
+    if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT || type == CTRL_SHUTDOWN_EVENT)
+        WaitForSingleObject(ctrl.done, 4500);
+    return TRUE;
+}
+
+typedef int stop_wait;
+
+static int stop_init(stop_wait *w)
+{
+    (void)w;
+    WSADATA wsa; /* getaddrinfo() below needs Winsock; it counts its users */
+    int rc = WSAStartup(MAKEWORD(2, 2), &wsa);
+    if (rc)
+        return -EIO;
+    if (!ctrl.stop) {
+        ctrl.stop = CreateEventW(NULL, TRUE, FALSE, NULL);
+        ctrl.done = CreateEventW(NULL, TRUE, FALSE, NULL);
+        if (!ctrl.stop || !ctrl.done || !SetConsoleCtrlHandler(on_ctrl, TRUE))
+            return -EIO;
+    }
+    return 0;
+}
+
+static const char *stop_wait_for(stop_wait *w)
+{
+    (void)w;
+    WaitForSingleObject(ctrl.stop, INFINITE);
+    switch (ctrl.type) {
+    case CTRL_C_EVENT:
+        return "Ctrl-C";
+    case CTRL_BREAK_EVENT:
+        return "Ctrl-Break";
+    case CTRL_CLOSE_EVENT:
+        return "console closed";
+    case CTRL_LOGOFF_EVENT:
+        return "logoff";
+    default:
+        return "shutdown";
+    }
+}
+
+static void stop_done(stop_wait *w)
+{
+    (void)w;
+    SetEvent(ctrl.done); /* a close/logoff/shutdown handler may return now */
+    WSACleanup();
+}
+#else
+typedef sigset_t stop_wait;
+
+static int stop_init(stop_wait *w)
+{
+    sigemptyset(w);
+    sigaddset(w, SIGINT);
+    sigaddset(w, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, w, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static const char *stop_wait_for(stop_wait *w)
+{
+    int sig = 0;
+    sigwait(w, &sig);
+    return sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+static void stop_done(stop_wait *w)
+{
+    (void)w;
+}
+#endif
+
 int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
                    const weft_serve_opts *opts)
 {
+    /* Before any thread starts: the loops' threads inherit the mask. */
+    stop_wait stop;
+    int rc = stop_init(&stop);
+    if (rc) {
+        fprintf(stderr, "%s: cannot wait for a stop request: %s\n", c->prog, weft_strerror(rc));
+        return 1;
+    }
     weft_addr addr;
-    int rc = resolve(c->host, c->port, &addr);
+    rc = resolve(c->host, c->port, &addr);
     if (rc) {
         fprintf(stderr, "%s: --host %s: %s\n", c->prog, c->host, weft_strerror(rc));
+        stop_done(&stop);
         return 1;
     }
     weft_serve_opts so = opts ? *opts : (weft_serve_opts){0};
@@ -126,20 +235,12 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
         so.server.max_connections = c->max_conns;
     so.server.listen.unlink_path = 1;
 
-    /* The loops' threads inherit a mask with the stop signals blocked; this
-     * thread waits for them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     weft_threads *t;
     rc = weft_serve_threads(c->threads, &c->loop_opts, &addr, handler, arg, &so, &t);
     if (rc) {
         fprintf(stderr, "%s: serving %s on %d thread(s): %s\n", c->prog, c->host, c->threads,
                 weft_strerror(rc));
+        stop_done(&stop);
         return 1;
     }
     weft_addr bound;
@@ -159,12 +260,11 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
     if (probe)
         weft_loop_free(probe);
 
-    int sig;
-    sigwait(&stop, &sig);
-    printf("%s: %s, closing\n", c->prog, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    printf("%s: %s, closing\n", c->prog, stop_wait_for(&stop));
     fflush(stdout);
     weft_threads_stop(t);
     rc = weft_threads_join(t);
+    stop_done(&stop);
     if (rc) {
         fprintf(stderr, "%s: %s\n", c->prog, weft_strerror(rc));
         return 1;

@@ -22,6 +22,17 @@
  * Errors are negative errno values. Input from a caller or a peer never
  * crashes: NULL or malformed arguments give -EINVAL, a hostile peer gives
  * an error code on that connection only.
+ *
+ * Windows: a descriptor is the SOCKET's value as an int (64-bit Windows
+ * keeps socket handles within 32 bits; -1 is INVALID_SOCKET), made
+ * overlapped (for IOCP), non-blocking and not inherited by child processes
+ * (close-on-exec); use it with Winsock as (SOCKET)(intptr_t)fd, never with
+ * the C runtime's close() or read(). Winsock is started by the first weft
+ * call that makes a socket or resolves a name. Error codes are mingw's
+ * <errno.h> values (compare with the E* names, never numbers); would-block
+ * is -EAGAIN as on POSIX. Unix-domain sockets give -EAFNOSUPPORT (wine has
+ * none; the addresses themselves can still be built and formatted). There
+ * is no SO_REUSEPORT (-ENOTSUP) and no SIGPIPE.
  */
 #ifndef WEFT_NET_H
 #define WEFT_NET_H
@@ -34,6 +45,12 @@
 #ifdef _WIN32
 #include <winsock2.h>
 #include <ws2tcpip.h>
+/* weft_shutdown's how, as on POSIX (mingw's <unistd.h> has the same). */
+#ifndef SHUT_RDWR
+#define SHUT_RD 0x00   /* SD_RECEIVE */
+#define SHUT_WR 0x01   /* SD_SEND */
+#define SHUT_RDWR 0x02 /* SD_BOTH */
+#endif
 #else
 #include <sys/socket.h>
 #endif
@@ -70,7 +87,8 @@ int weft_addr_parse(weft_addr *out, const char *str);
 int weft_addr_ip(weft_addr *out, const char *ip, int port);
 
 /* Build a Unix-domain address for path (a leading '@' gives a Linux
- * abstract name). 0, -EINVAL, -ENAMETOOLONG. */
+ * abstract name). 0, -EINVAL, -ENAMETOOLONG. Windows: the address is built,
+ * but every call that makes a socket for it gives -EAFNOSUPPORT. */
 int weft_addr_unix(weft_addr *out, const char *path);
 
 /* Format a as "1.2.3.4:80", "[::1]:80" or "unix:/path" into buf
@@ -105,7 +123,8 @@ int weft_getaddrinfo(weft_loop *loop, const char *host, const char *port, int fa
 /* Options for weft_listen(); zero-initialise, then set what you need. */
 typedef struct weft_listen_opts {
     int backlog;     /* listen() backlog; 0: 511 (negative gives -EINVAL) */
-    int reuseport;   /* nonzero: SO_REUSEPORT (Linux, BSD); several sockets share a port */
+    int reuseport;   /* nonzero: SO_REUSEPORT (Linux, BSD); several sockets share a port;
+                        -ENOTSUP where there is none (Windows) */
     int v6only;      /* nonzero: IPV6_V6ONLY on an IPv6 listener (default: dual stack) */
     int unlink_path; /* Unix: remove a stale socket file at the path before binding */
 } weft_listen_opts;
@@ -116,12 +135,17 @@ typedef struct weft_listen_opts {
  * weft_close), or -EINVAL, or the failing system call's error
  * (-EADDRINUSE, -EACCES, ...). Port 0 binds an ephemeral port: read it
  * back with weft_sockname(). Also reserves the spare descriptor that
- * weft_accept() uses to survive EMFILE. */
+ * weft_accept() uses to survive EMFILE. Windows: no SO_REUSEADDR (there it
+ * would let another socket take a port in use; rebinding over TIME_WAIT is
+ * Windows' default), no spare descriptor, and a Unix path gives
+ * -EAFNOSUPPORT. */
 int weft_listen(const weft_addr *addr, const weft_listen_opts *opts);
 
 /* A new non-blocking, close-on-exec socket of family (AF_INET, AF_INET6,
  * AF_UNIX) and type (SOCK_STREAM, SOCK_DGRAM), for callback-style use.
- * The descriptor, or -EINVAL / the socket() error. */
+ * The descriptor, or -EINVAL / the socket() error. Windows: an overlapped
+ * socket (WSASocketW), ready for the IOCP backend; AF_UNIX gives
+ * -EAFNOSUPPORT. */
 int weft_socket(int family, int type);
 
 /* Task only: accept one connection on the listening socket lfd. Returns the
@@ -132,6 +156,8 @@ int weft_socket(int family, int type);
  * at once, so the listener does not spin; the condition is logged once to
  * stderr and accepting goes on (the call does not return that error).
  * Out of kernel memory (ENOBUFS / ENOMEM) it backs off 50 ms and retries.
+ * Windows has no per-process descriptor limit of that kind and so no spare:
+ * there a WSAEMFILE backs off 50 ms and retries as well.
  * Errors: -EINVAL (NULL loop), -EBADF, -ENOTSOCK, -EINVAL (not listening),
  * -ECANCELED, -EPERM. */
 int weft_accept(weft_loop *loop, int lfd, weft_addr *peer);
@@ -140,7 +166,8 @@ int weft_accept(weft_loop *loop, int lfd, weft_addr *peer);
  * giving up after timeout_ns (< 0: no timeout; the connect op is cancelled
  * and waited for). Returns the connected descriptor (the caller owns it),
  * or -EINVAL, -ETIMEDOUT, -ECONNREFUSED, -ENETUNREACH, -ENOENT (no Unix
- * socket there), -ECANCELED, -EPERM, or another connect error. */
+ * socket there), -ECANCELED, -EPERM, or another connect error. Windows: a
+ * Unix address gives -EAFNOSUPPORT. */
 int weft_connect(weft_loop *loop, const weft_addr *addr, int64_t timeout_ns);
 
 /* Task only: receive up to len bytes into buf. Returns the count (0: the
@@ -163,16 +190,18 @@ int64_t weft_send(weft_loop *loop, int fd, const void *buf, size_t len);
  * the first error (how much went out before it is then unknown). */
 int64_t weft_send_all(weft_loop *loop, int fd, const void *buf, size_t len);
 
-/* Half-close: how is SHUT_RD, SHUT_WR or SHUT_RDWR. After SHUT_WR the peer
- * reads end-of-stream and can still send. 0, or -EINVAL / -EBADF /
- * -ENOTCONN / -ENOTSOCK. */
+/* Half-close: how is SHUT_RD, SHUT_WR or SHUT_RDWR (Windows: SD_RECEIVE,
+ * SD_SEND, SD_BOTH, the same values). After SHUT_WR the peer reads
+ * end-of-stream and can still send. 0, or -EINVAL / -EBADF / -ENOTCONN /
+ * -ENOTSOCK. */
 int weft_shutdown(int fd, int how);
 
 /* Close fd. In a task: through a WEFT_OP_CLOSE op (ops on fd complete with
  * -ECANCELED); the fd is closed also when the call returns -ECANCELED (a
  * cancel of the task that was pending). Outside a task: the loop forgets
- * the fd (parked ops complete with -ECANCELED), then close(). Returns 0 or
- * -EINVAL / -EBADF / -EIO. */
+ * the fd (parked ops complete with -ECANCELED), then close() (Windows:
+ * closesocket()). Returns 0 or -EINVAL / -EBADF / -EIO (Windows: -ENOTSOCK
+ * for a value that is no socket). */
 int weft_close(weft_loop *loop, int fd);
 
 /* The local / peer address of a socket into *out. 0, -EINVAL, -EBADF,
@@ -189,7 +218,9 @@ int weft_set_nodelay(int fd, int on);
 
 /* A UDP socket bound to addr (port 0: ephemeral), non-blocking and
  * close-on-exec; reuseport nonzero sets SO_REUSEPORT. The descriptor or
- * -EINVAL / the failing call's error. */
+ * -EINVAL (also for a Unix address) / the failing call's error. Windows:
+ * reuseport gives -ENOTSUP; a datagram to a closed port does not fail the
+ * next weft_recvfrom (SIO_UDP_CONNRESET off, as on POSIX). */
 int weft_udp_bind(const weft_addr *addr, int reuseport);
 
 /* Task only: send one datagram of len bytes to *to (NULL: the connected
@@ -199,7 +230,7 @@ int weft_udp_bind(const weft_addr *addr, int reuseport);
 int64_t weft_sendto(weft_loop *loop, int fd, const void *buf, size_t len, const weft_addr *to);
 
 /* Task only: receive one datagram into buf (a longer one is truncated to
- * len); the sender goes to *from (may be NULL). Waits with a POLL_IN op.
+ * len, also on Windows); the sender goes to *from (may be NULL). Waits with a POLL_IN op.
  * Returns the datagram's bytes stored, or -EINVAL, -ECANCELED, -EPERM,
  * -ECONNREFUSED, ... */
 int64_t weft_recvfrom(weft_loop *loop, int fd, void *buf, size_t len, weft_addr *from);
@@ -346,7 +377,7 @@ typedef struct weft_server_opts {
  * task of its own (asyncio's start_server). Starts accepting when the loop
  * next runs; works from a task or outside. opts may be NULL. 0 with *out
  * set (the caller ends it with weft_server_close), or -EINVAL, -ENOMEM, or
- * weft_listen's errors. */
+ * weft_listen's errors (Windows: -EAFNOSUPPORT for a Unix address). */
 int weft_start_server(weft_loop *loop, const weft_addr *addr, weft_conn_handler handler, void *arg,
                       const weft_server_opts *opts, weft_server **out);
 
@@ -422,7 +453,10 @@ typedef struct weft_serve_opts {
 } weft_serve_opts;
 
 /* Serve addr on n threads (Linux: one SO_REUSEPORT listener per thread,
- * the kernel spreads connections; elsewhere one listener shared by all).
+ * the kernel spreads connections; elsewhere one listener shared by all:
+ * on POSIX a duplicate per thread, on Windows the one socket, on which
+ * every loop accepts and which is closed after the last thread ends;
+ * Windows gives -EAFNOSUPPORT for a Unix address).
  * Each thread runs opts->thread_setup, then weft_start_server_fd(handler,
  * its conn_arg, &opts->server) until weft_threads_stop(), then closes the
  * server within opts->grace_ns and runs opts->thread_teardown. opts may be

@@ -3,8 +3,11 @@
 # FILTER; fail unless it exits with STATUS (0, or "nonzero") and, when LINE
 # is given, its output ends with the summary line LINE.
 exe=$1 filter=$2 want=$3 line=${4:-}
+# shellcheck disable=SC2086
 out=$(${MESON_EXE_WRAPPER:-} "$exe" "$filter" 2>&1)
 rc=$?
+# Windows programs (under wine) end their lines with CR LF.
+out=$(printf '%s\n' "$out" | tr -d '\r')
 printf '%s\n' "$out"
 case $want in
 nonzero) [ "$rc" -ne 0 ] || { echo "expect: exit 0, wanted non-zero"; exit 1; } ;;

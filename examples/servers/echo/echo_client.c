@@ -174,7 +174,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo_client: --backend %s: %s\n", backend, weft_strerror(kind));
         return 2;
     }
+#ifdef SIGPIPE /* Windows has no SIGPIPE */
     signal(SIGPIPE, SIG_IGN);
+#endif
     weft_loop_opts lo = {.backend = (weft_backend_kind)kind};
     int rc = weft_loop_new(&lo, &c.loop);
     if (rc) {

@@ -12,7 +12,11 @@ void http_format_date(time_t t, char out[HTTP_DATE_LEN + 1])
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
+#ifdef _WIN32
+    gmtime_s(&tm, &t); /* the C11 Annex K order: (result, time) */
+#else
     gmtime_r(&t, &tm);
+#endif
     snprintf(out, HTTP_DATE_LEN + 1, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
              tm.tm_mday, months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min,
              tm.tm_sec);

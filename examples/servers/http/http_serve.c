@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* Buffers of each connection: a head is at most HTTP_DEFAULT_MAX_HEAD, the
  * read buffer holds it with room for a pipelined batch behind it. */
@@ -73,7 +72,7 @@ int http_serve_start(http_serve *h, weft_loop *loop, int lfd)
 {
     int rc = state_init(h, loop);
     if (rc < 0) {
-        close(lfd);
+        weft_close(loop, lfd);
         return rc;
     }
     weft_server_opts so = {0};
