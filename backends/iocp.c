@@ -34,7 +34,15 @@
  * CLOSE / forget_fd: CancelIoEx(socket, NULL) and the socket's AFD polls
  * cancelled; each op still completes through its packet (-ECANCELED, or its
  * real result if it had finished). cancel = CancelIoEx(socket, &ov).
- * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag.
+ * Wake-ups: one PostQueuedCompletionStatus behind an atomic flag. Timeouts
+ * are rounded up to whole ms and waited out when the wait returns early.
+ * fini cancels everything and takes packets until the system holds no
+ * OVERLAPPED of the loop's (nreqs == 0).
+ *
+ * A socket closed without CLOSE or forget_fd leaves its entry behind; ACCEPT
+ * and CONNECT check the association again (one CreateIoCompletionPort that
+ * fails when all is well), so a new socket behind the old number still
+ * reaches the port. Multishot requests: iocp_multi.c.
  */
 #include "iocp_internal.h"
 #include "loop_internal.h"
@@ -47,8 +55,8 @@
 #ifndef STATUS_PENDING
 #define STATUS_PENDING ((NTSTATUS)0x00000103L)
 #endif
-#ifndef STATUS_NOT_FOUND
-#define STATUS_NOT_FOUND ((NTSTATUS)0xC0000225L)
+#ifndef STATUS_BUFFER_OVERFLOW
+#define STATUS_BUFFER_OVERFLOW ((NTSTATUS)0x80000005L)
 #endif
 #ifndef FILE_OPEN
 #define FILE_OPEN 0x00000001
@@ -287,6 +295,20 @@ void weft__iocp_slot_put(weft__iocp *u, weft__accept_slot *slot)
     u->free_slots = slot;
 }
 
+int weft__iocp_listening(weft__sock_ent *ent)
+{
+    if (ent->listening)
+        return 0;
+    BOOL on = FALSE;
+    int len = sizeof on;
+    if (getsockopt(ent->s, SOL_SOCKET, SO_ACCEPTCONN, (char *)&on, &len) != 0)
+        return weft__sock_error();
+    if (!on)
+        return -EINVAL;
+    ent->listening = 1;
+    return 0;
+}
+
 int weft__iocp_acceptex(weft__iocp *u, weft__sock_ent *ent, weft__accept_slot *slot)
 {
     if (slot->sock == INVALID_SOCKET) {
@@ -446,6 +468,8 @@ int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op)
     }
     case WEFT_OP_RECV: {
         int n = recv(s, op->buf, (int)io_len(op->len), op->flags);
+        if (n < 0 && WSAGetLastError() == WSAEMSGSIZE)
+            return io_len(op->len); /* a datagram cut to the buffer, as on POSIX */
         return n >= 0 ? n : weft__sock_error();
     }
     case WEFT_OP_SEND: {
@@ -503,6 +527,8 @@ static int start_overlapped(weft__iocp *u, weft_op *op, weft__sock_ent *ent, int
             return 0;
         return weft__win_error((unsigned long)rc);
     case WEFT_OP_ACCEPT: {
+        if ((rc = weft__iocp_listening(ent)) != 0)
+            return rc;
         weft__accept_slot *slot = weft__iocp_slot_get(u);
         if (!slot)
             return -ENOMEM;
@@ -586,7 +612,8 @@ static void sock_packet(weft__iocp *u, weft_op *op)
     switch (op->opcode) {
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
-        if (res == 0)
+        /* A datagram cut to the buffer (a warning status): its length, as on POSIX. */
+        if (res == 0 || weft__iocp_status(&p->req.ov) == STATUS_BUFFER_OVERFLOW)
             res = (int64_t)p->req.ov.InternalHigh;
         break;
     case WEFT_OP_ACCEPT: {
@@ -723,7 +750,12 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     p->req.kind = WEFT__REQ_OP;
     p->req.gen = e->gen;
     int64_t res = 0;
-    if (poll || e->mode == WEFT__SOCK_FOREIGN) {
+    /* ConnectEx knows IPv4 and IPv6 only: other families connect readiness-style. */
+    int readiness = poll || e->mode == WEFT__SOCK_FOREIGN ||
+                    (op->opcode == WEFT_OP_CONNECT && op->len >= sizeof(ADDRESS_FAMILY) &&
+                     ((const struct sockaddr *)op->buf)->sa_family != AF_INET &&
+                     ((const struct sockaddr *)op->buf)->sa_family != AF_INET6);
+    if (readiness) {
         if (!poll) {
             /* Readiness-style: the call first, the poll when it would block. */
             res = weft__iocp_try_now(u, op);

@@ -103,8 +103,9 @@ typedef struct weft__sock_ent {
     SOCKET base; /* SIO_BASE_HANDLE, what AFD polls name */
     uint32_t gen;
     uint8_t mode;
-    uint8_t skip; /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set */
-    uint8_t type; /* SOCK_STREAM, SOCK_DGRAM */
+    uint8_t skip;      /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set */
+    uint8_t type;      /* SOCK_STREAM, SOCK_DGRAM */
+    uint8_t listening; /* SO_ACCEPTCONN was seen set */
     int af, proto;
 } weft__sock_ent;
 
@@ -162,6 +163,9 @@ weft__sock_ent *weft__iocp_sock(weft__iocp *u, SOCKET s);
 int weft__iocp_sock_add(weft__iocp *u, SOCKET s, int associate, int verify, weft__sock_ent **out);
 weft__accept_slot *weft__iocp_slot_get(weft__iocp *u);
 void weft__iocp_slot_put(weft__iocp *u, weft__accept_slot *slot);
+/* 0 when ent's socket listens, else -EINVAL (what Windows' AcceptEx says;
+ * wine's would wait for ever). Asked once per listener. */
+int weft__iocp_listening(weft__sock_ent *ent);
 /* AcceptEx into slot on listener ent; 1 done at once, 0 pending, < 0 error. */
 int weft__iocp_acceptex(weft__iocp *u, weft__sock_ent *ent, weft__accept_slot *slot);
 /* The accepted socket of a finished AcceptEx, ready for the caller (or an

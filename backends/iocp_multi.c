@@ -329,6 +329,11 @@ int weft__iocp_multi_start(weft__backend *be, weft_multi *m)
         schedule(u, m); /* a first look: data or connections may be waiting */
         return 0;
     }
+    if ((rc = weft__iocp_listening(e)) != 0) {
+        weft__list_remove(&u->multis, &m->win_link_);
+        m->state_ = 0;
+        return rc;
+    }
     uint32_t posted = u->base.loop->mq_len;
     for (int i = 0; i < ACCEPT_SLOTS && m->state_ == M_RUN; i++) {
         weft__accept_slot *slot = weft__iocp_slot_get(u);
