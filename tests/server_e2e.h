@@ -149,7 +149,8 @@ static void e2e_run(e2e_server *s)
     cr_assert_eq(rc, 0, "server task: %s", weft_strerror(rc));
     test_loop_free(loop);
     for (size_t i = 0; i < s->nclients; i++)
-        cr_assert_eq(s->clients[i].err, 0, "client %zu: %s", i, strerror(s->clients[i].err));
+        cr_assert_eq(s->clients[i].err, 0, "client %llu: %s", (unsigned long long)i,
+                     strerror(s->clients[i].err));
 }
 
 /* How often needle occurs in c's output. */

@@ -23,13 +23,13 @@ static void run(e2e_client *clients, size_t n)
     e2e_run(&s);
 }
 
-#define IN(c, lit) ((c)->in = (lit), (c)->in_len = sizeof(lit) - 1)
+#define SET_IN(c, lit) ((c)->in = (lit), (c)->in_len = sizeof(lit) - 1)
 
 Test(http_server, hello_keepalive_pipelined_and_errors, .timeout = 60)
 {
     enum { N = 7 };
     e2e_client *c = calloc(N, sizeof *c);
-    IN(&c[0], "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    SET_IN(&c[0], "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     /* 16 pipelined requests in one send. */
     static char pipe16[16 * 40 + 1];
     for (int i = 0; i < 16; i++)
@@ -37,13 +37,13 @@ Test(http_server, hello_keepalive_pipelined_and_errors, .timeout = 60)
     c[1].in = pipe16;
     c[1].in_len = strlen(pipe16);
     /* One byte at a time. */
-    IN(&c[2], "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    SET_IN(&c[2], "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
     c[2].bytewise = 1;
     /* HTTP/1.0 closes after one response, whatever follows. */
-    IN(&c[3], "GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
-    IN(&c[4], "GET / HTTP/1.1\r\nHost a\r\n\r\n");
-    IN(&c[5], "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbodyHEAD / HTTP/1.1\r\n"
-              "Host: a\r\nConnection: close\r\n\r\n");
+    SET_IN(&c[3], "GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+    SET_IN(&c[4], "GET / HTTP/1.1\r\nHost a\r\n\r\n");
+    SET_IN(&c[5], "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbodyHEAD / HTTP/1.1\r\n"
+                  "Host: a\r\nConnection: close\r\n\r\n");
     /* A head far over the limit. */
     static char big[12000];
     int k = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");

@@ -263,7 +263,7 @@ Test(net, tcp_echo_1_byte_to_16_mib)
         c.size = sizes[i];
         c.ok = 0;
         cr_assert_eq(run_task(loop, echo_client_task, &c), 0);
-        cr_assert(c.ok, "size %zu", sizes[i]);
+        cr_assert(c.ok, "size %llu", (unsigned long long)sizes[i]);
     }
     cr_assert_eq(weft_close(loop, c.lfd), 0);
     test_loop_free(loop);
@@ -928,9 +928,13 @@ static int bad_in_task(void *arg, intptr_t *result)
     cr_assert(rc == -ENOTSOCK || rc == -EINVAL, "accept on a file: %s", weft_strerror(rc));
     close(nots);
 #endif
-    /* accept on a socket that does not listen */
+    /* accept on a socket that does not listen (wine 8 leaves an AcceptEx on
+     * it pending for ever, where Windows fails it with WSAEINVAL) */
     int s = weft_socket(AF_INET, SOCK_STREAM);
-    cr_assert_eq(weft_accept(loop, s, NULL), -EINVAL);
+    if (!net_under_wine())
+        cr_assert_eq(weft_accept(loop, s, NULL), -EINVAL);
+    else
+        cr_log_info("wine: accept on a socket that does not listen not checked");
     cr_assert_eq(weft_connect(NULL, &a, 0), -EINVAL);
     cr_assert_eq(weft_connect(loop, NULL, 0), -EINVAL);
     memset(&a, 0, sizeof a);
@@ -1006,7 +1010,7 @@ static void assert_nonblocking(int fd, const char *what)
 static void assert_not_inherited(int fd, const char *what)
 {
 #ifdef _WIN32
-    DWORD flags = 0;
+    DWORD flags = HANDLE_FLAG_INHERIT;
     cr_assert(GetHandleInformation((HANDLE)weft__sock(fd), &flags), "%s: GetHandleInformation",
               what);
     cr_assert_eq(flags & HANDLE_FLAG_INHERIT, 0, "%s is inheritable", what);

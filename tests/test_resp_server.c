@@ -23,10 +23,11 @@ static int stop(void *p, int64_t grace_ns)
     return resp_serve_close(&s->r, grace_ns);
 }
 
-#define IN(c, lit) ((c)->in = (lit), (c)->in_len = sizeof(lit) - 1)
+#define SET_IN(c, lit) ((c)->in = (lit), (c)->in_len = sizeof(lit) - 1)
 #define OUT_IS(c, lit)                                                                             \
     cr_assert((c)->out_len == sizeof(lit) - 1 && memcmp((c)->out, (lit), sizeof(lit) - 1) == 0,    \
-              "got %zu bytes: %.*s", (c)->out_len, (int)(c)->out_len, (c)->out)
+              "got %llu bytes: %.*s", (unsigned long long)(c)->out_len, (int)(c)->out_len,         \
+              (c)->out)
 
 Test(resp_server, ping_set_get_pipelined_and_errors, .timeout = 60)
 {
@@ -34,9 +35,9 @@ Test(resp_server, ping_set_get_pipelined_and_errors, .timeout = 60)
     cr_assert_eq(resp_db_init(&s.store.db), 0);
     enum { N = 6 };
     e2e_client *c = calloc(N, sizeof *c);
-    IN(&c[0], "PING\r\n");
-    IN(&c[1], "*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
-              "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n");
+    SET_IN(&c[0], "PING\r\n");
+    SET_IN(&c[1], "*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
+                  "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n");
     /* 16 pipelined INCRs of one key, one byte at a time. */
     static char incr[16 * 32 + 1];
     for (int i = 0; i < 16; i++)
@@ -44,9 +45,9 @@ Test(resp_server, ping_set_get_pipelined_and_errors, .timeout = 60)
     c[2].in = incr;
     c[2].in_len = strlen(incr);
     c[2].bytewise = 1;
-    IN(&c[3], "ECHO \"a b\"\r\nNOPE x\r\nGET\r\n");
-    IN(&c[4], "PING\r\n*1\r\n$abc\r\nPING\r\n");
-    IN(&c[5], "QUIT\r\nPING\r\n");
+    SET_IN(&c[3], "ECHO \"a b\"\r\nNOPE x\r\nGET\r\n");
+    SET_IN(&c[4], "PING\r\n*1\r\n$abc\r\nPING\r\n");
+    SET_IN(&c[5], "QUIT\r\nPING\r\n");
     srv *sp = &s;
     e2e_server e = {.start = start, .close = stop, .srv = sp, .clients = c, .nclients = N};
     e2e_run(&e);

@@ -95,7 +95,8 @@ static int sizes_main(void *arg, intptr_t *result)
     srv_ctx *c = arg;
     const size_t sizes[] = {1, 4096, 100000, 1 << 20, 16 << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        cr_assert(echo_once(c->loop, &c->addr, sizes[i]), "size %zu", sizes[i]);
+        cr_assert(echo_once(c->loop, &c->addr, sizes[i]), "size %llu",
+                  (unsigned long long)sizes[i]);
     cr_assert_eq(weft_server_close(c->srv, 1000 * MS), 0);
     return 0;
 }

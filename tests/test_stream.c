@@ -254,7 +254,8 @@ static int backpressure_main(void *arg, intptr_t *result)
     cr_assert_eq(weft_stream_write_buffered(c->s), 0);
     cr_assert_eq(weft_await(f, NULL), 0);
     weft_future_unref(f);
-    cr_assert(r.ok, "reader got %zu of %zu", r.got, r.total);
+    cr_assert(r.ok, "reader got %llu of %llu", (unsigned long long)r.got,
+              (unsigned long long)r.total);
     cr_assert_leq(max_buffered, c->opts.write_limit);
     st_close(c);
     return 0;
@@ -488,7 +489,8 @@ static int grow_while_sending_main(void *arg, intptr_t *result)
     cr_assert_eq(weft_stream_write_eof(c->s), 0);
     cr_assert_eq(weft_await(f, NULL), 0);
     weft_future_unref(f);
-    cr_assert(r.ok, "reader got %zu of %zu", r.got, r.total);
+    cr_assert(r.ok, "reader got %llu of %llu", (unsigned long long)r.got,
+              (unsigned long long)r.total);
     free(data);
     st_close(c);
     return 0;
@@ -558,7 +560,7 @@ static int fill_grows_main(void *arg, intptr_t *result)
         cr_assert_gt(n, 0);
         size_t len;
         const char *p = weft_stream_peek(c->s, &len);
-        cr_assert_eq(memcmp(p, data + got, len), 0, "bytes at %zu", got);
+        cr_assert_eq(memcmp(p, data + got, len), 0, "bytes at %llu", (unsigned long long)got);
         got += len;
         if (len > biggest)
             biggest = len;

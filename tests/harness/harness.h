@@ -46,12 +46,22 @@ struct weft__suite {
     struct weft__suite *next;
 };
 
+/* mingw-w64 checks "printf" formats against Microsoft's printf (no %zu);
+ * the suites are built with its C99 stdio (__USE_MINGW_ANSI_STDIO), whose
+ * format archetype its headers name. */
+#ifdef __MINGW_PRINTF_FORMAT
+#define WEFT__PRINTF_FORMAT __MINGW_PRINTF_FORMAT
+#else
+#define WEFT__PRINTF_FORMAT printf
+#endif
+
 void weft__test_register(struct weft__test *t);
 void weft__suite_register(struct weft__suite *s);
 _Noreturn void weft__test_fail(const char *file, int line, const char *expr, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-_Noreturn void weft__test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void weft__test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+    __attribute__((format(WEFT__PRINTF_FORMAT, 4, 5)));
+_Noreturn void weft__test_skip(const char *fmt, ...)
+    __attribute__((format(WEFT__PRINTF_FORMAT, 1, 2)));
+void weft__test_log(const char *fmt, ...) __attribute__((format(WEFT__PRINTF_FORMAT, 1, 2)));
 
 #define Test(suite, name, ...)                                                                     \
     static void weft__t_##suite##_##name(void);                                                    \
