@@ -26,14 +26,17 @@
 
 static atomic_int logged;
 
+#ifdef _WIN32
+#define SHED_WHAT "retrying every 50 ms until sockets are free" /* no spare to shed with */
+#else
+#define SHED_WHAT "closing new connections until descriptors are free"
+#endif
+
 static void log_once(int err)
 {
     int expected = 0;
     if (atomic_compare_exchange_strong(&logged, &expected, 1))
-        fprintf(stderr,
-                "weft: accept: %s; closing new connections until descriptors are free "
-                "(logged once)\n",
-                weft_strerror(err));
+        fprintf(stderr, "weft: accept: %s; " SHED_WHAT " (logged once)\n", weft_strerror(err));
 }
 
 #ifdef _WIN32

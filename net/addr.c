@@ -27,6 +27,15 @@ int weft__addr_ok(const weft_addr *a)
     return 0;
 }
 
+/* inet_pton / inet_ntop are Winsock calls: Winsock must be started first
+ * (if it cannot start, they fail and say why: -EINVAL). */
+static void winsock_start(void)
+{
+#ifdef _WIN32
+    weft__net_startup();
+#endif
+}
+
 /* A decimal port 0..65535, the whole string. -1 if not. */
 static int parse_port(const char *s)
 {
@@ -45,6 +54,7 @@ int weft_addr_ip(weft_addr *out, const char *ip, int port)
 {
     if (!out || !ip || port < 0 || port > 65535)
         return -EINVAL;
+    winsock_start();
     memset(out, 0, sizeof *out);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
@@ -123,6 +133,7 @@ int weft_addr_format(const weft_addr *a, char *buf, size_t size)
         return -EINVAL;
     if (!weft__addr_ok(a))
         return a->len ? -EAFNOSUPPORT : -EINVAL;
+    winsock_start();
     char host[INET6_ADDRSTRLEN];
     switch (a->ss.ss_family) {
     case AF_INET: {

@@ -902,6 +902,61 @@ Test(net, udp_round_trip)
     test_loop_free(loop);
 }
 
+/* A datagram longer than the buffer is cut to it (Windows fails such a
+ * receive with WSAEMSGSIZE: weft returns the bytes stored), and one sent
+ * to a closed port does not fail the sender's next receive (Windows does
+ * that with WSAECONNRESET unless SIO_UDP_CONNRESET is off; POSIX reports
+ * it only on connected sockets). wine 8 never reports it: only a real
+ * Windows catches a missing SIO_UDP_CONNRESET. */
+static int udp_edges_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    udp_ctx *u = arg;
+    char big[100], small[10];
+    memset(big, 'b', sizeof big);
+    cr_assert_eq(weft_sendto(u->loop, u->a, big, sizeof big, &u->baddr), (int64_t)sizeof big);
+    weft_addr from;
+    int64_t n = weft_recvfrom(u->loop, u->b, small, sizeof small, &from);
+    cr_assert_eq(n, (int64_t)sizeof small, "got %s", weft_strerror((int)n));
+    cr_assert_eq(weft_addr_port(&from), weft_addr_port(&u->aaddr));
+    /* The next datagram is whole: the cut one is gone. */
+    cr_assert_eq(weft_sendto(u->loop, u->a, "next", 4, &u->baddr), 4);
+    char buf[16];
+    cr_assert_eq(weft_recvfrom(u->loop, u->b, buf, sizeof buf, NULL), 4);
+    cr_assert_eq(memcmp(buf, "next", 4), 0);
+    /* To a port nobody listens on, then a receive on the same socket. */
+    weft_addr closed;
+    cr_assert_eq(weft_addr_parse(&closed, "127.0.0.1:0"), 0);
+    int gone = weft_udp_bind(&closed, 0);
+    cr_assert_geq(gone, 0);
+    cr_assert_eq(weft_sockname(gone, &closed), 0);
+    cr_assert_eq(weft_close(u->loop, gone), 0);
+    cr_assert_eq(weft_sendto(u->loop, u->a, "lost", 4, &closed), 4);
+    weft_sleep(u->loop, 20 * MS); /* the port-unreachable comes back meanwhile */
+    cr_assert_eq(weft_sendto(u->loop, u->b, "back", 4, &u->aaddr), 4);
+    n = weft_recvfrom(u->loop, u->a, buf, sizeof buf, NULL);
+    cr_assert_eq(n, 4, "got %s", weft_strerror((int)n));
+    return 0;
+}
+
+Test(net, udp_truncation_and_unreachable_ports)
+{
+    weft_loop *loop = test_loop_new();
+    udp_ctx u = {.loop = loop};
+    weft_addr any;
+    cr_assert_eq(weft_addr_parse(&any, "127.0.0.1:0"), 0);
+    u.a = weft_udp_bind(&any, 0);
+    u.b = weft_udp_bind(&any, 0);
+    cr_assert_geq(u.a, 0);
+    cr_assert_geq(u.b, 0);
+    cr_assert_eq(weft_sockname(u.a, &u.aaddr), 0);
+    cr_assert_eq(weft_sockname(u.b, &u.baddr), 0);
+    cr_assert_eq(run_task(loop, udp_edges_main, &u), 0);
+    weft_close(loop, u.a);
+    weft_close(loop, u.b);
+    test_loop_free(loop);
+}
+
 /* ------------------------------------------------------------------ */
 /* bad input on every socket entry point                               */
 
