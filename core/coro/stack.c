@@ -20,11 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <pthread.h>
-
 #if defined(_WIN32)
 #include <windows.h>
 #else
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -214,9 +213,7 @@ static void drain(struct weft_stack_pool *p)
     p->ncached = 0;
 }
 
-/* --- per-thread state (both; winpthreads on Windows) --- */
-
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+/* --- per-thread state --- */
 
 static void thread_exit(void *arg)
 {
@@ -242,6 +239,7 @@ static void thread_exit(void *arg)
  * storage callback, which Windows runs at the exit of every thread,
  * releases it. */
 static WEFT__TLS struct thread_stacks *thread_stacks_p;
+static INIT_ONCE key_once = INIT_ONCE_STATIC_INIT;
 static DWORD exit_key = FLS_OUT_OF_INDEXES;
 
 static void WINAPI fls_exit(void *arg)
@@ -251,11 +249,16 @@ static void WINAPI fls_exit(void *arg)
         free(arg);
 }
 
-static void make_key(void)
+static BOOL CALLBACK make_key(PINIT_ONCE once, void *arg, void **ctx)
 {
+    (void)once;
+    (void)arg;
+    (void)ctx;
     exit_key = FlsAlloc(fls_exit);
+    return TRUE;
 }
 #else
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 
 static void make_key(void)
@@ -491,7 +494,7 @@ static struct thread_stacks *thread_state(void)
     struct thread_stacks *t = thread_stacks_p;
     if (t)
         return t;
-    pthread_once(&key_once, make_key);
+    InitOnceExecuteOnce(&key_once, make_key, NULL, NULL);
     t = calloc(1, sizeof *t);
     if (!t || exit_key == FLS_OUT_OF_INDEXES || !FlsSetValue(exit_key, t)) {
         free(t);
