@@ -618,9 +618,12 @@ static void sock_packet(weft__iocp *u, weft_op *op)
         break;
     case WEFT_OP_ACCEPT: {
         weft__accept_slot *slot = p->u.slot;
-        if (res == -ECONNRESET && !orphan && !(op->opflags_ & WEFT__OPFLAG_CANCEL)) {
+        if ((res == -ECONNRESET || res == -EAGAIN) && !orphan &&
+            !(op->opflags_ & WEFT__OPFLAG_CANCEL)) {
             /* A connection reset before it was taken: POSIX accept skips
-             * those; take the next one (with a new socket, as libuv does). */
+             * those; take the next one (with a new socket, as libuv does).
+             * The same when another loop's accept() on a shared listener
+             * took the connection first (wine: STATUS_DEVICE_NOT_READY). */
             weft__iocp_slot_put(u, slot);
             weft__sock_ent *e = weft__iocp_sock(u, weft__sock(op->fd));
             int rc = start_overlapped(u, op, e, &res);

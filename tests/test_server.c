@@ -549,8 +549,12 @@ static int spread_main(void *arg, intptr_t *result)
 {
     (void)result;
     weft_future *f[SPREAD_CLIENTS];
-    for (int i = 0; i < SPREAD_CLIENTS; i++)
+    /* 10 ms apart: a client arrives while the loop that took the one
+     * before it is still blocked, whichever threads have the listener. */
+    for (int i = 0; i < SPREAD_CLIENTS; i++) {
         cr_assert_eq(weft_task_spawn(((srv_ctx *)arg)->loop, spread_client, arg, &f[i]), 0);
+        cr_assert_eq(weft_sleep(((srv_ctx *)arg)->loop, 10 * MS), 0);
+    }
     for (int i = 0; i < SPREAD_CLIENTS; i++) {
         weft_await(f[i], NULL);
         weft_future_unref(f[i]);

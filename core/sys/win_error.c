@@ -92,6 +92,7 @@ static const struct {
     {ERROR_ADDRESS_ALREADY_ASSOCIATED, EADDRINUSE},
     {ERROR_CONNECTION_INVALID, ENOTCONN},
     {ERROR_NETWORK_BUSY, EAGAIN},
+    {ERROR_NOT_READY, EAGAIN}, /* an AcceptEx whose connection another accept() took (wine) */
     {ERROR_INVALID_NETNAME, EADDRNOTAVAIL},
     {ERROR_BAD_NETPATH, ENOENT},
     {ERROR_BAD_PIPE, EPIPE},
