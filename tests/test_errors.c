@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 TestSuite(errors, .timeout = 30);
 
@@ -61,7 +62,9 @@ Test(errors, names_are_distinct_constants)
         if (!name)
             continue;
         cr_assert_eq(name[0], 'E', "code %d: %s", -e, name);
-        cr_assert_str_neq(weft_strerror(-e), "unknown error", "%s has no message", name);
+        /* glibc says "Unknown error N", mingw "Unknown error". */
+        cr_assert_neq(strncasecmp(weft_strerror(-e), "unknown error", 13), 0, "%s has no message",
+                      name);
         for (int k = 1; k < e; k++)
             if (seen[k])
                 cr_assert_str_neq(seen[k], name, "%s names both %d and %d", name, -k, -e);

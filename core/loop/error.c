@@ -10,6 +10,98 @@ const char *weft_version(void)
     return WEFT_VERSION;
 }
 
+#ifdef _WIN32
+/* mingw's strerror knows only the C runtime's codes and says "Unknown
+ * error" for the POSIX supplement's (100 to 140: ECONNRESET, ENOTSOCK, ...),
+ * which are what a network library returns most. glibc's wording. */
+static const char *win_net_message(int code)
+{
+    switch (code) {
+    case EADDRINUSE:
+        return "Address already in use";
+    case EADDRNOTAVAIL:
+        return "Cannot assign requested address";
+    case EAFNOSUPPORT:
+        return "Address family not supported by protocol";
+    case EALREADY:
+        return "Operation already in progress";
+    case ECANCELED:
+        return "Operation canceled";
+    case ECONNABORTED:
+        return "Software caused connection abort";
+    case ECONNREFUSED:
+        return "Connection refused";
+    case ECONNRESET:
+        return "Connection reset by peer";
+    case EDESTADDRREQ:
+        return "Destination address required";
+    case EHOSTUNREACH:
+        return "No route to host";
+    case EINPROGRESS:
+        return "Operation now in progress";
+    case EISCONN:
+        return "Transport endpoint is already connected";
+    case ELOOP:
+        return "Too many levels of symbolic links";
+    case EMSGSIZE:
+        return "Message too long";
+    case ENETDOWN:
+        return "Network is down";
+    case ENETRESET:
+        return "Network dropped connection on reset";
+    case ENETUNREACH:
+        return "Network is unreachable";
+    case ENOBUFS:
+        return "No buffer space available";
+    case ENOPROTOOPT:
+        return "Protocol not available";
+    case ENOTCONN:
+        return "Transport endpoint is not connected";
+    case ENOTSOCK:
+        return "Socket operation on non-socket";
+    case ENOTSUP:
+        return "Operation not supported";
+    case EOPNOTSUPP:
+        return "Operation not supported on socket";
+    case EPROTONOSUPPORT:
+        return "Protocol not supported";
+    case EPROTOTYPE:
+        return "Protocol wrong type for socket";
+    case ETIMEDOUT:
+        return "Connection timed out";
+    case EWOULDBLOCK:
+        return "Operation would block";
+    case EOWNERDEAD:
+        return "Owner died";
+    case EPROTO:
+        return "Protocol error";
+    case EBADMSG:
+        return "Bad message";
+    case EIDRM:
+        return "Identifier removed";
+    case ENODATA:
+        return "No data available";
+    case ENOLINK:
+        return "Link has been severed";
+    case ENOMSG:
+        return "No message of desired type";
+    case ENOSR:
+        return "Out of streams resources";
+    case ENOSTR:
+        return "Device not a stream";
+    case ENOTRECOVERABLE:
+        return "State not recoverable";
+    case ETIME:
+        return "Timer expired";
+    case ETXTBSY:
+        return "Text file busy";
+    case EOVERFLOW:
+        return "Value too large for defined data type";
+    }
+    return NULL;
+}
+#endif
+
 const char *weft_strerror(int err)
 {
     switch (err) {
@@ -24,6 +116,11 @@ const char *weft_strerror(int err)
     case WEFT_ECLOSED:
         return "closed";
     }
+#ifdef _WIN32
+    const char *net = win_net_message(-err);
+    if (net)
+        return net;
+#endif
     if (err < 0 && err > -4000) {
         /* glibc, musl, mingw and the BSDs return static strings for known
          * codes; strerror is not reentrant only for unknown ones. */
