@@ -3,7 +3,7 @@
  * Completion-based. The loop hands a backend a caller-owned weft_op; the
  * backend finishes it some time later by calling weft__op_done(), which
  * queues the op's callback on the loop (never runs it inline). io_uring
- * maps an op to one kernel request (IOCP will, issue 14); readiness
+ * maps an op to one kernel request, IOCP to one overlapped call; readiness
  * backends (epoll, kqueue, poll) try the system call
  * first and park the op on its fd until the fd is ready (see readiness.h).
  * Backends know nothing of coroutines, futures or tasks. docs/design.md
