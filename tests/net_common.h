@@ -150,18 +150,6 @@ static inline void net_sleep_ms(int ms)
 #endif
 }
 
-/* Nonzero under wine (ntdll exports wine_get_version): for the few checks
- * where wine 8 is known to differ from Windows. */
-static inline int net_under_wine(void)
-{
-#ifdef _WIN32
-    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
-    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
-#else
-    return 0;
-#endif
-}
-
 static inline int net_getpid(void)
 {
 #ifdef _WIN32
