@@ -24,6 +24,9 @@ export WINEDEBUG=-all
 tmp=$(mktemp -d)
 pids=""
 trap 'for p in $pids; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+# Killed (meson's timeout sends SIGTERM): exit, so that the EXIT trap
+# still ends the servers under wine.
+trap 'exit 1' INT TERM HUP PIPE
 
 load="" echo_client="" native_echo=""
 if [ -n "$native" ] && [ -x "$native/tools/weft-load" ]; then
