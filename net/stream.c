@@ -309,7 +309,7 @@ int weft_stream_set_deadline(weft_stream *s, int64_t timeout_ns)
     if (timeout_ns < 0)
         s->deadline = 0;
     else
-        s->deadline = weft_loop_update_time(s->loop) + (uint64_t)timeout_ns + 1; /* never 0 */
+        s->deadline = weft_loop_now(s->loop) + (uint64_t)timeout_ns + 1; /* never 0 */
     return arm(s);
 }
 
