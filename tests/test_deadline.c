@@ -160,7 +160,11 @@ static int write_timeout_main(void *arg, intptr_t *result)
         r = weft_stream_write(c->s, chunk, sizeof chunk);
     cr_assert_eq(r, -ETIMEDOUT);
     cr_assert_lt(mono_ns() - t0, 5000 * MS);
-    cr_assert_eq(weft_stream_flush(c->s), -ETIMEDOUT);
+    /* Winsock (wine) may still take the queued bytes: then the flush ends
+     * without waiting; where they stay queued it times out too. */
+    int fr = weft_stream_flush(c->s);
+    cr_assert(fr == -ETIMEDOUT || (fr == 0 && weft_stream_write_buffered(c->s) == 0), "flush %d",
+              fr);
     weft_close(c->loop, c->raw);
     cr_assert_eq(weft_stream_close(c->s), 0);
     return 0;
