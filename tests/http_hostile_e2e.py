@@ -2,7 +2,8 @@
 """http_server binary against hostile peers (issue 15): 200 half-sent
 request heads against --max-connections 100 --header-timeout 2, then a
 normal client; a 100 KB header line from a client that reads only after
-sending it. Usage: http_hostile_e2e.py HTTP_SERVER [BACKEND]"""
+sending it; resp_server's --idle-timeout (and its default: off).
+Usage: http_hostile_e2e.py HTTP_SERVER BACKEND [RESP_SERVER]"""
 import os, re, socket, subprocess, sys, time
 
 exe = sys.argv[1]
@@ -69,3 +70,38 @@ if rc != 0:
     fails.append("exit status %d" % rc)
 if fails:
     sys.exit("FAILED: " + ", ".join(fails))
+
+
+def resp_idle(args):
+    """Seconds until resp_server closes a connection silent after a PING
+    (None: still open after 1.5 s)."""
+    p = subprocess.Popen([sys.argv[3], "--port", "0"] + args, stdout=subprocess.PIPE, env=env,
+                         text=True)
+    try:
+        port = int(re.search(r":(\d+) \(", p.stdout.readline()).group(1))
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"PING\r\n")
+        s.settimeout(1.5)
+        if s.recv(64) != b"+PONG\r\n":
+            return -1.0
+        t0 = time.monotonic()
+        try:
+            if s.recv(64) == b"":
+                return time.monotonic() - t0
+            return -1.0
+        except socket.timeout:
+            return None
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+if len(sys.argv) > 3:
+    t = resp_idle(["--idle-timeout", "0.3"])
+    print("resp_server --idle-timeout 0.3: closed after", t)
+    if t is None or not 0.2 <= t < 1.2:
+        sys.exit("FAILED: resp idle timeout")
+    t = resp_idle([])
+    print("resp_server default: closed after", t)
+    if t is not None:
+        sys.exit("FAILED: resp default closes idle connections")
