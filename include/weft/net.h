@@ -364,7 +364,9 @@ size_t weft_stream_write_buffered(const weft_stream *s);
  * after a timeout (answer 408, then close). Implemented with one loop
  * timer per stream, re-armed lazily: no allocation or timer per read.
  * Not covered: a single write larger than write_limit (it bypasses the
- * buffer). Loop thread only. 0, -EINVAL, -ENOMEM (the timer heap). */
+ * buffer). The timer stays scheduled after a wait ends (until it is due or
+ * the stream closes), so weft_loop_run(WEFT_RUN_UNTIL_IDLE) may wait for
+ * it. Loop thread only. 0, -EINVAL, -ENOMEM (the timer heap). */
 int weft_stream_set_timeout(weft_stream *s, int64_t timeout_ns);
 
 /* Deadline: waits as above fail with -ETIMEDOUT once timeout_ns from now
