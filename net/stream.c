@@ -48,6 +48,13 @@ struct weft_stream {
     weft_op wop;
     weft_event wev;
     int closing;
+    /* deadlines: one timer, armed when a wait starts and not already due
+     * sooner, re-armed from its callback; never cancelled per operation */
+    uint64_t idle_ns;      /* longest wait for the peer (0: none) */
+    uint64_t deadline;     /* absolute, loop clock (0: none) */
+    uint64_t rwait, wwait; /* when the current read / write wait began */
+    int rtimedout, wtimedout;
+    weft_handle timer;
 };
 
 /* The first allocation of a buffer; later ones double it. */
@@ -209,6 +216,8 @@ int weft_stream_close(weft_stream *s)
     if (!s || s->closing)
         return -EINVAL;
     s->closing = 1;
+    if (weft_handle_pending(&s->timer))
+        weft_handle_cancel(s->loop, &s->timer);
     /* The loop forgets the fd first: a parked background send completes
      * with -ECANCELED (io_uring: its cancel is issued before the close). */
     weft_loop_forget_fd(s->loop, s->fd);
@@ -230,6 +239,99 @@ weft_loop *weft_stream_loop(const weft_stream *s)
     return s ? s->loop : NULL;
 }
 
+/* --- deadlines --- */
+
+/* When a wait that began at `start` times out (UINT64_MAX: never). */
+static uint64_t expiry(const weft_stream *s, uint64_t start)
+{
+    uint64_t e = s->idle_ns ? start + s->idle_ns : UINT64_MAX;
+    if (s->deadline && s->deadline < e)
+        e = s->deadline;
+    return e;
+}
+
+/* The earliest expiry of the waits in progress. */
+static uint64_t next_expiry(const weft_stream *s)
+{
+    uint64_t e = UINT64_MAX, w;
+    if (s->reading && !s->rtimedout && (w = expiry(s, s->rwait)) < e)
+        e = w;
+    if (s->writing && !s->wtimedout && (w = expiry(s, s->wwait)) < e)
+        e = w;
+    return e;
+}
+
+static void on_timer(void *arg);
+
+/* Make sure the timer fires no later than the next expiry. A timer due
+ * sooner is left alone (it re-arms itself), so steady traffic costs one
+ * timer per idle period, not one per operation. 0 or -ENOMEM. */
+static int arm(weft_stream *s)
+{
+    uint64_t e = next_expiry(s);
+    if (e == UINT64_MAX)
+        return 0;
+    if (weft_handle_pending(&s->timer)) {
+        if (weft_handle_when(&s->timer) <= e)
+            return 0;
+        weft_handle_cancel(s->loop, &s->timer);
+    }
+    return weft_call_at(s->loop, &s->timer, e, on_timer, s);
+}
+
+static void on_timer(void *arg)
+{
+    weft_stream *s = arg;
+    uint64_t now = weft_loop_now(s->loop);
+    if (s->reading && !s->rtimedout && expiry(s, s->rwait) <= now) {
+        s->rtimedout = 1;
+        weft_op_cancel(s->loop, &s->rop); /* the read gets -ECANCELED: -ETIMEDOUT */
+    }
+    if (s->writing && !s->wtimedout && expiry(s, s->wwait) <= now) {
+        s->wtimedout = 1;
+        weft_event_set(&s->wev);
+    }
+    arm(s);
+}
+
+int weft_stream_set_timeout(weft_stream *s, int64_t timeout_ns)
+{
+    if (!s || s->closing)
+        return -EINVAL;
+    s->idle_ns = timeout_ns > 0 ? (uint64_t)timeout_ns : 0;
+    return arm(s);
+}
+
+int weft_stream_set_deadline(weft_stream *s, int64_t timeout_ns)
+{
+    if (!s || s->closing)
+        return -EINVAL;
+    if (timeout_ns < 0)
+        s->deadline = 0;
+    else
+        s->deadline = weft_loop_now(s->loop) + (uint64_t)timeout_ns + 1; /* never 0 */
+    return arm(s);
+}
+
+/* Await the read op under the stream's deadlines. */
+static int64_t await_read(weft_stream *s)
+{
+    s->reading = 1;
+    s->rtimedout = 0;
+    s->rwait = weft_loop_now(s->loop);
+    int rc = arm(s);
+    if (rc) {
+        s->reading = 0;
+        return rc;
+    }
+    int64_t n = weft_await_op(s->loop, &s->rop);
+    s->reading = 0;
+    if (n == -ECANCELED && s->rtimedout)
+        n = -ETIMEDOUT;
+    s->rtimedout = 0;
+    return n;
+}
+
 /* --- reading --- */
 
 /* Common checks of the reading calls. */
@@ -248,12 +350,11 @@ static int read_enter(weft_stream *s)
 static int64_t recv_into(weft_stream *s, void *buf, size_t len)
 {
     weft_op_prep_recv(&s->rop, s->fd, buf, len, 0, NULL, NULL);
-    s->reading = 1;
-    int64_t n = weft_await_op(s->loop, &s->rop);
-    s->reading = 0;
+    int64_t n = await_read(s);
     if (n == 0) {
         s->eof = 1;
-    } else if (n < 0 && n != -ECANCELED && n != -EAGAIN && n != -EINTR) {
+    } else if (n < 0 && n != -ECANCELED && n != -EAGAIN && n != -EINTR && n != -ETIMEDOUT &&
+               n != -ENOMEM) {
         s->eof = 1;
         s->rerr = (int)n;
     }
@@ -266,9 +367,7 @@ static int64_t recv_into(weft_stream *s, void *buf, size_t len)
 static int first_buffer(weft_stream *s)
 {
     weft_op_prep_poll_in(&s->rop, s->fd, NULL, NULL);
-    s->reading = 1;
-    int64_t r = weft_await_op(s->loop, &s->rop);
-    s->reading = 0;
+    int64_t r = await_read(s);
     if (r < 0)
         return (int)r;
     return grow(&s->rbuf, &s->rsize, FIRST_BUF, s->rcap);
@@ -490,8 +589,15 @@ static int wait_sent(weft_stream *s)
 {
     weft_event_clear(&s->wev);
     s->writing = 1;
-    int rc = weft_event_wait(&s->wev);
+    s->wtimedout = 0;
+    s->wwait = weft_loop_now(s->loop);
+    int rc = arm(s);
+    if (!rc)
+        rc = weft_event_wait(&s->wev);
     s->writing = 0;
+    if (!rc && s->wtimedout)
+        rc = -ETIMEDOUT;
+    s->wtimedout = 0;
     return rc;
 }
 
@@ -587,4 +693,42 @@ int weft_stream_write_eof(weft_stream *s)
 size_t weft_stream_write_buffered(const weft_stream *s)
 {
     return s ? wbuffered(s) : 0;
+}
+
+/* --- lingering close --- */
+
+int weft_stream_linger(weft_stream *s, int64_t timeout_ns, size_t max_bytes)
+{
+    if (!s || s->closing || timeout_ns < 0)
+        return -EINVAL;
+    if (!weft__in_task(s->loop))
+        return -EPERM;
+    int rc = weft_stream_set_deadline(s, timeout_ns);
+    if (!rc)
+        rc = weft_stream_write_eof(s);
+    size_t seen = 0;
+    while (!rc) {
+        seen += s->rend - s->rstart;
+        s->rstart = s->rend = 0; /* discard */
+        s->scanned = 0;
+        if (seen >= max_bytes) {
+            rc = -EFBIG;
+            break;
+        }
+        int64_t n = weft_stream_fill(s);
+        if (n == 0)
+            break; /* the peer ended: it has read what we sent */
+        if (n < 0)
+            rc = (int)n;
+    }
+    return rc;
+}
+
+int weft_stream_linger_close(weft_stream *s, int64_t timeout_ns, size_t max_bytes)
+{
+    if (!s || s->closing)
+        return -EINVAL;
+    int rc = timeout_ns < 0 ? -EINVAL : weft_stream_linger(s, timeout_ns, max_bytes);
+    weft_stream_close(s);
+    return rc;
 }

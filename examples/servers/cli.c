@@ -20,7 +20,7 @@ static void usage(FILE *f, const char *prog, int default_port)
 {
     fprintf(f,
             "usage: %s [--host H] [--port N] [--backend NAME] [--threads N] [--busy-poll US]\n"
-            "          [--max-conns N]\n"
+            "          [--max-connections N] [--idle-timeout S] [--header-timeout S]\n"
             "  --host H        address to listen on: numeric IPv4/IPv6, a name, or unix:/path\n"
             "                  (default 127.0.0.1)\n"
             "  --port N        TCP port (default %d; 0 picks a free one)\n"
@@ -29,8 +29,26 @@ static void usage(FILE *f, const char *prog, int default_port)
             "                  where the system has it, else one listener they share\n"
             "  --busy-poll US  poll without sleeping for up to US microseconds before each\n"
             "                  wait for I/O (default 0: off; costs CPU, saves wake-ups)\n"
-            "  --max-conns N   live connections per thread (default 0: the server's 10000)\n",
+            "  --max-connections N  live connections per thread (default 0: the server's\n"
+            "                  10000; --max-conns is the same); at the limit accepting pauses\n"
+            "                  until a connection ends (the timeouts below reclaim idle ones)\n"
+            "  --idle-timeout S  close a connection silent for S seconds between requests\n"
+            "                  (0: never; http_server default 75, resp_server 0 as redis)\n"
+            "  --header-timeout S  http_server: close a connection whose request head is\n"
+            "                  not complete S seconds after it began (0: never; default 60)\n",
             prog, default_port);
+}
+
+/* Seconds (a decimal, >= 0, at most a year) to nanoseconds. */
+static int parse_seconds(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > 31536000.0)
+        return -1;
+    *out = (int64_t)(v * 1e9);
+    return 0;
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -51,6 +69,8 @@ int server_cli_parse(server_cli *c, const char *prog, int argc, char **argv, int
     c->host = "127.0.0.1";
     c->port = default_port;
     c->threads = 1;
+    c->idle_timeout_ns = -1;
+    c->header_timeout_ns = -1;
     const char *a = "";
     for (int i = 1; i < argc; i += 2) {
         a = argv[i];
@@ -76,7 +96,13 @@ int server_cli_parse(server_cli *c, const char *prog, int argc, char **argv, int
             if (parse_long(v, 0, (long)WEFT_BUSY_POLL_MAX_US, &n) < 0)
                 goto bad;
             c->loop_opts.busy_poll_us = (uint32_t)n;
-        } else if (!strcmp(a, "--max-conns")) {
+        } else if (!strcmp(a, "--idle-timeout")) {
+            if (parse_seconds(v, &c->idle_timeout_ns) < 0)
+                goto bad;
+        } else if (!strcmp(a, "--header-timeout")) {
+            if (parse_seconds(v, &c->header_timeout_ns) < 0)
+                goto bad;
+        } else if (!strcmp(a, "--max-conns") || !strcmp(a, "--max-connections")) {
             if (parse_long(v, 0, 1000000000L, &n) < 0)
                 goto bad;
             c->max_conns = (size_t)n;

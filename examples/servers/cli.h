@@ -5,7 +5,8 @@
  * Ctrl-Break, the console closing, logoff or shutdown).
  *
  *   PROG [--host H] [--port P] [--backend NAME] [--threads N]
- *        [--busy-poll US] [--max-conns N]
+ *        [--busy-poll US] [--max-connections N] [--idle-timeout S]
+ *        [--header-timeout S]
  */
 #ifndef SERVER_CLI_H
 #define SERVER_CLI_H
@@ -17,7 +18,9 @@ typedef struct server_cli {
     const char *host; /* numeric address, a name, or unix:/path */
     int port;
     int threads;
-    size_t max_conns; /* 0: the server's default */
+    size_t max_conns;          /* 0: the server's default */
+    int64_t idle_timeout_ns;   /* --idle-timeout; -1: not given (the server's default) */
+    int64_t header_timeout_ns; /* --header-timeout; -1: not given */
     weft_loop_opts loop_opts;
 } server_cli;
 

@@ -354,6 +354,47 @@ int weft_stream_write_eof(weft_stream *s);
 /* Bytes in the write buffer not yet sent (0 for NULL). */
 size_t weft_stream_write_buffered(const weft_stream *s);
 
+/* --- deadlines (slowloris, idle peers) --- */
+
+/* Idle timeout: from now on every wait of the stream for its peer (a
+ * receive of a reading call; a write, drain or flush waiting for the
+ * peer to take bytes) fails with -ETIMEDOUT once it has waited timeout_ns
+ * without progress, i.e. no byte received (or sent) for that long.
+ * timeout_ns <= 0 turns it off (the default). The stream stays usable
+ * after a timeout (answer 408, then close). Implemented with one loop
+ * timer per stream, re-armed lazily: no allocation or timer per read.
+ * Not covered: a single write larger than write_limit (it bypasses the
+ * buffer). The timer stays scheduled after a wait ends (until it is due or
+ * the stream closes), so weft_loop_run(WEFT_RUN_UNTIL_IDLE) may wait for
+ * it. Loop thread only. 0, -EINVAL, -ENOMEM (the timer heap). */
+int weft_stream_set_timeout(weft_stream *s, int64_t timeout_ns);
+
+/* Deadline: waits as above fail with -ETIMEDOUT once timeout_ns from now
+ * has passed, however much trickles in meanwhile (a time limit for a
+ * whole request: set it when a request starts, clear it with a negative
+ * timeout_ns when it is read). Reads served from the buffer do not wait
+ * and never time out. Combines with the idle timeout (the earlier wins).
+ * Loop thread only. 0, -EINVAL, -ENOMEM. */
+int weft_stream_set_deadline(weft_stream *s, int64_t timeout_ns);
+
+/* Task only: lingering close's first half (RFC 9112 9.6, nginx's
+ * lingering_close), for after an error response sent while the peer may
+ * still be sending: flush, shut down the sending side, then read and
+ * discard until the peer ends, timeout_ns passes (this replaces the
+ * stream's deadline) or max_bytes have been discarded. Closing with
+ * unread input makes the kernel send a reset that destroys the response
+ * before the peer reads it; this gives the peer time to read it. The
+ * caller still owns and closes s (a server's handler just returns).
+ * 0 when the peer ended; -ETIMEDOUT; -EFBIG (max_bytes reached); or a
+ * read/write error; -EINVAL (NULL, closed, negative timeout), -EPERM. */
+int weft_stream_linger(weft_stream *s, int64_t timeout_ns, size_t max_bytes);
+
+/* Task only: weft_stream_linger, then weft_stream_close (also when the
+ * linger failed; s is gone on return unless -EINVAL for NULL or closed).
+ * Not for a server's stream (the server closes it). Returns what the
+ * linger returned. */
+int weft_stream_linger_close(weft_stream *s, int64_t timeout_ns, size_t max_bytes);
+
 /* ------------------------------------------------------------------ */
 /* Servers                                                             */
 /* ------------------------------------------------------------------ */

@@ -20,14 +20,30 @@ static void date_tick(void *arg)
     weft_call_later(h->loop, &h->date_timer, 1000000000, date_tick, h);
 }
 
+http_limits http_limits_default(void)
+{
+    return (http_limits){HTTP_DEFAULT_HEADER_TIMEOUT_NS, HTTP_DEFAULT_IDLE_TIMEOUT_NS};
+}
+
 /* One connection: parse what is buffered, answer the whole batch with one
- * write, read more. The server flushes and closes the stream on return. */
+ * write, read more. The server flushes and closes the stream on return.
+ * Deadlines as nginx's: from the connection's start, and from the first
+ * byte of each later request, the head must be complete within the header
+ * timeout; between requests (and in a body) only the idle timeout counts.
+ * A wait past them fails with -ETIMEDOUT and the connection closes (no
+ * response, as nginx). The deadline changes at those transitions only,
+ * never per read. */
 int http_serve_conn(weft_stream *s, void *arg)
 {
     http_serve *h = arg;
     http_session sess;
     http_session_init(&sess, HTTP_DEFAULT_MAX_HEAD);
     char out[OUT_BUF];
+    const http_limits *lim = &h->lim;
+    weft_stream_set_timeout(s, lim->idle_timeout_ns);
+    int in_head = lim->header_timeout_ns > 0; /* the header deadline is set */
+    if (in_head)
+        weft_stream_set_deadline(s, lim->header_timeout_ns);
     for (;;) {
         size_t len, out_len = 0;
         int more;
@@ -36,11 +52,24 @@ int http_serve_conn(weft_stream *s, void *arg)
         weft_stream_consume(s, used);
         if (out_len && weft_stream_write(s, out, out_len) < 0)
             return 0;
-        if (sess.closing)
+        if (sess.closing) {
+            /* The peer may still be sending (a 100 KB header line): let it
+             * read the error response before a close with unread input
+             * resets the connection. */
+            weft_stream_linger(s, HTTP_LINGER_NS, HTTP_LINGER_BYTES);
             return 0;
+        }
         if (more)
             continue;
-        if (weft_stream_fill(s) <= 0) /* end of stream, an error (or a full buffer) */
+        int partial = len > used && sess.body_left == 0; /* a head under way */
+        if (partial && !in_head && lim->header_timeout_ns > 0) {
+            weft_stream_set_deadline(s, lim->header_timeout_ns);
+            in_head = 1;
+        } else if (!partial && in_head && used) {
+            weft_stream_set_deadline(s, -1); /* a request done: idle now */
+            in_head = 0;
+        }
+        if (weft_stream_fill(s) <= 0) /* end of stream, an error, a timeout (or a full buffer) */
             return 0;
     }
 }
@@ -70,13 +99,21 @@ static void state_fini(http_serve *h)
 
 int http_serve_start(http_serve *h, weft_loop *loop, int lfd)
 {
+    return http_serve_start_limits(h, loop, lfd, NULL, 0);
+}
+
+int http_serve_start_limits(http_serve *h, weft_loop *loop, int lfd, const http_limits *lim,
+                            size_t max_connections)
+{
     int rc = state_init(h, loop);
     if (rc < 0) {
         weft_close(loop, lfd);
         return rc;
     }
+    h->lim = lim ? *lim : http_limits_default();
     weft_server_opts so = {0};
     server_opts(&so);
+    so.max_connections = max_connections;
     rc = weft_start_server_fd(loop, lfd, http_serve_conn, h, &so, &h->server);
     if (rc < 0)
         state_fini(h);
@@ -94,7 +131,6 @@ int http_serve_close(http_serve *h, int64_t grace_ns)
 static int thread_setup(weft_loop *loop, int index, void *arg, void **conn_arg)
 {
     (void)index;
-    (void)arg;
     http_serve *h = malloc(sizeof *h);
     if (!h)
         return -ENOMEM;
@@ -103,6 +139,7 @@ static int thread_setup(weft_loop *loop, int index, void *arg, void **conn_arg)
         free(h);
         return rc;
     }
+    h->lim = arg ? *(const http_limits *)arg : http_limits_default();
     *conn_arg = h;
     return 0;
 }

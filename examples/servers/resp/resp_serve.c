@@ -33,6 +33,7 @@ int resp_serve_conn(weft_stream *s, void *arg)
                        .max_inline = RESP_DEFAULT_MAX_INLINE};
     resp_session_init(sess, &lim);
     resp_out out = {0};
+    weft_stream_set_timeout(s, store->idle_timeout_ns); /* a read past it fails: close */
     for (;;) {
         size_t len;
         int more;

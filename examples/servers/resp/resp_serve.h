@@ -15,6 +15,7 @@
 typedef struct resp_store {
     resp_db db;
     pthread_mutex_t *lock;
+    int64_t idle_timeout_ns; /* close a connection silent this long (0: never, as redis) */
 } resp_store;
 
 typedef struct resp_serve {

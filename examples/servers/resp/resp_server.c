@@ -4,7 +4,7 @@
  * errors. Good enough for redis-cli and redis-benchmark.
  *
  *   resp_server [--host 127.0.0.1] [--port 6379] [--backend auto] [--threads 1]
- *               [--busy-poll US] [--max-conns N]
+ *               [--busy-poll US] [--max-connections N] [--idle-timeout 0]
  *
  * With several threads the keyspace is shared under one lock, taken once
  * per batch of pipelined commands.
@@ -27,6 +27,7 @@ int main(int argc, char **argv)
         return 1;
     }
     store.lock = c.threads > 1 ? &lock : NULL;
+    store.idle_timeout_ns = c.idle_timeout_ns > 0 ? c.idle_timeout_ns : 0;
     weft_serve_opts so = {.grace_ns = 1000000000};
     resp_serve_server_opts(&so.server);
     rc = server_cli_run(&c, resp_serve_conn, &store, &so);
