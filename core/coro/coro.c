@@ -97,10 +97,23 @@ static void *arch_init_frame(weft_coro *co, char *top)
 
 /* --- tool annotations --- */
 
+/* TSan pushes a shadow-stack frame on entry to every instrumented function
+ * and pops one on return, on whichever TSan fiber is current at the time.
+ * A helper that switches TSan fibers must therefore not be a function of
+ * its own: out of line (clang -O2 kept tool_leave out of coro_main), it
+ * pushes on one fiber and pops on the other, and the resumer's shadow stack
+ * underflows by one per finished coroutine until TSan reads below it and
+ * dies with SEGV (issue 15: echo_server under load, then SIGINT). */
+#if defined(__GNUC__)
+#define TOOL_INLINE static inline __attribute__((always_inline))
+#else
+#define TOOL_INLINE static inline
+#endif
+
 #if WEFT__ASAN || WEFT__TSAN
 /* Called by the resumer right before switching into co; *fake keeps the
  * resumer's ASan fake stack across the switch. */
-static inline void tool_enter(weft_coro *co, void **fake)
+TOOL_INLINE void tool_enter(weft_coro *co, void **fake)
 {
     (void)co;
     (void)fake;
@@ -114,7 +127,7 @@ static inline void tool_enter(weft_coro *co, void **fake)
 }
 
 /* Called by the resumer when co switched back to it. */
-static inline void tool_entered_back(void *fake)
+TOOL_INLINE void tool_entered_back(void *fake)
 {
     (void)fake;
 #if WEFT__ASAN
@@ -124,7 +137,7 @@ static inline void tool_entered_back(void *fake)
 #endif
 
 /* Called inside co before it switches back to its resumer; dying: for good. */
-static inline void tool_leave(weft_coro *co, int dying)
+TOOL_INLINE void tool_leave(weft_coro *co, int dying)
 {
     (void)co;
     (void)dying;
@@ -138,7 +151,7 @@ static inline void tool_leave(weft_coro *co, int dying)
 }
 
 /* Called inside co once it runs again (first: on its first entry). */
-static inline void tool_resumed(weft_coro *co, int first)
+TOOL_INLINE void tool_resumed(weft_coro *co, int first)
 {
     (void)co;
     (void)first;
