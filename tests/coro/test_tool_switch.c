@@ -11,8 +11,6 @@
 
 #include <stdint.h>
 
-TestSuite(coro_tool, .timeout = 120);
-
 enum { FINISHED = 4096, LIVE = 256 };
 
 /* Yields its argument plus one, then returns what the resume sent in. */
@@ -33,7 +31,7 @@ static void run_to_end(weft_coro *co, intptr_t v)
     cr_assert_eq((intptr_t)out, v * 2);
 }
 
-Test(coro_tool, finished_coroutines_then_new_fibers)
+Test(coro, tool_finished_coroutines_then_new_fibers)
 {
     for (intptr_t i = 0; i < FINISHED; i++) {
         weft_coro *co = NULL;
@@ -77,7 +75,7 @@ static void *nest_body(weft_coro *self, void *arg)
     return (void *)0;
 }
 
-Test(coro_tool, nested_resumers_finish_in_turn)
+Test(coro, tool_nested_resumers_finish_in_turn)
 {
     for (int round = 0; round < FINISHED / 4; round++) {
         weft_coro *co = NULL;
