@@ -4,6 +4,7 @@
 #define WEFT_IOCP_INTERNAL_H
 
 #include "backend.h"
+#include "buf_pool.h"
 #include "list.h"
 #include "sys.h"
 
@@ -145,12 +146,9 @@ typedef struct weft__iocp {
     size_t nchunks;
 
     /* Multishot (iocp_multi.c). */
-    weft__list multis; /* started, last result not yet posted */
-    unsigned char *bufs;
-    unsigned nbufs, buf_size;
-    uint32_t *buf_free; /* a stack of free buffer indices */
-    unsigned buf_nfree;
-    weft__list starved; /* multishot recvs waiting for a buffer */
+    weft__list multis;   /* started, last result not yet posted */
+    weft__buf_pool bufs; /* the loop's receive buffers */
+    weft__list starved;  /* multishot recvs waiting for a buffer */
 
     /* For tests (weft__iocp_counts): the setsockopt calls wine does not need. */
     uint64_t n_update_accept, n_update_connect;

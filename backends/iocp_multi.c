@@ -34,16 +34,6 @@ static weft__iocp_op *mpriv(weft_multi *m)
     return (weft__iocp_op *)(void *)m->op_.win_.bytes_;
 }
 
-static void *take_buf(weft__iocp *u)
-{
-    return u->buf_nfree ? u->bufs + (size_t)u->buf_free[--u->buf_nfree] * u->buf_size : NULL;
-}
-
-static void give_buf(weft__iocp *u, void *buf)
-{
-    u->buf_free[u->buf_nfree++] = (uint32_t)(((unsigned char *)buf - u->bufs) / u->buf_size);
-}
-
 static void maybe_final(weft__iocp *u, weft_multi *m)
 {
     if (m->state_ == M_ENDING && m->win_nout_ == 0 && !weft_handle_pending(&m->kick_)) {
@@ -142,17 +132,17 @@ static void drain(weft__iocp *u, weft_multi *m)
     for (int n = 0; n < DRAIN_MAX; n++) {
         void *buf = NULL;
         if (m->kind_ == WEFT__MULTI_RECV) {
-            if (!(buf = take_buf(u))) {
+            if (!(buf = weft__buf_pool_take(&u->bufs))) {
                 m->state_ = M_PAUSED;
                 weft__list_push(&u->starved, &m->link_);
                 return;
             }
             op->buf = buf;
-            op->len = u->buf_size;
+            op->len = u->bufs.size;
         }
         int64_t res = weft__iocp_try_now(u, op);
         if (buf && res <= 0)
-            give_buf(u, buf);
+            weft__buf_pool_give(&u->bufs, buf);
         if (res == -EAGAIN) {
             int rc = arm(u, m);
             if (rc)
@@ -306,7 +296,7 @@ void weft__iocp_multi_packet(weft__iocp *u, weft__iocp_req *req)
 int weft__iocp_multi_start(weft__backend *be, weft_multi *m)
 {
     weft__iocp *u = (weft__iocp *)be;
-    if (m->kind_ == WEFT__MULTI_RECV && !u->bufs)
+    if (m->kind_ == WEFT__MULTI_RECV && !u->bufs.bufs)
         return -ENOBUFS;
     weft__sock_ent *e;
     int rc = weft__iocp_sock_add(u, weft__sock(m->fd_), 1, m->kind_ == WEFT__MULTI_ACCEPT, &e);
@@ -375,38 +365,19 @@ void weft__iocp_multi_forget(weft__iocp *u, int fd)
 
 int weft__iocp_bufs_setup(weft__backend *be, unsigned count, unsigned size)
 {
-    weft__iocp *u = (weft__iocp *)be;
-    if (u->bufs)
-        return -EBUSY;
-    u->bufs = malloc((size_t)count * size);
-    u->buf_free = malloc(count * sizeof *u->buf_free);
-    if (!u->bufs || !u->buf_free) {
-        free(u->bufs);
-        free(u->buf_free);
-        u->bufs = NULL;
-        u->buf_free = NULL;
-        return -ENOMEM;
-    }
-    u->nbufs = u->buf_nfree = count;
-    u->buf_size = size;
-    for (unsigned i = 0; i < count; i++)
-        u->buf_free[i] = count - 1 - i;
-    return 0;
+    return weft__buf_pool_setup(&((weft__iocp *)be)->bufs, count, size);
 }
 
 int weft__iocp_buf_owned(const weft__backend *be, const void *buf)
 {
-    const weft__iocp *u = (const weft__iocp *)be;
-    const unsigned char *p = buf;
-    return u->bufs && p >= u->bufs && p < u->bufs + (size_t)u->nbufs * u->buf_size &&
-           (size_t)(p - u->bufs) % u->buf_size == 0;
+    return weft__buf_pool_owned(&((const weft__iocp *)be)->bufs, buf);
 }
 
 /* A buffer came back: the recvs that ran dry go on from the callback phase. */
 void weft__iocp_buf_put(weft__backend *be, void *buf)
 {
     weft__iocp *u = (weft__iocp *)be;
-    give_buf(u, buf);
+    weft__buf_pool_give(&u->bufs, buf);
     weft__link *n;
     while ((n = weft__list_pop(&u->starved)) != NULL) {
         weft_multi *m = weft__container_of(n, weft_multi, link_);
@@ -430,8 +401,5 @@ void weft__iocp_multi_drop_idle(weft__iocp *u)
 
 void weft__iocp_multi_fini(weft__iocp *u)
 {
-    free(u->bufs);
-    free(u->buf_free);
-    u->bufs = NULL;
-    u->buf_free = NULL;
+    weft__buf_pool_fini(&u->bufs);
 }

@@ -6,6 +6,7 @@
 #define WEFT_READINESS_H
 
 #include "backend.h"
+#include "buf_pool.h"
 #include "fd_table.h"
 #include "list.h"
 
@@ -28,10 +29,7 @@ struct weft__readiness {
     const weft__readiness_mech *mech;
     weft__fd_table fds;
     /* Multishot emulation (readiness_multi.c): the loop's receive buffers. */
-    char *bufs;
-    unsigned buf_count, buf_size;
-    uint32_t *free_bufs; /* a stack of free buffer indexes */
-    unsigned nfree;
+    weft__buf_pool bufs;
     weft__list starved; /* recvs paused until a buffer comes back */
 };
 

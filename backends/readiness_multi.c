@@ -22,20 +22,10 @@ static void schedule(weft__readiness *r, weft_multi *m)
         weft_call_soon(r->base.loop, &m->kick_, kick, m);
 }
 
-static void *take_buf(weft__readiness *r)
-{
-    return r->nfree ? r->bufs + (size_t)r->free_bufs[--r->nfree] * r->buf_size : NULL;
-}
-
-static void give_buf(weft__readiness *r, void *buf)
-{
-    r->free_bufs[r->nfree++] = (uint32_t)(((char *)buf - r->bufs) / r->buf_size);
-}
-
 int weft__ready_multi_start(weft__backend *be, weft_multi *m)
 {
     weft__readiness *r = (weft__readiness *)be;
-    if (m->kind_ == WEFT__MULTI_RECV && !r->bufs)
+    if (m->kind_ == WEFT__MULTI_RECV && !r->bufs.bufs)
         return -ENOBUFS;
     weft_op *op = &m->op_;
     memset(op, 0, sizeof *op);
@@ -88,19 +78,19 @@ static void drain(weft__readiness *r, weft_multi *m)
         }
         void *buf = NULL;
         if (m->kind_ == WEFT__MULTI_RECV) {
-            if (!(buf = take_buf(r))) {
+            if (!(buf = weft__buf_pool_take(&r->bufs))) {
                 weft__ready_unpark(r, op);
                 m->state_ = RM_PAUSED;
                 weft__list_push(&r->starved, &m->link_);
                 return;
             }
             op->buf = buf;
-            op->len = r->buf_size;
+            op->len = r->bufs.size;
         }
         int64_t res = weft__ready_try(r, op);
         if (res == WEFT__READY_PARK || res <= 0) {
             if (buf)
-                give_buf(r, buf);
+                weft__buf_pool_give(&r->bufs, buf);
             if (res == WEFT__READY_PARK)
                 return;
             if (res < 0 || m->kind_ == WEFT__MULTI_RECV) { /* error, or end of stream */
@@ -144,38 +134,19 @@ void weft__ready_multi_forget(weft__readiness *r, int fd)
 
 int weft__ready_bufs_setup(weft__backend *be, unsigned count, unsigned size)
 {
-    weft__readiness *r = (weft__readiness *)be;
-    if (r->bufs)
-        return -EBUSY;
-    r->bufs = malloc((size_t)count * size);
-    r->free_bufs = malloc(count * sizeof *r->free_bufs);
-    if (!r->bufs || !r->free_bufs) {
-        free(r->bufs);
-        free(r->free_bufs);
-        r->bufs = NULL;
-        r->free_bufs = NULL;
-        return -ENOMEM;
-    }
-    r->buf_count = r->nfree = count;
-    r->buf_size = size;
-    for (unsigned i = 0; i < count; i++)
-        r->free_bufs[i] = count - 1 - i;
-    return 0;
+    return weft__buf_pool_setup(&((weft__readiness *)be)->bufs, count, size);
 }
 
 int weft__ready_buf_owned(const weft__backend *be, const void *buf)
 {
-    const weft__readiness *r = (const weft__readiness *)be;
-    const char *p = buf;
-    return r->bufs && p >= r->bufs && p < r->bufs + (size_t)r->buf_count * r->buf_size &&
-           (size_t)(p - r->bufs) % r->buf_size == 0;
+    return weft__buf_pool_owned(&((const weft__readiness *)be)->bufs, buf);
 }
 
 /* A buffer came back: resume the recvs that ran dry. */
 void weft__ready_buf_put(weft__backend *be, void *buf)
 {
     weft__readiness *r = (weft__readiness *)be;
-    give_buf(r, buf);
+    weft__buf_pool_give(&r->bufs, buf);
     weft__link *n;
     while ((n = weft__list_pop(&r->starved)) != NULL) {
         weft_multi *m = weft__container_of(n, weft_multi, link_);
@@ -191,8 +162,5 @@ void weft__ready_buf_put(weft__backend *be, void *buf)
 
 void weft__ready_multi_fini(weft__readiness *r)
 {
-    free(r->bufs);
-    free(r->free_bufs);
-    r->bufs = NULL;
-    r->free_bufs = NULL;
+    weft__buf_pool_fini(&r->bufs);
 }
