@@ -17,9 +17,15 @@ void http_format_date(time_t t, char out[HTTP_DATE_LEN + 1])
 #else
     gmtime_r(&t, &tm);
 #endif
-    snprintf(out, HTTP_DATE_LEN + 1, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+    /* Through a buffer with room for any int: at -O0 (a debug build, or
+     * weft as a subproject of one) gcc cannot see that the fields are
+     * small and -Wformat-truncation would fail the build. */
+    char full[96];
+    snprintf(full, sizeof full, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
              tm.tm_mday, months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min,
              tm.tm_sec);
+    memcpy(out, full, HTTP_DATE_LEN);
+    out[HTTP_DATE_LEN] = '\0';
 }
 
 void http_responses_update(http_responses *r, time_t t)
