@@ -198,10 +198,11 @@ static int acceptor(void *arg, intptr_t *result)
         }
         serve(srv, fd);
         /* A listener shared by several loops (Windows' weft_serve_threads):
-         * no batch, and the new connection's handler runs before this loop
-         * accepts again, so a loop with work leaves the queue to the idle
-         * ones (an accept completed at submit would otherwise return at
-         * once, turn after turn, and one loop would take every connection). */
+         * no batch, and this loop yields (its ready work runs: handlers,
+         * first polls) before it accepts again, so a loop with work leaves
+         * the queue to the idle ones (an accept completed at submit would
+         * otherwise return at once, turn after turn, and one loop would
+         * take every connection). */
         if (!srv->shared)
             take_queued(srv);
         else if ((rc = weft_yield(srv->loop)) != 0)
