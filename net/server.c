@@ -350,6 +350,12 @@ int weft_server_close(weft_server *srv, int64_t grace_ns)
     }
     if (!cancelled && grace_ns != 0)
         wait_idle(srv, grace_ns, &cancelled);
+    /* A handler's task spawned this turn (its first poll just completed)
+     * has not started: cancelled now, it would never run its body, so
+     * never end its connection. Let it start first (the ready list is
+     * FIFO); a poll completing meanwhile sees closing and spawns none. */
+    if (weft_yield(srv->loop) == -ECANCELED)
+        cancelled = 1;
     int forced = 0;
     for (weft__link *n = srv->conns.first; n; n = n->next) {
         conn *c = weft__container_of(n, conn, link);
