@@ -49,6 +49,9 @@ wait_port() {
 # pinned to the server CPU; sets SERVER_PID and PORT. 1 if it did not listen.
 start_server() {
     PORT=$(cat "$TMPD/port" 2>/dev/null || echo "$PORT_BASE")
+    # Skip a port something else listens on (another bench run on the
+    # machine): wait_port would take its listener for ours.
+    while ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; do PORT=$((PORT + 1)); done
     echo $((PORT + 1)) >"$TMPD/port"
     # shellcheck disable=SC2086
     $PIN_SERVER "$@" "$PORT" >/dev/null 2>"$TMPD/server.err" &
