@@ -53,7 +53,7 @@ if [ "$QUICK" = 1 ]; then
     REPS=${REPS:-1}
     ECHO_SECS=${ECHO_SECS:-1}
     ECHO_WARMUP=${ECHO_WARMUP:-0.3}
-    ECHO_ONLY=${ECHO_ONLY:-"libuv weft-cb io_uring weft-cb epoll weft-task io_uring weft-task epoll weft-cb kqueue (libkqueue over epoll)"}
+    ECHO_ONLY=${ECHO_ONLY:-"libuv raw io_uring raw epoll weft-cb io_uring weft-cb epoll weft-task io_uring weft-task epoll weft-cb kqueue (libkqueue over epoll)"}
     ECHO_WORKLOADS="64B-c64 64 64
 64B-c512 512 64"
     PROTO_REPS=${PROTO_REPS:-1}

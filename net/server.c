@@ -1,6 +1,7 @@
-/* Servers (asyncio's start_server): an accept task that spawns a task per
- * connection, a connection limit (a semaphore the accept task takes before
- * each accept), and a graceful close. */
+/* Servers (asyncio's start_server): an accept task, a task per connection
+ * once its peer first speaks (until then a poll op, no stack), a
+ * connection limit (a semaphore the accept task takes before each
+ * accept), and a graceful close. */
 #include "net_internal.h"
 #include "list.h"
 #include "weft/compose.h"
@@ -28,16 +29,40 @@ struct weft_server {
     weft__list conns;
     size_t live;
     int closing;
-    int shared; /* lfd belongs to the caller (weft__start_server_shared) */
+    int shared;              /* lfd belongs to the caller (weft__start_server_shared) */
+    int speak_first;         /* opts: the handler starts at accept */
+    int64_t idle_timeout_ns; /* opts: how long a connection may wait silent for its handler */
 };
+
+/* A connection is in WAIT (a POLL_IN op until the peer first speaks: no
+ * task, no stack, no stream), then in TASK (the handler's task), unless
+ * the server's close or the idle timeout ends the wait first (the fd is
+ * then closed with no handler). It is live from accept to its end. */
+enum { CONN_WAIT, CONN_TASK };
 
 typedef struct conn {
     weft__link link;
     weft_server *srv;
+    int fd;
+    int state; /* CONN_* */
+    int cancelled;
     weft_stream *s;
     weft_future *task;
-    int cancelled;
+    weft_op op;          /* WAIT: the poll */
+    weft_handle timeout; /* WAIT with an idle timeout */
 } conn;
+
+/* A connection has ended: free it, give back its slot, wake a closer. */
+static void conn_gone(conn *c)
+{
+    weft_server *srv = c->srv;
+    weft__list_remove(&srv->conns, &c->link);
+    free(c);
+    srv->live--;
+    weft_semaphore_release(&srv->slots);
+    if (srv->live == 0 && srv->idle && weft_future_state(srv->idle) == WEFT_FUTURE_PENDING)
+        weft_future_set_result(srv->idle, 0);
+}
 
 static int conn_main(void *arg, intptr_t *result)
 {
@@ -48,33 +73,94 @@ static int conn_main(void *arg, intptr_t *result)
     if (!c->cancelled)
         weft_stream_flush(c->s);
     weft_stream_close(c->s);
-    weft__list_remove(&srv->conns, &c->link);
     weft_future_unref(c->task);
-    free(c);
-    srv->live--;
-    weft_semaphore_release(&srv->slots);
-    if (srv->live == 0 && srv->idle && weft_future_state(srv->idle) == WEFT_FUTURE_PENDING)
-        weft_future_set_result(srv->idle, 0);
+    conn_gone(c);
     return 0;
 }
 
-/* Serve one accepted descriptor: a stream and a task. */
-static void serve(weft_server *srv, int fd)
+/* End a waiting connection without its handler (its poll has completed):
+ * close the fd as a stream would, at once, from this callback. */
+static void conn_close_waiting(conn *c)
 {
-    weft_stream *s;
-    if (weft_stream_new(srv->loop, fd, &srv->sopts, &s) != 0) {
-        weft_semaphore_release(&srv->slots); /* fd is closed already */
+    weft_loop_forget_fd(c->srv->loop, c->fd);
+    weft__sock_close(c->fd);
+    conn_gone(c);
+}
+
+/* The peer spoke (or ended, or failed: the handler's first read says
+ * which): now the stream and the task. Cancelled (server close, idle
+ * timeout): close without the handler. */
+static void conn_readable(weft_op *op)
+{
+    conn *c = op->data;
+    weft_server *srv = c->srv;
+    if (weft_handle_pending(&c->timeout))
+        weft_handle_cancel(srv->loop, &c->timeout);
+    if (op->result == -ECANCELED || srv->closing) {
+        conn_close_waiting(c);
         return;
     }
+    int fd = c->fd;
+    c->fd = -1;
+    if (weft_stream_new(srv->loop, fd, &srv->sopts, &c->s) != 0) {
+        conn_gone(c); /* the stream closed fd */
+        return;
+    }
+    if (weft_task_spawn(srv->loop, conn_main, c, &c->task) != 0) {
+        weft_stream_close(c->s);
+        conn_gone(c);
+        return;
+    }
+    c->state = CONN_TASK;
+}
+
+static void conn_timed_out(void *arg)
+{
+    conn *c = arg;
+    weft_op_cancel(c->srv->loop, &c->op); /* conn_readable sees -ECANCELED */
+}
+
+/* Start serving fd without a task: wait for its first readability (and
+ * for at most the idle timeout). 0, or an error with fd still the
+ * caller's. */
+static int conn_wait_first_read(weft_server *srv, conn *c, int fd)
+{
+    c->srv = srv;
+    c->fd = fd;
+    c->state = CONN_WAIT;
+    weft_op_prep_poll_in(&c->op, fd, conn_readable, c);
+    int rc = weft_op_submit(srv->loop, &c->op);
+    if (rc == 0 && srv->idle_timeout_ns > 0 &&
+        weft_call_later(srv->loop, &c->timeout, srv->idle_timeout_ns, conn_timed_out, c) != 0)
+        weft_op_cancel(srv->loop, &c->op); /* no timer, no unbounded wait */
+    return rc;
+}
+
+/* Serve one accepted descriptor: a connection that waits for its peer
+ * (a task at once when the handler speaks first). */
+static void serve(weft_server *srv, int fd)
+{
     conn *c = calloc(1, sizeof *c);
-    if (!c || weft_task_spawn(srv->loop, conn_main, c, &c->task) != 0) {
+    int rc = c ? 0 : -ENOMEM;
+    if (!rc && srv->speak_first) {
+        rc = weft_stream_new(srv->loop, fd, &srv->sopts, &c->s);
+        fd = -1; /* the stream owns it, also on failure */
+        if (!rc) {
+            c->srv = srv;
+            c->state = CONN_TASK;
+            if ((rc = weft_task_spawn(srv->loop, conn_main, c, &c->task)) != 0)
+                weft_stream_close(c->s); /* the acceptor is a task */
+        }
+    } else if (!rc) {
+        rc = conn_wait_first_read(srv, c, fd);
+    }
+    if (rc) {
         free(c);
-        weft_stream_close(s);
+        if (fd >= 0)
+            weft_close(srv->loop, fd);
         weft_semaphore_release(&srv->slots);
         return;
     }
-    c->srv = srv;
-    c->s = s;
     weft__list_push(&srv->conns, &c->link);
     srv->live++;
 }
@@ -112,10 +198,11 @@ static int acceptor(void *arg, intptr_t *result)
         }
         serve(srv, fd);
         /* A listener shared by several loops (Windows' weft_serve_threads):
-         * no batch, and the new connection's handler runs before this loop
-         * accepts again, so a loop with work leaves the queue to the idle
-         * ones (an accept completed at submit would otherwise return at
-         * once, turn after turn, and one loop would take every connection). */
+         * no batch, and this loop yields (its ready work runs: handlers,
+         * first polls) before it accepts again, so a loop with work leaves
+         * the queue to the idle ones (an accept completed at submit would
+         * otherwise return at once, turn after turn, and one loop would
+         * take every connection). */
         if (!srv->shared)
             take_queued(srv);
         else if ((rc = weft_yield(srv->loop)) != 0)
@@ -146,8 +233,11 @@ static int start_server(weft_loop *loop, int lfd, int shared, weft_conn_handler 
     srv->shared = shared;
     srv->handler = handler;
     srv->arg = arg;
-    if (opts)
+    if (opts) {
         srv->sopts = opts->stream;
+        srv->speak_first = opts->speak_first;
+        srv->idle_timeout_ns = opts->idle_timeout_ns;
+    }
     size_t max = opts && opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
     if (max > INT64_MAX)
         max = INT64_MAX;
@@ -251,12 +341,25 @@ int weft_server_close(weft_server *srv, int64_t grace_ns)
         cancelled = 1;
     if (!srv->shared)
         unlink_socket_file(&srv->addr);
+    /* A connection still waiting for its first bytes has no request under
+     * way: it ends now, without its handler (not counted as forced). */
+    for (weft__link *n = srv->conns.first; n; n = n->next) {
+        conn *c = weft__container_of(n, conn, link);
+        if (c->state == CONN_WAIT)
+            weft_op_cancel(srv->loop, &c->op); /* or done already: it sees closing */
+    }
     if (!cancelled && grace_ns != 0)
         wait_idle(srv, grace_ns, &cancelled);
+    /* A handler's task spawned this turn (its first poll just completed)
+     * has not started: cancelled now, it would never run its body, so
+     * never end its connection. Let it start first (the ready list is
+     * FIFO); a poll completing meanwhile sees closing and spawns none. */
+    if (weft_yield(srv->loop) == -ECANCELED)
+        cancelled = 1;
     int forced = 0;
     for (weft__link *n = srv->conns.first; n; n = n->next) {
         conn *c = weft__container_of(n, conn, link);
-        if (!c->cancelled) {
+        if (c->state == CONN_TASK && !c->cancelled) {
             c->cancelled = 1;
             weft_future_cancel(c->task);
             forced++;

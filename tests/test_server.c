@@ -271,6 +271,7 @@ typedef struct {
     int64_t quit_after; /* ns after `go` is set; < 0: stay until the server goes */
     weft_event *go;     /* set once the server holds every connection */
     int saw_eof;
+    int echoed; /* its handler runs: "hi" came back */
 } client;
 
 static int client_task(void *arg, intptr_t *result)
@@ -280,6 +281,7 @@ static int client_task(void *arg, intptr_t *result)
     cr_assert_eq(weft_stream_write(k->s, "hi", 2), 2);
     char b[2];
     cr_assert_eq(weft_stream_readexactly(k->s, b, 2), 2);
+    k->echoed = 1;
     if (k->quit_after >= 0) {
         cr_assert_eq(weft_event_wait(k->go), 0);
         weft_sleep(k->c->loop, k->quit_after);
@@ -302,9 +304,15 @@ static int graceful_main(void *arg, intptr_t *result)
         cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &k[i].s), 0);
         cr_assert_eq(weft_task_spawn(c->loop, client_task, &k[i], &f[i]), 0);
     }
-    /* Wait until the server has all four (slow under TSan or valgrind). */
-    for (int ms = 0; ms < 2000 && weft_server_connections(c->srv) < 4; ms++)
+    /* Wait until the server has all four, each in its handler (a
+     * connection that has not spoken yet would be closed without one;
+     * slow under TSan or valgrind). */
+    int echoed = 0;
+    for (int ms = 0; ms < 2000 && echoed < 4; ms++) {
         weft_sleep(c->loop, 1 * MS);
+        echoed = k[0].echoed + k[1].echoed + k[2].echoed + k[3].echoed;
+    }
+    cr_assert_eq(echoed, 4);
     cr_assert_eq(weft_server_connections(c->srv), 4);
     cr_assert_eq(weft_event_set(&go), 0);
     int64_t t0 = mono_ns();

@@ -49,6 +49,9 @@ wait_port() {
 # pinned to the server CPU; sets SERVER_PID and PORT. 1 if it did not listen.
 start_server() {
     PORT=$(cat "$TMPD/port" 2>/dev/null || echo "$PORT_BASE")
+    # Skip a port something else listens on (another bench run on the
+    # machine): wait_port would take its listener for ours.
+    while ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; do PORT=$((PORT + 1)); done
     echo $((PORT + 1)) >"$TMPD/port"
     # shellcheck disable=SC2086
     $PIN_SERVER "$@" "$PORT" >/dev/null 2>"$TMPD/server.err" &
@@ -88,6 +91,36 @@ per_core() {
     awk -v r="$1" -v b="$2" 'BEGIN { if (b != "-" && b + 0 > 0 && r != "") printf "%.0f", r / (b / 100) }'
 }
 
+# The server's own CPU time per request, split user / system, from
+# /proc/PID/stat (utime, stime) of the server and its children (nginx's
+# worker) before and after a run. The kernel counts them in ticks
+# (getconf CLK_TCK, 100 a second here): over a run of R requests the
+# resolution is 1e9 / CLK_TCK / R ns, about 30 ns for 300,000 requests.
+# proc_ut PID: "utime stime" ticks of PID and its descendants.
+proc_ut() {
+    for p in $1 $(pgrep -P "$1" 2>/dev/null) $(for c in $(pgrep -P "$1" 2>/dev/null); do
+        pgrep -P "$c" 2>/dev/null; done); do
+        sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12, $13 }'
+    done | awk '{ u += $1; s += $2 } END { print u + 0, s + 0 }'
+}
+
+# now_s: wall-clock seconds (fractional).
+now_s() { date +%s.%N; }
+
+# reqs_over RPS T0 T1: requests made from T0 to T1 at RPS (the warm-up
+# included, as in the CPU times), "" when RPS is missing.
+reqs_over() {
+    awk -v r="$1" -v a="$2" -v b="$3" 'BEGIN { if (r != "" && r + 0 > 0) printf "%.0f", r * (b - a) }'
+}
+
+# cpu_per_req "U0 S0" "U1 S1" REQUESTS: "user_ns sys_ns" per request ("- -"
+# without requests).
+cpu_per_req() {
+    printf '%s %s %s\n' "$1" "$2" "$3" | awk -v hz="$(getconf CLK_TCK)" '{
+        if ($5 == "" || $5 + 0 <= 0) { print "- -"; exit }
+        printf "%.0f %.0f\n", ($3 - $1) * 1e9 / hz / $5, ($4 - $2) * 1e9 / hz / $5 }'
+}
+
 # load_record SECTION WORKLOAD NAME ROUND WEFT-LOAD-FLAGS...: one weft-load
 # run against the server on $PORT with both cores' busy share; its report
 # goes to JSONL, its numbers to RAW. 1 when weft-load gave no result.
@@ -95,16 +128,20 @@ load_record() {
     sec=$1 wl=$2 name=$3 round=$4
     shift 4
     s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+    u0=$(proc_ut "$SERVER_PID") t0=$(now_s)
     # shellcheck disable=SC2086
     out=$($PIN_CLIENT "$LOAD" ${LOAD_FLAGS:-} --port "$PORT" --json --label "$name" "$@" \
         2>"$TMPD/load.err") || true
+    u1=$(proc_ut "$SERVER_PID") t1=$(now_s)
     s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
     printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
     rps=$(printf '%s\n' "$out" | json_field rps)
     [ -n "$rps" ] || { say "  $name: no weft-load result ($(head -c 200 "$TMPD/load.err"))"; return 1; }
     scpu=$(core_busy "$s0" "$s1")
+    # shellcheck disable=SC2046
     record "$sec" "$wl" "$name" "$round" "$rps" "$(printf '%s\n' "$out" | json_field p99_us)" \
-        "$(core_busy "$k0" "$k1")" "$scpu" "$(per_core "$rps" "$scpu")"
+        "$(core_busy "$k0" "$k1")" "$scpu" "$(per_core "$rps" "$scpu")" \
+        $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")")
 }
 
 # json_field NAME < one JSON object line: the number after "NAME":
@@ -121,6 +158,7 @@ median() {
 
 # Where each measurement goes: one tab-separated line per run
 #   section workload server rep rps p99_us client_core% server_core% rps_per_server_core
+#   server_user_ns_per_request server_sys_ns_per_request
 RAW=${RAW:-/dev/null}
 record() {
     {

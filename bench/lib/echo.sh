@@ -2,7 +2,9 @@
 # REPS rounds; one weft-load run per (round, workload, server).
 
 # The servers: "name|command line without the port value" (the command
-# ends with --port). Only those whose binary exists are kept. The kqueue rows
+# ends with --port). Only those whose binary exists are kept. "raw io_uring"
+# and "raw epoll" are the limit references (bench/peers/raw_*_echo.c):
+# minimal servers with no library, what each backend allows at best. The kqueue rows
 # come from BK (build-release-kqueue, where ./dev bench could build
 # libkqueue): kqueue emulated over epoll, a number to watch, not a peer.
 echo_servers() {
@@ -10,6 +12,8 @@ echo_servers() {
         "libuv|$PEERS/libuv_echo --port" \
         "libev|$PEERS/libev_echo --port" \
         "libevent|$PEERS/libevent_echo --port" \
+        "raw io_uring|$PEERS/raw_uring_echo --port" \
+        "raw epoll|$PEERS/raw_epoll_echo --port" \
         "weft-cb io_uring|$PEERS/weft_echo_cb --backend io_uring --port" \
         "weft-cb epoll|$PEERS/weft_echo_cb --backend epoll --port" \
         "weft-cb poll|$PEERS/weft_echo_cb --backend poll --port" \
@@ -41,9 +45,11 @@ echo_round() {
         # shellcheck disable=SC2086
         start_server $cmd || continue
         s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+        u0=$(proc_ut "$SERVER_PID") t0=$(now_s)
         # shellcheck disable=SC2086
         out=$($PIN_CLIENT "$LOAD" $LOAD_FLAGS --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
             -w "$ECHO_WARMUP" --json --label "$name" --server-pid "$SERVER_PID" 2>"$TMPD/load.err") || true
+        u1=$(proc_ut "$SERVER_PID") t1=$(now_s)
         s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
         stop_server
         printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
@@ -61,7 +67,9 @@ echo_round() {
             percpu=$(printf '%s\n' "$out" | json_field rps_per_server_cpu)
         fi
         [ -n "$rps" ] || { say "  $name: no result ($(head -c 200 "$TMPD/load.err"))"; continue; }
-        record echo "$wl" "$name" "$rep" "$rps" "$p99" "$cpu" "$scpu" "$percpu"
+        # shellcheck disable=SC2046
+        record echo "$wl" "$name" "$rep" "$rps" "$p99" "$cpu" "$scpu" "$percpu" \
+            $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")")
         printf '.' >&2
     done
 }

@@ -65,11 +65,13 @@ run_http() {
                 # shellcheck disable=SC2086
                 start_server $cmd || continue
                 c0=$(proc_tree_cpu "$SERVER_PID")
+                u0=$(proc_ut "$SERVER_PID") t0=$(now_s)
                 s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
                 # shellcheck disable=SC2086
                 $PIN_CLIENT wrk -t1 -c"$conns" -d"${HTTP_SECS}s" --latency \
                     "http://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
                 c1=$(proc_tree_cpu "$SERVER_PID")
+                u1=$(proc_ut "$SERVER_PID") t1=$(now_s)
                 s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
                 stop_server
                 rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMPD/wrk.out")
@@ -88,7 +90,9 @@ run_http() {
                         'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
                 fi
                 eff=$(per_core "$rps" "$scpu")
-                record http "wrk-c$conns" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff"
+                # shellcheck disable=SC2046
+                record http "wrk-c$conns" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff" \
+                    $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")")
                 printf '.' >&2
             done
         done

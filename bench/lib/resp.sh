@@ -28,8 +28,10 @@ run_resp() {
                 # share belongs to that test.
                 for t in ping_inline ping_mbulk set get; do
                     s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+                    u0=$(proc_ut "$SERVER_PID")
                     $PIN_CLIENT redis-benchmark -p "$PORT" -c 50 -n "$n" -P "$pipe" \
                         -t "$t" --csv -q >"$TMPD/rb.out" 2>&1 || true
+                    u1=$(proc_ut "$SERVER_PID")
                     s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
                     scpu="" ccpu=""
                     if [ -n "$SERVER_CORE" ]; then
@@ -41,8 +43,10 @@ run_resp() {
                     tr -d '"' <"$TMPD/rb.out" | awk -F, -v p="$pipe" 'NF >= 7 && $2 + 0 > 0 {
                         print $1 "-P" p "\t" $2 "\t" $7 * 1000 }' |
                         while IFS="$(printf '\t')" read -r test rps p99; do
+                            # One test per run: its n requests.
+                            # shellcheck disable=SC2046
                             record resp "$test" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" \
-                                "$(per_core "$rps" "$scpu")"
+                                "$(per_core "$rps" "$scpu")" $(cpu_per_req "$u0" "$u1" "$n")
                         done
                 done
                 stop_server

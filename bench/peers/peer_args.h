@@ -39,4 +39,22 @@ static inline void peer_parse(peer_args *a, int argc, char **argv, int with_back
     }
 }
 
+/* "listening on HOST:PORT" on stderr, for a peer started with --port 0
+ * (the raw peers' test reads it). POSIX only. */
+#ifndef _WIN32
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+static inline void print_port(int lfd)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    char host[INET_ADDRSTRLEN] = "?";
+    if (getsockname(lfd, (struct sockaddr *)&sa, &len) == 0 && sa.sin_family == AF_INET)
+        inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+    fprintf(stderr, "listening on %s:%d\n", host, ntohs(sa.sin_port));
+}
+#endif
+
 #endif

@@ -412,11 +412,20 @@ typedef struct weft_server_opts {
     weft_listen_opts listen; /* backlog, reuseport, v6only, unlink_path */
     weft_stream_opts stream; /* buffers of each connection's stream */
     size_t max_connections;  /* live connections; accepting pauses at the limit; 0: 10000 */
+    int speak_first;         /* nonzero: start each handler at accept (the server speaks
+                                first); 0: once the peer sends its first bytes (or ends) */
+    int64_t idle_timeout_ns; /* > 0: close a connection whose peer sends nothing this long
+                                after accept, before its handler starts; 0: no limit */
 } weft_server_opts;
 
 /* Listen on addr and serve each connection with handler(stream, arg) in a
  * task of its own (asyncio's start_server). Starts accepting when the loop
- * next runs; works from a task or outside. opts may be NULL. 0 with *out
+ * next runs; works from a task or outside. opts may be NULL. Unless
+ * opts->speak_first, a connection first waits for its peer's first bytes
+ * (or end, or error) with a poll op and no task, stack or stream (a few
+ * hundred bytes while idle); its handler's task starts then. It counts as
+ * live from accept; weft_server_close ends a connection still waiting, and
+ * so does opts->idle_timeout_ns, without calling its handler. 0 with *out
  * set (the caller ends it with weft_server_close), or -EINVAL, -ENOMEM, or
  * weft_listen's errors (Windows: -EAFNOSUPPORT for a Unix address). */
 int weft_start_server(weft_loop *loop, const weft_addr *addr, weft_conn_handler handler, void *arg,
@@ -429,7 +438,8 @@ int weft_start_server_fd(weft_loop *loop, int lfd, weft_conn_handler handler, vo
                          const weft_server_opts *opts, weft_server **out);
 
 /* Task only: graceful close. Stops accepting and closes the listener at
- * once, lets live handlers run for up to grace_ns (< 0: no limit, 0: none),
+ * once, closes the connections still waiting for their peer's first bytes
+ * (their handlers never run), lets live handlers run for up to grace_ns (< 0: no limit, 0: none),
  * then cancels those still running and waits for them to finish; frees the
  * server. Returns the number of handlers that had to be cancelled (>= 0),
  * or -EINVAL, -EPERM (not in a task: nothing done). If the calling task is

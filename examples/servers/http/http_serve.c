@@ -74,6 +74,14 @@ int http_serve_conn(weft_stream *s, void *arg)
     }
 }
 
+int64_t http_limits_first_wait(const http_limits *lim)
+{
+    int64_t h = lim->header_timeout_ns, i = lim->idle_timeout_ns;
+    if (h <= 0)
+        return i > 0 ? i : 0;
+    return i > 0 && i < h ? i : h;
+}
+
 static void server_opts(weft_server_opts *so)
 {
     so->stream.read_limit = READ_BUF;
@@ -114,6 +122,7 @@ int http_serve_start_limits(http_serve *h, weft_loop *loop, int lfd, const http_
     weft_server_opts so = {0};
     server_opts(&so);
     so.max_connections = max_connections;
+    so.idle_timeout_ns = http_limits_first_wait(&h->lim);
     rc = weft_start_server_fd(loop, lfd, http_serve_conn, h, &so, &h->server);
     if (rc < 0)
         state_fini(h);

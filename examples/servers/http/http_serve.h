@@ -44,6 +44,13 @@ void http_serve_threads_opts(weft_serve_opts *opts);
 /* The defaults above. */
 http_limits http_limits_default(void);
 
+/* How long a connection may stay silent after accept before it is closed,
+ * for weft_server_opts.idle_timeout_ns: the earlier of lim's two timeouts
+ * (the first request's head is due within both), 0 when both are off.
+ * The weft server waits for the first bytes without a task; the handler's
+ * deadlines count from when it starts. */
+int64_t http_limits_first_wait(const http_limits *lim);
+
 /* The connection handler; arg is the thread's http_serve. */
 int http_serve_conn(weft_stream *s, void *arg);
 

@@ -25,5 +25,6 @@ int main(int argc, char **argv)
         lim.idle_timeout_ns = c.idle_timeout_ns;
     if (c.header_timeout_ns >= 0)
         lim.header_timeout_ns = c.header_timeout_ns;
+    so.server.idle_timeout_ns = http_limits_first_wait(&lim);
     return server_cli_run(&c, http_serve_conn, &lim, &so);
 }

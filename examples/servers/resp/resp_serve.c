@@ -75,6 +75,7 @@ int resp_serve_start(resp_serve *r, weft_loop *loop, int lfd, resp_store *store)
     r->server = NULL;
     weft_server_opts so = {0};
     resp_serve_server_opts(&so);
+    so.idle_timeout_ns = store->idle_timeout_ns; /* also before the first command */
     return weft_start_server_fd(loop, lfd, resp_serve_conn, store, &so, &r->server);
 }
 

@@ -30,6 +30,7 @@ int main(int argc, char **argv)
     store.idle_timeout_ns = c.idle_timeout_ns > 0 ? c.idle_timeout_ns : 0;
     weft_serve_opts so = {.grace_ns = 1000000000};
     resp_serve_server_opts(&so.server);
+    so.server.idle_timeout_ns = store.idle_timeout_ns; /* also before the first command */
     rc = server_cli_run(&c, resp_serve_conn, &store, &so);
     resp_db_free(&store.db);
     return rc;
