@@ -348,6 +348,24 @@ Test(signal, task_wait_cancelled)
     test_loop_free(loop);
 }
 
+/* Freed while a task waits and a handler is set: nothing leaks (ASan),
+ * nothing runs. */
+Test(signal, free_with_a_task_waiting)
+{
+    weft_loop *loop = test_loop_new();
+    rec r;
+    rec_init(&r, loop);
+    cr_assert_eq(weft_loop_add_signal_handler(loop, SIG_B, on_sig, &r), 0);
+    waiter w = {.loop = loop, .signo = SIG_A};
+    weft_future *t;
+    cr_assert_eq(weft_task_spawn(loop, wait_task, &w, &t), 0);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_NOWAIT), 1, "waiting");
+    weft_future_unref(t);
+    test_loop_free(loop);
+    cr_assert_eq(w.got, 0);
+    cr_assert_eq(r.total, 0);
+}
+
 /* A handler and two waiting tasks: one signal reaches all three. */
 Test(signal, handler_and_waiters_all_get_it)
 {

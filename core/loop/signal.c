@@ -147,7 +147,7 @@ int weft__sig_waiter_add(weft_loop *loop, weft__sigwaiter *w)
 void weft__sig_waiter_del(weft_loop *loop, weft__sigwaiter *w)
 {
     weft__sigloop *s = loop->sig;
-    if (!w->linked)
+    if (!s || !w->linked)
         return;
     w->linked = 0;
     weft__list_remove(&s->waiters, &w->link);

@@ -270,15 +270,17 @@ int weft__sig_os_add(weft__sigloop *s, int signo)
     if (!weft_op_pending(&s->pipe_op)) {
         weft_op_prep_poll_in(&s->pipe_op, reg.pipe_rd, pipe_ready, s);
         s->pipe_watched = 1;
-        weft_op_submit(loop, &s->pipe_op);
+        rc = weft_op_submit(loop, &s->pipe_op);
     }
 #if HAVE_SIGNALFD
-    if (uses_signalfd(s) && !weft_op_pending(&s->sfd_op)) {
+    if (!rc && uses_signalfd(s) && !weft_op_pending(&s->sfd_op)) {
         weft_op_prep_poll_in(&s->sfd_op, s->sfd, sfd_ready, s);
-        weft_op_submit(loop, &s->sfd_op);
+        rc = weft_op_submit(loop, &s->sfd_op);
     }
 #endif
-    return 0;
+    if (rc)
+        weft__sig_os_del(s, signo); /* as if never added */
+    return rc;
 }
 
 void weft__sig_os_del(weft__sigloop *s, int signo)
