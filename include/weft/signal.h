@@ -71,9 +71,11 @@ int weft_loop_remove_signal_handler(weft_loop *loop, int signo);
 
 /* Task only: suspend until signo arrives, and return signo. Independent of
  * the handler: a signal wakes every task waiting for it and runs the
- * handler too. -ECANCELED if the task is cancelled while waiting (nothing is
- * left registered), -EPERM (not in a task), and the errors of
- * weft_loop_add_signal_handler. */
+ * handler too. Between two waits, with no handler set, nothing wants signo
+ * and its old disposition applies: keep a handler for a signal that must
+ * not be missed. -ECANCELED if the task is cancelled while waiting
+ * (nothing is left registered), -EPERM (not in a task, or loop is NULL),
+ * and the errors of weft_loop_add_signal_handler. */
 int weft_signal_wait(weft_loop *loop, int signo);
 
 #ifdef __cplusplus
