@@ -53,6 +53,12 @@ typedef struct weft__vtable {
     void (*buf_put)(weft__backend *be, void *buf);
     /* Whether buf is one of the loop's buffers. */
     int (*buf_owned)(const weft__backend *be, const void *buf);
+    /* Signals, only where the backend's kernel object must deliver them
+     * (kqueue's EVFILT_SIGNAL; NULL elsewhere: core/loop/signal_posix.c
+     * reads them itself). add: report signo through weft__signal_event()
+     * from poll() from now on; 0 or an error. del: stop. */
+    int (*signal_add)(weft__backend *be, int signo);
+    void (*signal_del)(weft__backend *be, int signo);
 } weft__vtable;
 
 enum { WEFT__MULTI_ACCEPT = 1, WEFT__MULTI_RECV = 2 };
@@ -72,6 +78,9 @@ struct weft__backend {
     const weft__vtable *vt;
     weft_loop *loop;
 };
+
+/* Called by a backend (signal_add): signo arrived for loop. */
+void weft__signal_event(weft_loop *loop, int signo);
 
 /* Called by a backend: op finished with result. Queues its callback on the
  * loop; the callback runs in the loop's next callback phase. */

@@ -291,6 +291,10 @@ static void fail_heads(weft_kqueue *k, int fd, weft__fdslot *slot, int err)
 
 static void on_event(weft_kqueue *k, const struct kevent *e)
 {
+    if (e->filter == EVFILT_SIGNAL) {
+        weft__signal_event(k->r.base.loop, (int)e->ident);
+        return;
+    }
     if (e->filter != EVFILT_READ && e->filter != EVFILT_WRITE)
         return; /* EVFILT_USER: the wake-up did its job by ending the wait */
     if (k->wake_rd >= 0 && e->ident == (uintptr_t)k->wake_rd) {
@@ -399,6 +403,26 @@ static int kq_wake(weft__backend *be)
 #endif
 }
 
+/* Signals (core/loop/signal_posix.c asks): EVFILT_SIGNAL counts every
+ * attempt to send signo to the process, blocked or not, whatever the
+ * disposition, in every kqueue that has the knote (libkqueue: one signalfd
+ * for the process, signo blocked in the calling thread). */
+static int kq_signal_add(weft__backend *be, int signo)
+{
+    weft_kqueue *k = (weft_kqueue *)be;
+    struct kevent ch;
+    EV_SET(&ch, (uintptr_t)signo, EVFILT_SIGNAL, EV_ADD | EV_RECEIPT, 0, 0, NULL);
+    return apply(k, &ch, 1);
+}
+
+static void kq_signal_del(weft__backend *be, int signo)
+{
+    weft_kqueue *k = (weft_kqueue *)be;
+    struct kevent ch;
+    EV_SET(&ch, (uintptr_t)signo, EVFILT_SIGNAL, EV_DELETE | EV_RECEIPT, 0, 0, NULL);
+    apply(k, &ch, 1);
+}
+
 static int kq_info(const weft__backend *be, char *buf, size_t size)
 {
     const weft_kqueue *k = (const weft_kqueue *)be;
@@ -417,4 +441,6 @@ const weft__vtable weft__kqueue_vtable = {
     .poll = kq_poll,
     .wake = kq_wake,
     .info = kq_info,
+    .signal_add = kq_signal_add,
+    .signal_del = kq_signal_del,
 };

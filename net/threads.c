@@ -7,8 +7,11 @@
  * itself (a duplicate would be the same socket to IOCP, and a handle is
  * closed once), which stays open until every loop is gone. */
 #include "net_internal.h"
+#include "weft/signal.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #ifndef _WIN32
@@ -48,6 +51,7 @@ struct weft_threads {
     weft_conn_handler handler;
     void *harg;
     weft_serve_opts sopts;
+    atomic_int signalled; /* a stop signal arrived (on_stop_signal ran) */
 };
 
 static void stop_cb(void *arg)
@@ -84,6 +88,39 @@ static int thread_setup(thr *h, weft_loop *loop)
     return rc > 0 ? -EINVAL : rc; /* a positive "error" is no error code */
 }
 
+/* weft_serve_opts.stop_signals: every loop handles them (each sees every
+ * signal, weft/signal.h), the first to run calls on_stop_signal, and all
+ * stop every thread (weft_threads_stop does it once). */
+static const int stop_signals[] = {
+    SIGINT,
+    SIGTERM,
+#ifdef _WIN32
+    SIGBREAK,
+#endif
+};
+
+static void on_stop_signal(weft_loop *loop, int signo, void *arg)
+{
+    (void)loop;
+    weft_threads *t = arg;
+    if (!atomic_exchange(&t->signalled, 1) && t->sopts.on_stop_signal)
+        t->sopts.on_stop_signal(signo, t->sopts.stop_signal_arg);
+    weft_threads_stop(t);
+}
+
+static int add_stop_signals(thr *h, weft_loop *loop)
+{
+    weft_threads *t = h->t;
+    if (!t->serving || !t->sopts.stop_signals)
+        return 0;
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
+        int rc = weft_loop_add_signal_handler(loop, stop_signals[i], on_stop_signal, t);
+        if (rc)
+            return rc; /* weft_loop_free removes those added */
+    }
+    return 0;
+}
+
 static void thread_teardown(thr *h, weft_loop *loop)
 {
     weft_threads *t = h->t;
@@ -107,7 +144,9 @@ static void *thread_main(void *arg)
         report_init(h, rc);
         return NULL;
     }
-    rc = weft_task_spawn(loop, main_task, h, &h->main);
+    rc = add_stop_signals(h, loop);
+    if (!rc)
+        rc = weft_task_spawn(loop, main_task, h, &h->main);
     if (rc) {
         thread_teardown(h, loop);
         weft_loop_free(loop);

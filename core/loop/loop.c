@@ -112,6 +112,7 @@ int weft_loop_free(weft_loop *loop)
         return -EBUSY;
     if (loop->ext_stop)
         loop->ext_stop(loop, loop->ext); /* no other thread calls into the loop past this */
+    weft__sig_detach(loop);
     weft__backend *be = loop->backend;
     /* Cancel what is in flight and reap it, so no backend still points into
      * caller memory; the callbacks do not run. */
@@ -129,6 +130,7 @@ int weft_loop_free(weft_loop *loop)
         weft__container_of(n, weft_handle, link_)->state_ = WEFT__HS_IDLE;
     pthread_mutex_unlock(&loop->ts_lock);
     pthread_mutex_destroy(&loop->ts_lock);
+    weft__sig_free(loop); /* after the queues: its handle may have been in one */
     if (loop->ext_free)
         loop->ext_free(loop, loop->ext); /* task stacks go last: ops lived on them */
     weft__heap_free(&loop->timers);
@@ -204,7 +206,7 @@ static void move_due_timers(weft_loop *loop)
 static int has_work(const weft_loop *loop)
 {
     return !weft__list_empty(&loop->ready) || !weft__list_empty(&loop->done_ops) ||
-           loop->timers.len || loop->ops_inflight || loop->ext_pending ||
+           loop->timers.len || loop->ops_inflight || loop->ext_pending || loop->sig_wants ||
            atomic_load_explicit(&loop->ts_pending, memory_order_acquire);
 }
 

@@ -65,6 +65,12 @@ struct weft_loop {
     /* The layer's work running outside the loop (executor jobs): while
      * nonzero the loop is not idle. Loop thread only. */
     uint64_t ext_pending;
+
+    /* Signals (signal.c), made on first use; NULL before. sig_wants counts
+     * the signals with a handler or waiter: while nonzero the loop is not
+     * idle. */
+    struct weft__sigloop *sig;
+    uint32_t sig_wants;
 };
 
 uint64_t weft__clock_ns(void);
@@ -76,5 +82,9 @@ uint64_t weft__clock_ns(void);
 int weft__op_submit_inline(weft_loop *loop, weft_op *op);
 /* weft_loop_free(): drop the multishot results never delivered. */
 void weft__multi_queue_free(weft_loop *loop);
+/* weft_loop_free(): signals. detach before the backend's fini (no other
+ * thread posts to the loop after it), free after. */
+void weft__sig_detach(weft_loop *loop);
+void weft__sig_free(weft_loop *loop);
 
 #endif

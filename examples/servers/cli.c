@@ -10,6 +10,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <signal.h>
 #else
 #include <netdb.h>
 #include <pthread.h>
@@ -146,105 +147,62 @@ static int resolve(const char *host, int port, weft_addr *out)
     return 0;
 }
 
-/* Waiting for the stop request. POSIX: the stop signals are blocked in
- * every thread (the loops' threads inherit the mask) and this thread
- * sigwait()s for them. Windows: a console control handler (Ctrl-C,
- * Ctrl-Break, the console closing, logoff, shutdown) runs on a thread of
- * its own; it only sets an event this thread waits on, as the signal is
- * only a wake-up on POSIX. */
+/* The stop request comes through the loops (weft_serve_opts.stop_signals:
+ * weft/signal.h); this only names it and prepares the process. POSIX: the
+ * stop signals are blocked before any thread starts (the loops' threads
+ * inherit the mask), so none is taken by a thread without a loop. */
+static const char *signal_name(int signo)
+{
 #ifdef _WIN32
-/* A console control handler takes no argument: its events are made once,
- * before it is installed, and live as long as the process. */
-static struct {
-    HANDLE stop, done;
-    volatile LONG type; /* the first event seen, -1 before */
-} ctrl = {NULL, NULL, -1};
-
-static BOOL WINAPI on_ctrl(DWORD type)
-{
-    InterlockedCompareExchange(&ctrl.type, (LONG)type, -1);
-    SetEvent(ctrl.stop);
-    /* For these the system ends the process when the handler returns (after
-     * 5 s at most): give the main thread its graceful close first. */
-    if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT || type == CTRL_SHUTDOWN_EVENT)
-        WaitForSingleObject(ctrl.done, 4500);
-    return TRUE;
-}
-
-typedef int stop_wait;
-
-static int stop_init(stop_wait *w)
-{
-    (void)w;
-    WSADATA wsa; /* getaddrinfo() below needs Winsock; it counts its users */
-    int rc = WSAStartup(MAKEWORD(2, 2), &wsa);
-    if (rc)
-        return -EIO;
-    if (!ctrl.stop) {
-        ctrl.stop = CreateEventW(NULL, TRUE, FALSE, NULL);
-        ctrl.done = CreateEventW(NULL, TRUE, FALSE, NULL);
-        if (!ctrl.stop || !ctrl.done || !SetConsoleCtrlHandler(on_ctrl, TRUE))
-            return -EIO;
-    }
-    return 0;
-}
-
-static const char *stop_wait_for(stop_wait *w)
-{
-    (void)w;
-    WaitForSingleObject(ctrl.stop, INFINITE);
-    switch (ctrl.type) {
-    case CTRL_C_EVENT:
+    switch (signo) {
+    case SIGINT:
         return "Ctrl-C";
-    case CTRL_BREAK_EVENT:
+    case SIGBREAK:
         return "Ctrl-Break";
-    case CTRL_CLOSE_EVENT:
-        return "console closed";
-    case CTRL_LOGOFF_EVENT:
-        return "logoff";
     default:
-        return "shutdown";
+        return "console closed, logoff or shutdown";
     }
-}
-
-static void stop_done(stop_wait *w)
-{
-    (void)w;
-    SetEvent(ctrl.done); /* a close/logoff/shutdown handler may return now */
-    WSACleanup();
-}
 #else
-typedef sigset_t stop_wait;
+    return signo == SIGINT ? "SIGINT" : "SIGTERM";
+#endif
+}
 
-static int stop_init(stop_wait *w)
+/* On the thread of the loop that took the signal first. */
+static void on_stop_signal(int signo, void *arg)
 {
-    sigemptyset(w);
-    sigaddset(w, SIGINT);
-    sigaddset(w, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, w, NULL);
+    const server_cli *c = arg;
+    printf("%s: %s, closing\n", c->prog, signal_name(signo));
+    fflush(stdout);
+}
+
+static int process_init(void)
+{
+#ifdef _WIN32
+    WSADATA wsa; /* getaddrinfo() below needs Winsock; it counts its users */
+    return WSAStartup(MAKEWORD(2, 2), &wsa) ? -EIO : 0;
+#else
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     return 0;
-}
-
-static const char *stop_wait_for(stop_wait *w)
-{
-    int sig = 0;
-    sigwait(w, &sig);
-    return sig == SIGINT ? "SIGINT" : "SIGTERM";
-}
-
-static void stop_done(stop_wait *w)
-{
-    (void)w;
-}
 #endif
+}
+
+static void process_done(void)
+{
+#ifdef _WIN32
+    WSACleanup();
+#endif
+}
 
 int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
                    const weft_serve_opts *opts)
 {
     /* Before any thread starts: the loops' threads inherit the mask. */
-    stop_wait stop;
-    int rc = stop_init(&stop);
+    int rc = process_init();
     if (rc) {
         fprintf(stderr, "%s: cannot wait for a stop request: %s\n", c->prog, weft_strerror(rc));
         return 1;
@@ -253,20 +211,23 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
     rc = resolve(c->host, c->port, &addr);
     if (rc) {
         fprintf(stderr, "%s: --host %s: %s\n", c->prog, c->host, weft_strerror(rc));
-        stop_done(&stop);
+        process_done();
         return 1;
     }
     weft_serve_opts so = opts ? *opts : (weft_serve_opts){0};
     if (c->max_conns)
         so.server.max_connections = c->max_conns;
     so.server.listen.unlink_path = 1;
+    so.stop_signals = 1;
+    so.on_stop_signal = on_stop_signal;
+    so.stop_signal_arg = (void *)c;
 
     weft_threads *t;
     rc = weft_serve_threads(c->threads, &c->loop_opts, &addr, handler, arg, &so, &t);
     if (rc) {
         fprintf(stderr, "%s: serving %s on %d thread(s): %s\n", c->prog, c->host, c->threads,
                 weft_strerror(rc));
-        stop_done(&stop);
+        process_done();
         return 1;
     }
     weft_addr bound;
@@ -286,11 +247,8 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
     if (probe)
         weft_loop_free(probe);
 
-    printf("%s: %s, closing\n", c->prog, stop_wait_for(&stop));
-    fflush(stdout);
-    weft_threads_stop(t);
-    rc = weft_threads_join(t);
-    stop_done(&stop);
+    rc = weft_threads_join(t); /* until a stop signal has closed every thread's server */
+    process_done();
     if (rc) {
         fprintf(stderr, "%s: %s\n", c->prog, weft_strerror(rc));
         return 1;

@@ -1,8 +1,9 @@
 /* What the three example servers share: their command line and the body
  * of their main(). The threads, listeners and per-thread state are
  * weft_serve_threads' (include/weft/net.h); this only parses options,
- * prints where it listens and stops on SIGINT or SIGTERM (Windows: Ctrl-C,
- * Ctrl-Break, the console closing, logoff or shutdown).
+ * prints where it listens and stops gracefully on SIGINT or SIGTERM
+ * (Windows: Ctrl-C, Ctrl-Break, the console closing, logoff or shutdown),
+ * through the loops' own signal handling (weft_serve_opts.stop_signals).
  *
  *   PROG [--host H] [--port P] [--backend NAME] [--threads N]
  *        [--busy-poll US] [--max-connections N] [--idle-timeout S]
@@ -32,11 +33,11 @@ int server_cli_parse(server_cli *c, const char *prog, int argc, char **argv, int
 /* Serve c's address on c->threads loops with weft_serve_threads(handler,
  * arg, opts) (opts may be NULL; --max-conns fills opts->server's limit, a
  * stale Unix socket file is replaced), print "PROG: listening on ADDR
- * (N thread(s), BACKEND[, busy-poll US us])", wait for SIGINT or SIGTERM
- * (Windows: a console control event, through SetConsoleCtrlHandler), print
- * "PROG: SIGTERM, closing" (or SIGINT, Ctrl-C, Ctrl-Break, console closed,
- * logoff, shutdown), stop and join the threads. Returns the process's exit
- * status. */
+ * (N thread(s), BACKEND[, busy-poll US us])"; on SIGINT or SIGTERM
+ * (Windows: a console control event) a loop prints "PROG: SIGTERM, closing"
+ * (or SIGINT, Ctrl-C, Ctrl-Break, "console closed, logoff or shutdown") and
+ * every thread closes its server within opts->grace_ns; this joins them.
+ * Returns the process's exit status. */
 int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
                    const weft_serve_opts *opts);
 

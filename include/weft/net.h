@@ -495,12 +495,26 @@ typedef int (*weft_serve_setup_fn)(weft_loop *loop, int index, void *arg, void *
  * loop has stopped; the loop is still valid (not in a task). */
 typedef void (*weft_serve_teardown_fn)(weft_loop *loop, int index, void *conn_arg);
 
+/* Called once when a stop signal arrives (weft_serve_opts.stop_signals),
+ * on the thread of the first loop that handles it, before the threads are
+ * stopped, with weft_serve_opts.stop_signal_arg. */
+typedef void (*weft_serve_signal_fn)(int signo, void *arg);
+
 /* Options for weft_serve_threads; zero fields take the defaults. */
 typedef struct weft_serve_opts {
     weft_server_opts server; /* each thread's server (listen.reuseport is set for you) */
     int64_t grace_ns; /* at weft_threads_stop: weft_server_close's grace (0: none, < 0: no limit) */
     weft_serve_setup_fn thread_setup;       /* NULL: every thread's handler gets arg */
     weft_serve_teardown_fn thread_teardown; /* NULL: nothing to undo */
+    /* Nonzero: SIGINT and SIGTERM (Windows: Ctrl-C, Ctrl-Break, the console
+     * closing, logoff, shutdown) stop the threads gracefully, as
+     * weft_threads_stop() does (each server closes within grace_ns), through
+     * every thread's loop (weft_loop_add_signal_handler, weft/signal.h).
+     * Block both signals in the calling thread before weft_serve_threads
+     * (the threads inherit the mask), so no other thread takes them. */
+    int stop_signals;
+    weft_serve_signal_fn on_stop_signal; /* NULL: none; see the type */
+    void *stop_signal_arg;
 } weft_serve_opts;
 
 /* Serve addr on n threads (Linux: one SO_REUSEPORT listener per thread,
