@@ -699,6 +699,8 @@ Test(signal, serve_threads_stop_on_signal)
     cr_assert_eq(weft_threads_addr(t, &bound), 0);
     int fd = test_tcp_socket_blocking();
     cr_assert_eq(test_connect(fd, (const struct sockaddr_in *)&bound.ss), 0);
+    /* A connection's handler starts once the peer speaks (weft_start_server). */
+    cr_assert_eq(test_send(fd, "x", 1), 1);
     for (int i = 0; i < 500 && atomic_load(&l.served) == 0; i++) {
 #ifdef _WIN32
         Sleep(10);
