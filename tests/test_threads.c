@@ -9,6 +9,7 @@
  * Runs once per backend; POSIX only (plain pthreads and blocking sockets
  * for the clients). */
 #include "net_common.h"
+#include "task_internal.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -316,6 +317,87 @@ static int gai_hold(void *arg, intptr_t *result)
     return 0;
 }
 
+static void gai_gate_init(gai_gate *g)
+{
+    *g = (gai_gate){.open = 0};
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+}
+
+/* Hold every pool thread: what is submitted next stays queued. */
+static void gai_gate_hold_pool(weft_loop *loop, gai_gate *g)
+{
+    for (int i = 0; i < WEFT_EXECUTOR_THREADS; i++)
+        cr_assert_eq(weft_run_in_executor(loop, gai_hold, g, NULL), 0);
+    pthread_mutex_lock(&g->mu);
+    while (g->holding < WEFT_EXECUTOR_THREADS)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gai_gate_open(gai_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->open = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void *gai_gate_open_later(void *arg)
+{
+    usleep(200000);
+    gai_gate_open(arg);
+    return NULL;
+}
+
+/* Free the loop with the pool held: the free stops the pool (nothing
+ * queued starts after that) and then joins its threads, which the gate,
+ * opened 200 ms later from another thread, lets go. */
+static void gai_free_loop_held(weft_loop *loop, gai_gate *g)
+{
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, gai_gate_open_later, g), 0);
+    test_loop_free(loop);
+    pthread_join(th, NULL);
+}
+
+static void gai_gate_fini(gai_gate *g)
+{
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+}
+
+static int count_run(void *arg, intptr_t *result)
+{
+    atomic_fetch_add((atomic_int *)arg, 1000);
+    *result = 0;
+    return 0;
+}
+
+static void count_drop(void *arg)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* The loop freed with jobs queued: they never run, and each one's drop
+ * hook runs once (the resolver frees its request there). */
+Test(threads, executor_jobs_queued_at_loop_free_are_dropped_with_their_hook)
+{
+    weft_loop *loop = test_loop_new();
+    gai_gate gate;
+    gai_gate_init(&gate);
+    gai_gate_hold_pool(loop, &gate);
+    atomic_int seen = 0;
+    for (int i = 0; i < 10; i++) {
+        weft_future *f;
+        cr_assert_eq(weft__run_in_executor_drop(loop, count_run, count_drop, &seen, &f), 0);
+        weft_future_unref(f);
+    }
+    gai_free_loop_held(loop, &gate);
+    cr_assert_eq(atomic_load(&seen), 10, "10 drops and no run: %d", atomic_load(&seen));
+    gai_gate_fini(&gate);
+}
+
 Test(threads, getaddrinfo_many_at_once_some_cancelled_then_loop_freed)
 {
     weft_loop *loop = test_loop_new();
@@ -356,15 +438,9 @@ Test(threads, getaddrinfo_many_at_once_some_cancelled_then_loop_freed)
      * behind them, their tasks cancelled, and the loop freed with the
      * lookups still queued: they are dropped, and nothing may leak (ASan)
      * or run after the free. */
-    gai_gate gate = {.open = 0};
-    pthread_mutex_init(&gate.mu, NULL);
-    pthread_cond_init(&gate.cv, NULL);
-    for (int i = 0; i < WEFT_EXECUTOR_THREADS; i++)
-        cr_assert_eq(weft_run_in_executor(loop, gai_hold, &gate, NULL), 0);
-    pthread_mutex_lock(&gate.mu);
-    while (gate.holding < WEFT_EXECUTOR_THREADS)
-        pthread_cond_wait(&gate.cv, &gate.mu);
-    pthread_mutex_unlock(&gate.mu);
+    gai_gate gate;
+    gai_gate_init(&gate);
+    gai_gate_hold_pool(loop, &gate);
     for (int i = GAI_TASKS; i < GAI_TASKS + GAI_ABANDONED; i++) {
         g[i].loop = loop;
         g[i].rc = 1;
@@ -386,13 +462,8 @@ Test(threads, getaddrinfo_many_at_once_some_cancelled_then_loop_freed)
         cr_assert_eq(g[i].rc, -ECANCELED, "task %d: %d", i, g[i].rc);
         weft_future_unref(f[i]);
     }
-    pthread_mutex_lock(&gate.mu);
-    gate.open = 1; /* the free joins the pool's threads: let them go */
-    pthread_cond_broadcast(&gate.cv);
-    pthread_mutex_unlock(&gate.mu);
-    test_loop_free(loop);
-    pthread_cond_destroy(&gate.cv);
-    pthread_mutex_destroy(&gate.mu);
+    gai_free_loop_held(loop, &gate);
+    gai_gate_fini(&gate);
     free(g);
     free(f);
 }
