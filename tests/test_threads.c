@@ -590,7 +590,7 @@ static int wt_main(weft_loop *loop, int index, void *arg)
 {
     atomic_int *ran = arg;
     atomic_fetch_add(ran, 1);
-    weft_handle keep; /* keeps the loop busy while the task waits */
+    weft_handle keep = {0}; /* keeps the loop busy while the task waits */
     if (index % 2 == 0) {
         /* Waits for weft_threads_stop. */
         int rc = weft_call_later(loop, &keep, 60000 * MS, wt_nop, NULL);
@@ -720,7 +720,7 @@ static int ms_main(weft_loop *loop, int index, void *arg)
     if (lfd < 0)
         return lfd;
     weft_sockname(lfd, &a);
-    weft_multi m;
+    weft_multi m = {0};
     rc = weft_accept_multi(loop, &m, lfd, ms_accept, &w);
     if (rc) {
         close(lfd);
