@@ -574,11 +574,62 @@ static void drain(weft__uring *u)
     }
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define URING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define URING_TSAN 1
+#endif
+#endif
+
+#ifdef URING_TSAN
+#include <sanitizer/tsan_interface.h>
+
+/* liburing maps and unmaps the rings with raw system calls (it imports no
+ * mmap), which TSan does not see: a ring mapped where another thread's
+ * freed ring was inherited that ring's access history, and TSan reported
+ * the new loop's first SQE writes as races with the dead loop's (two loops
+ * of weft_threads_start, one freed as the other started: no memory was
+ * shared). What TSan misses is the kernel's order, munmap before the mmap
+ * that reuses the pages: a release on each page at unmap and an acquire on
+ * each at map tell it. */
+static void tsan_range(void *p, size_t size, int mapped)
+{
+    for (size_t off = 0; off < size; off += 4096) {
+        if (mapped)
+            __tsan_acquire((char *)p + off);
+        else
+            __tsan_release((char *)p + off);
+    }
+}
+
+static void tsan_rings(struct io_uring *r, int mapped)
+{
+    tsan_range(r->sq.ring_ptr, r->sq.ring_sz, mapped);
+    if (r->cq.ring_ptr != r->sq.ring_ptr)
+        tsan_range(r->cq.ring_ptr, r->cq.ring_sz, mapped);
+    tsan_range(r->sq.sqes, r->sq.ring_entries * sizeof(struct io_uring_sqe), mapped);
+}
+#else
+static void tsan_rings(struct io_uring *r, int mapped)
+{
+    (void)r;
+    (void)mapped;
+}
+#endif
+
+/* io_uring_queue_exit, which unmaps the rings. */
+static void ring_exit(struct io_uring *r)
+{
+    tsan_rings(r, 0);
+    io_uring_queue_exit(r);
+}
+
 static void ur_fini(weft__backend *be)
 {
     weft__uring *u = (weft__uring *)be;
     drain(u);
-    io_uring_queue_exit(&u->ring);
+    ring_exit(&u->ring);
     close(u->wakefd);
     weft__fd_table_free(&u->fds);
     weft__uring_multi_fini(u);
@@ -603,6 +654,7 @@ static int setup_ring(weft__uring *u, unsigned entries)
         p.cq_entries = cq;
         rc = io_uring_queue_init_params(entries, &u->ring, &p);
         if (rc == 0) {
+            tsan_rings(&u->ring, 1);
             u->flags = modes[i];
             u->sq_size = p.sq_entries;
             u->cq_size = p.cq_entries;
@@ -615,7 +667,7 @@ static int setup_ring(weft__uring *u, unsigned entries)
             return rc; /* EINVAL: an unknown flag, try fewer */
     }
     if (rc == 0) {
-        io_uring_queue_exit(&u->ring);
+        ring_exit(&u->ring);
         return WEFT_EUNAVAILABLE; /* older than 5.11 */
     }
     return rc;
@@ -649,7 +701,7 @@ static int ur_init(weft__backend *be, const weft_loop_opts *opts)
     if (rc)
         return rc;
     if (!kernel_ok(u)) {
-        io_uring_queue_exit(&u->ring);
+        ring_exit(&u->ring);
         return WEFT_EUNAVAILABLE;
     }
     /* Blocking on purpose: the ring polls it, and a write never blocks in
@@ -657,13 +709,13 @@ static int ur_init(weft__backend *be, const weft_loop_opts *opts)
     u->wakefd = eventfd(0, EFD_CLOEXEC);
     if (u->wakefd < 0) {
         rc = -errno;
-        io_uring_queue_exit(&u->ring);
+        ring_exit(&u->ring);
         return rc;
     }
     rc = arm_wake(u);
     if (rc) {
         close(u->wakefd);
-        io_uring_queue_exit(&u->ring);
+        ring_exit(&u->ring);
     }
     return rc;
 }

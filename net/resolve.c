@@ -3,8 +3,10 @@
  * The lookup may outlive the task that asked for it (a cancelled task
  * returns at once; the job still runs on the pool), so its request lives
  * on the heap with two references, the task's and the job's: whoever
- * drops the last one frees it and the resolver's answer. */
+ * drops the last one frees it and the resolver's answer. A job the loop
+ * drops unrun (freed while the job was queued) drops its reference too. */
 #include "net_internal.h"
+#include "task_internal.h"
 #include "weft/executor.h"
 
 #include <stdatomic.h>
@@ -44,6 +46,12 @@ static int lookup_job(void *arg, intptr_t *result)
     *result = 0;
     lookup_unref(l);
     return 0;
+}
+
+/* The loop was freed with the job still queued: drop the job's reference. */
+static void lookup_drop(void *arg)
+{
+    lookup_unref(arg);
 }
 
 static int gai_to_errno(int gai, int sys)
@@ -110,7 +118,7 @@ int weft_getaddrinfo(weft_loop *loop, const char *host, const char *port, int fa
     if (host && strcmp(host, "localhost") == 0)
         l->hints.ai_flags &= ~AI_ADDRCONFIG; /* loopback-only hosts still resolve localhost */
     weft_future *f;
-    int rc = weft_run_in_executor(loop, lookup_job, l, &f);
+    int rc = weft__run_in_executor_drop(loop, lookup_job, lookup_drop, l, &f);
     if (rc) {
         l->refs = 1;
         lookup_unref(l);

@@ -276,13 +276,20 @@ static int run_once(weft_loop *loop, int may_block)
 
     /* Only the callbacks ready now run; what they schedule waits. */
     weft__list_splice(&loop->running, &loop->ready);
+    /* state_ is atomic against weft_call_soon_threadsafe, which reads it
+     * from another thread to refuse a handle still queued (-EBUSY). */
     for (weft__link *n = loop->running.first; n; n = n->next)
-        weft__container_of(n, weft_handle, link_)->state_ = WEFT__HS_RUNNING;
+        __atomic_store_n(&weft__container_of(n, weft_handle, link_)->state_, WEFT__HS_RUNNING,
+                         __ATOMIC_RELAXED);
     weft__link *n;
     while ((n = weft__list_pop(&loop->running)) != NULL) {
         weft_handle *h = weft__container_of(n, weft_handle, link_);
-        h->state_ = WEFT__HS_IDLE;
-        h->cb_(h->arg_);
+        /* Read cb and arg before h turns idle: from then on another thread
+         * may requeue h and overwrite them. */
+        weft_callback cb = h->cb_;
+        void *arg = h->arg_;
+        __atomic_store_n(&h->state_, WEFT__HS_IDLE, __ATOMIC_RELEASE);
+        cb(arg);
     }
     return 0;
 }

@@ -56,7 +56,9 @@ int weft_call_soon_threadsafe(weft_loop *loop, weft_handle *h, weft_callback cb,
     if (!loop || !h || !cb)
         return -EINVAL;
     pthread_mutex_lock(&loop->ts_lock);
-    if (h->state_ != WEFT__HS_IDLE) {
+    /* Acquire: pairs with the loop's release when h turned idle, after
+     * which the loop no longer reads h's fields (core/loop/loop.c). */
+    if (__atomic_load_n(&h->state_, __ATOMIC_ACQUIRE) != WEFT__HS_IDLE) {
         pthread_mutex_unlock(&loop->ts_lock);
         return -EBUSY;
     }

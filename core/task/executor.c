@@ -20,6 +20,7 @@
 typedef struct job {
     weft__link link;
     weft_work_fn fn;
+    void (*drop)(void *arg); /* for a job dropped unrun; may be NULL */
     void *arg;
     weft_future *fut; /* the job's reference */
     intptr_t result;
@@ -125,6 +126,12 @@ static int executor_get(weft_loop *loop, weft__executor **out)
 
 int weft_run_in_executor(weft_loop *loop, weft_work_fn fn, void *arg, weft_future **out)
 {
+    return weft__run_in_executor_drop(loop, fn, NULL, arg, out);
+}
+
+int weft__run_in_executor_drop(weft_loop *loop, weft_work_fn fn, void (*drop)(void *arg), void *arg,
+                               weft_future **out)
+{
     if (!loop || !fn)
         return -EINVAL;
     weft__executor *ex;
@@ -141,6 +148,7 @@ int weft_run_in_executor(weft_loop *loop, weft_work_fn fn, void *arg, weft_futur
         return rc;
     }
     j->fn = fn;
+    j->drop = drop;
     j->arg = arg;
     pthread_mutex_lock(&ex->mu);
     weft__list_push(&ex->queue, &j->link);
@@ -182,11 +190,17 @@ void weft__executor_stop(weft__loop_tasks *ts)
     ex->nthreads = 0;
 }
 
-static void free_jobs(weft__list *l)
+/* drop_unrun: the queue, whose jobs never ran: their owners free what the
+ * jobs would have (a lookup's request). */
+static void free_jobs(weft__list *l, int drop_unrun)
 {
     weft__link *n;
-    while ((n = weft__list_pop(l)) != NULL)
-        free(weft__container_of(n, job, link)); /* futures are freed with the loop */
+    while ((n = weft__list_pop(l)) != NULL) {
+        job *j = weft__container_of(n, job, link);
+        if (drop_unrun && j->drop)
+            j->drop(j->arg);
+        free(j); /* futures are freed with the loop */
+    }
 }
 
 void weft__executor_free(weft__loop_tasks *ts)
@@ -195,9 +209,9 @@ void weft__executor_free(weft__loop_tasks *ts)
     if (!ex)
         return;
     weft__executor_stop(ts);
-    free_jobs(&ex->queue);
-    free_jobs(&ex->done);
-    free_jobs(&ex->free_jobs);
+    free_jobs(&ex->queue, 1);
+    free_jobs(&ex->done, 0);
+    free_jobs(&ex->free_jobs, 0);
     pthread_cond_destroy(&ex->cv);
     pthread_mutex_destroy(&ex->mu);
     free(ex);

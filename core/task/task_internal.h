@@ -94,6 +94,11 @@ void weft__task_destroy(weft__task *t);
  * whole); free drops its jobs and memory. Free the gathers still pending. */
 void weft__executor_stop(weft__loop_tasks *ts);
 void weft__executor_free(weft__loop_tasks *ts);
+/* weft_run_in_executor, plus drop(arg) for a job dropped unrun (the loop
+ * freed while it was queued), so arg's owner can free what the job would
+ * have (net/resolve.c). drop may be NULL. */
+int weft__run_in_executor_drop(weft_loop *loop, weft_work_fn fn, void (*drop)(void *arg), void *arg,
+                               weft_future **out);
 void weft__gathers_free(weft__loop_tasks *ts);
 
 #endif
