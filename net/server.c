@@ -1,6 +1,8 @@
 /* Servers (asyncio's start_server): an accept task that spawns a task per
- * connection, a connection limit (a semaphore the accept task takes before
- * each accept), and a graceful close. */
+ * connection, a connection limit (a semaphore the accept task takes for
+ * each connection; at the limit a new connection reclaims the oldest
+ * reclaimable one, as nginx drains its reusable connections), and a
+ * graceful close. */
 #include "net_internal.h"
 #include "list.h"
 #include "weft/compose.h"
@@ -23,6 +25,7 @@ struct weft_server {
     void *arg;
     weft_stream_opts sopts;
     weft_semaphore slots;
+    weft__reclaim rec; /* the handlers' reclaimable streams */
     weft_future *acceptor;
     weft_future *idle; /* while closing: done once no connection is live */
     weft__list conns;
@@ -66,6 +69,7 @@ static void serve(weft_server *srv, int fd)
         weft_semaphore_release(&srv->slots); /* fd is closed already */
         return;
     }
+    weft__stream_attach_reclaim(s, &srv->rec);
     conn *c = calloc(1, sizeof *c);
     if (!c || weft_task_spawn(srv->loop, conn_main, c, &c->task) != 0) {
         free(c);
@@ -97,18 +101,34 @@ static void take_queued(weft_server *srv)
     }
 }
 
+/* A slot for the connection just accepted: a free one, or at the limit
+ * the one the oldest reclaimable connection frees as it ends (if none is
+ * reclaimable, the next one marked; or any that ends). Accepting before
+ * taking the slot is what lets idle connections give way to a waiting one
+ * (nginx accepts, then drains); it holds one descriptor over the limit.
+ * 0 or -ECANCELED. */
+static int take_slot(weft_server *srv)
+{
+    if (weft_semaphore_try_acquire(&srv->slots) == 0)
+        return 0;
+    srv->rec.wanted = !weft__reclaim_oldest(&srv->rec);
+    int rc = weft_semaphore_acquire(&srv->slots);
+    srv->rec.wanted = 0;
+    return rc;
+}
+
 static int acceptor(void *arg, intptr_t *result)
 {
     (void)result;
     weft_server *srv = arg;
     for (;;) {
-        int rc = weft_semaphore_acquire(&srv->slots);
-        if (rc)
-            return rc;
         int fd = weft_accept(srv->loop, srv->lfd, NULL);
-        if (fd < 0) {
-            weft_semaphore_release(&srv->slots);
+        if (fd < 0)
             return fd; /* -ECANCELED from close, or the listener is broken */
+        int rc = take_slot(srv);
+        if (rc) {
+            weft__sock_close(fd);
+            return rc;
         }
         serve(srv, fd);
         /* A listener shared by several loops (Windows' weft_serve_threads):

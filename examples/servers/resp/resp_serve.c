@@ -55,6 +55,9 @@ int resp_serve_conn(weft_stream *s, void *arg)
             break;
         if (more)
             continue;
+        /* Between commands, at the connection limit the server may close
+         * it for a new one; never with a command half received. */
+        weft_stream_set_reclaimable(s, used == len);
         int64_t n = weft_stream_fill(s);
         if (n == -EMSGSIZE) {
             weft_stream_write(s, too_big, sizeof too_big - 1);
