@@ -55,6 +55,7 @@ static int conn_main(void *arg, intptr_t *result)
     weft_future_unref(c->task);
     free(c);
     srv->live--;
+    srv->rec.wanted = 0; /* the slot goes to the waiting acceptor: reclaim none */
     weft_semaphore_release(&srv->slots);
     if (srv->live == 0 && srv->idle && weft_future_state(srv->idle) == WEFT_FUTURE_PENDING)
         weft_future_set_result(srv->idle, 0);

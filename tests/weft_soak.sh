@@ -43,6 +43,9 @@ for f in closed half_closed reset mid_reset requests; do
     [ "$(printf '%s' "$out" | field $f)" -gt 0 ] || fail "no $f"
 done
 [ "$(printf '%s' "$out" | field verdict)" = PASS ] || fail "verdict"
+# With pauses between requests (connections thinking on the timer wheel).
+run 0 --port "$echo_port" -c 200 -d 1 -r 4 -s 100 --think 100
+[ "$(printf '%s' "$out" | field requests)" -gt 200 ] || fail "thinking: too few requests"
 
 start http "$http_server"
 http_port=$port
@@ -69,4 +72,5 @@ early=$(printf '%s' "$out" | field early_end)
 
 run 2 --port 0
 run 2 --reset 60 --eof 60
+run 2 --think 5000
 echo "weft-soak: all checks passed"

@@ -38,6 +38,8 @@ static void usage(FILE *f)
           "  --source-ips K      spread connections over 127.0.0.1..K (0: no bind)\n"
           "  --max-connecting N  connects in flight at most (256)\n"
           "  --stall S           seconds without progress that fail a connection (15)\n"
+          "  --think MS          a pause of 0..MS ms before each later request (0; at most 4000):\n"
+          "                      connections stay open longer, so more are open at once\n"
           "  --seed N            random seed (1)\n"
           "  --json              one JSON object instead of text\n",
           f);
@@ -100,6 +102,8 @@ static int parse(ws_config *cfg, int argc, char **argv)
             cfg->max_connecting = atoi(v);
         else if (!strcmp(a, "--stall"))
             cfg->stall = atof(v);
+        else if (!strcmp(a, "--think"))
+            cfg->think_ms = atoi(v);
         else if (!strcmp(a, "--seed"))
             cfg->seed = strtoull(v, NULL, 10);
         else {
@@ -123,6 +127,8 @@ static int parse(ws_config *cfg, int argc, char **argv)
     else if (cfg->pct_reset < 0 || cfg->pct_midreset < 0 || cfg->pct_eof < 0 ||
              cfg->pct_reset + cfg->pct_midreset + cfg->pct_eof > 100)
         bad = "--reset, --mid-reset and --eof are percentages adding up to at most 100";
+    else if (cfg->think_ms < 0 || cfg->think_ms > WS_MAX_THINK)
+        bad = "--think must be 0..4000";
     else if (cfg->max_connecting < 1)
         bad = "--max-connecting must be at least 1";
     if (bad) {
@@ -217,7 +223,7 @@ static void check_stalls(ws_client *k, uint64_t now)
     uint64_t limit = (uint64_t)(k->cfg->stall * 1e9);
     for (int i = 0; i < k->cfg->conns; i++) {
         ws_conn *c = &k->c[i];
-        if (c->state != WS_FREE && now - c->last_ns > limit)
+        if (c->state != WS_FREE && c->state != WS_THINK && now - c->last_ns > limit)
             ws_conn_stall(k, c);
     }
 }
@@ -250,6 +256,9 @@ int main(int argc, char **argv)
     k.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (!k.c || !k.free_slots || k.epfd < 0 || resolve(&k) != 0)
         return 1;
+    for (int i = 0; i < WS_WHEEL; i++)
+        k.wheel[i] = -1;
+    k.wheel_ms = ws_now_ns() / 1000000u;
     for (int i = cfg.conns - 1; i >= 0; i--) {
         k.c[i].fd = -1;
         k.free_slots[k.nfree++] = i;
@@ -270,7 +279,7 @@ int main(int argc, char **argv)
             next_check = now + 1000000000u;
         }
         refill(&k);
-        int n = epoll_wait(k.epfd, evs, 512, 100);
+        int n = epoll_wait(k.epfd, evs, 512, cfg.think_ms ? 1 : 100);
         if (n < 0 && errno != EINTR) {
             perror("weft-soak: epoll_wait");
             return 1;
@@ -280,6 +289,7 @@ int main(int argc, char **argv)
             if (c->state != WS_FREE)
                 ws_conn_event(&k, c, evs[i].events);
         }
+        ws_wheel_run(&k, ws_now_ns());
     }
     double secs = (double)(ws_now_ns() - t0) / 1e9;
     int left = live(&k);

@@ -23,7 +23,11 @@ enum ws_end {
     WS_END_MIDRESET /* an RST with its last request half sent / unanswered */
 };
 
-enum ws_state { WS_FREE, WS_CONNECTING, WS_REQUEST, WS_WAIT_EOF };
+enum ws_state { WS_FREE, WS_CONNECTING, WS_REQUEST, WS_THINK, WS_WAIT_EOF };
+
+/* Think times are at most this many ms: the wheel's slots, one per ms. */
+#define WS_WHEEL 4096
+#define WS_MAX_THINK 4000
 
 typedef struct ws_config {
     const char *host;
@@ -40,6 +44,7 @@ typedef struct ws_config {
     int source_ips;     /* spread over 127.0.0.1..N (ephemeral ports) */
     int max_connecting; /* connects in flight at most (the listen backlog) */
     double stall;       /* seconds without progress that count as a stall */
+    int think_ms;       /* a pause of 0..this before each later request */
     uint64_t seed;
     int json;
 } ws_config;
@@ -54,6 +59,8 @@ typedef struct ws_conn {
     size_t len;       /* this request: bytes to send (echo) */
     size_t tx, rx;    /* sent and verified bytes of this request */
     uint64_t last_ns; /* the last progress */
+    uint64_t wake_ms; /* thinking: when the next request goes */
+    int next;         /* thinking: the next connection in its wheel slot (-1: none) */
     /* http: the response so far (a head, then the body checked as it comes) */
     char head[512];
     size_t head_len;
@@ -81,7 +88,9 @@ typedef struct ws_client {
     int stopping;    /* the duration is over: no new connection or request */
     int *free_slots; /* indices of closed connections, to reopen */
     int nfree;
-    char buf[65536]; /* receive buffer, and the bytes of a send */
+    int wheel[WS_WHEEL]; /* thinking connections by wake_ms % WS_WHEEL */
+    uint64_t wheel_ms;   /* the slots before this ms are done */
+    char buf[65536];     /* receive buffer, and the bytes of a send */
     uint64_t rng;
     struct sockaddr_storage addr;
     socklen_t addr_len;
@@ -95,6 +104,8 @@ uint64_t ws_rand(uint64_t *state);
 int ws_conn_open(ws_client *k, ws_conn *c);
 /* An epoll event on c. */
 void ws_conn_event(ws_client *k, ws_conn *c, uint32_t events);
+/* Start the requests of the connections whose pause is over. */
+void ws_wheel_run(ws_client *k, uint64_t now_ns);
 /* Stalled for the configured time: count it and drop the connection. */
 void ws_conn_stall(ws_client *k, ws_conn *c);
 /* Record a failure (kind's counter is incremented by the caller). */

@@ -48,9 +48,22 @@ void ws_fail(ws_client *k, ws_conn *c, const char *what, int err)
     k->st.first_err = err;
 }
 
+/* Take thinking connection c out of its wheel slot (a few entries). */
+static void wheel_remove(ws_client *k, ws_conn *c)
+{
+    int me = (int)(c - k->c);
+    for (int *p = &k->wheel[c->wake_ms % WS_WHEEL]; *p >= 0; p = &k->c[*p].next)
+        if (*p == me) {
+            *p = c->next;
+            return;
+        }
+}
+
 /* Close c's socket (an RST if reset) and give its slot back. */
 static void conn_free(ws_client *k, ws_conn *c, int reset)
 {
+    if (c->state == WS_THINK)
+        wheel_remove(k, c);
     if (reset) {
         struct linger l = {.l_onoff = 1, .l_linger = 0};
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -203,12 +216,47 @@ static void connected(ws_client *k, ws_conn *c)
     next_request(k, c);
 }
 
-/* A response is complete: count it and go on. */
+static void wheel_add(ws_client *k, ws_conn *c)
+{
+    int *slot = &k->wheel[c->wake_ms % WS_WHEEL];
+    c->next = *slot;
+    *slot = (int)(c - k->c);
+}
+
+void ws_wheel_run(ws_client *k, uint64_t now_ns)
+{
+    uint64_t now = now_ns / 1000000u;
+    if (now - k->wheel_ms > WS_WHEEL)
+        k->wheel_ms = now - WS_WHEEL; /* fell behind: every slot once */
+    for (; k->wheel_ms <= now; k->wheel_ms++) {
+        int *slot = &k->wheel[k->wheel_ms % WS_WHEEL];
+        int i = *slot;
+        *slot = -1;
+        while (i >= 0) {
+            ws_conn *c = &k->c[i];
+            i = c->next;
+            if (c->wake_ms > now) {
+                wheel_add(k, c); /* a lap later */
+                continue;
+            }
+            c->last_ns = now_ns;
+            next_request(k, c);
+        }
+    }
+}
+
+/* A response is complete: count it and go on, after a pause if set. */
 static void response_done(ws_client *k, ws_conn *c, size_t bytes)
 {
     c->done++;
     k->st.requests++;
     k->st.bytes += bytes;
+    if (k->cfg->think_ms && c->done < c->requests && !k->stopping) {
+        c->state = WS_THINK;
+        c->wake_ms = ws_now_ns() / 1000000u + ws_rand(&k->rng) % (uint64_t)(k->cfg->think_ms + 1);
+        wheel_add(k, c);
+        return;
+    }
     next_request(k, c);
 }
 
