@@ -4,7 +4,9 @@ request heads against --max-connections 100 --header-timeout 2, then a
 normal client, served within 3 s (at the limit a new connection reclaims
 the oldest one without a request under way), while a connection in the
 middle of a request body, older than all of them, is not reclaimed; a 100 KB header line from a client that reads only after
-sending it; resp_server's --idle-timeout (and its default: off).
+sending it; resp_server's --idle-timeout (and its default: off), and at its
+--max-connections an idle connection reclaimed for a new one, one with a
+command half received not.
 Usage: http_hostile_e2e.py HTTP_SERVER BACKEND [RESP_SERVER]"""
 import os, re, socket, subprocess, sys, time
 
@@ -127,3 +129,60 @@ if len(sys.argv) > 3:
     print("resp_server default: closed after", t)
     if t is not None:
         sys.exit("FAILED: resp default closes idle connections")
+
+
+def resp_reclaim():
+    """resp_server --max-connections 2: an idle connection (after a PING)
+    and one with a command half sent, older; a third is served at once by
+    reclaiming the idle one. Returns a list of failures."""
+    p = subprocess.Popen([sys.argv[3], "--port", "0", "--max-connections", "2"],
+                         stdout=subprocess.PIPE, env=env, text=True)
+    bad = []
+    try:
+        port = int(re.search(r":(\d+) \(", p.stdout.readline()).group(1))
+        half = socket.create_connection(("127.0.0.1", port))
+        half.sendall(b"*2\r\n$4\r\nECHO\r\n")  # the argument still to come
+        time.sleep(0.1)
+        idle = socket.create_connection(("127.0.0.1", port))
+        idle.settimeout(5)
+        idle.sendall(b"PING\r\n")
+        if idle.recv(64) != b"+PONG\r\n":
+            bad.append("resp: no PONG")
+        t0 = time.monotonic()
+        new = socket.create_connection(("127.0.0.1", port))
+        new.settimeout(5)
+        new.sendall(b"PING\r\n")
+        try:
+            got = new.recv(64)
+        except OSError:
+            got = b""
+        print("resp_server at the limit: new connection %r after %.2f s" % (got, time.monotonic() - t0))
+        if got != b"+PONG\r\n":
+            bad.append("resp: new connection not served")
+        try:
+            gone = idle.recv(64) == b""
+        except ConnectionResetError:
+            gone = True
+        except socket.timeout:
+            gone = False
+        if not gone:
+            bad.append("resp: idle connection not reclaimed")
+        half.settimeout(5)
+        half.sendall(b"$2\r\nhi\r\n")
+        try:
+            got = half.recv(64)
+        except OSError:
+            got = b""
+        print("resp_server: the half-sent command, completed:", got)
+        if got != b"$2\r\nhi\r\n":
+            bad.append("resp: half-sent command's connection reclaimed")
+    finally:
+        p.terminate()
+        p.wait(10)
+    return bad
+
+
+if len(sys.argv) > 3:
+    bad = resp_reclaim()
+    if bad:
+        sys.exit("FAILED: " + ", ".join(bad))
