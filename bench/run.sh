@@ -5,7 +5,9 @@
 # <date>.png (the plot). Flags:
 #   --quick        a short version (under 2 minutes)
 #   --only LIST    sections to run, comma-separated:
-#                  echo,profile,memory,http,resp,client,micro (all by default)
+#                  echo,profile,memory,http,resp,client,micro (all by default),
+#                  soak (only when named: 10,000 connections churning for
+#                  60 s on each backend, PASS/FAIL per server; bench/lib/soak.sh)
 #   --json         the microbenchmarks print JSON lines instead of tables
 #   --tag NAME     name the results <date>-NAME (a partial run then leaves
 #                  the day's full results alone)
@@ -21,7 +23,9 @@
 # 100,000), CLIENT_SECS and
 # RESP_CLIENT_N (the load-client runs), BUSY_POLL_US (the HTTP and RESP
 # servers also run with --busy-poll this many us; default 50, --quick 0 =
-# not run), B (build dir).
+# not run), SOAK_CONNS, SOAK_SECS, SOAK_SAMPLE (seconds between printed samples),
+# SOAK_THINK (ms of pause at most between a connection's requests),
+# SOAK_HTTP=0 (echo_server only), SOAK_ONLY (server names, as ECHO_ONLY), B (build dir).
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -65,6 +69,9 @@ if [ "$QUICK" = 1 ]; then
     CLIENT_SECS=${CLIENT_SECS:-1}
     RESP_CLIENT_N=${RESP_CLIENT_N:-50000}
     BUSY_POLL_US=${BUSY_POLL_US:-0}
+    SOAK_CONNS=${SOAK_CONNS:-2000}
+    SOAK_SECS=${SOAK_SECS:-10}
+    SOAK_SAMPLE=${SOAK_SAMPLE:-2}
     TAG=$(date +%Y-%m-%d)-quick
 else
     REPS=${REPS:-5}
@@ -79,6 +86,9 @@ else
     RESP_N=${RESP_N:-200000}
     CLIENT_SECS=${CLIENT_SECS:-2}
     RESP_CLIENT_N=${RESP_CLIENT_N:-100000}
+    SOAK_CONNS=${SOAK_CONNS:-10000}
+    SOAK_SECS=${SOAK_SECS:-60}
+    SOAK_SAMPLE=${SOAK_SAMPLE:-5}
     TAG=$(date +%Y-%m-%d)
 fi
 [ -z "$NAME_TAG" ] || TAG="$TAG-$NAME_TAG"
@@ -115,6 +125,7 @@ JSONL="$RESULTS/$TAG.jsonl"
 . bench/lib/http.sh
 . bench/lib/resp.sh
 . bench/lib/client.sh
+. bench/lib/soak.sh
 [ "${LOAD_FLAGS-auto}" != auto ] || LOAD_FLAGS=$(load_uring_flag)
 . bench/lib/plot.sh
 cleanup() {
@@ -208,6 +219,15 @@ if want client; then
         out "## load client (one server, its clients in turn; core busy from /proc/stat, softirq included)"
         REPS=$PROTO_REPS client_table | tee -a "$OUT"
     fi
+fi
+
+if want soak; then
+    say "== soak: $SOAK_CONNS connections churning for $SOAK_SECS s per server"
+    run_soak
+    out ""
+    out "## soak ($SOAK_CONNS connections churning for $SOAK_SECS s: 1..8 requests each with pauses of 0..${SOAK_THINK:-3000} ms, then close, half-close, reset or reset mid-request; every byte verified by weft-soak; the server's /proc/PID/fd and VmRSS)"
+    out ""
+    soak_table | tee -a "$OUT"
 fi
 
 if want micro; then

@@ -4,6 +4,7 @@
 #define WEFT_NET_INTERNAL_H
 
 #include "weft/net.h"
+#include "list.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -43,6 +44,22 @@ static inline int weft__setopt_int(int fd, int level, int name, int value)
                ? weft__sock_error()
                : 0;
 }
+
+/* A server's reclaimable connections (weft_stream_set_reclaimable), the
+ * one marked longest ago first. `wanted`: the acceptor holds a new
+ * connection at the limit and found none to reclaim, so the next stream
+ * marked is reclaimed at once. */
+typedef struct weft__reclaim {
+    weft__list list;
+    int wanted;
+} weft__reclaim;
+
+/* Make s one of r's connections (a server's stream, before its handler). */
+void weft__stream_attach_reclaim(weft_stream *s, weft__reclaim *r);
+
+/* Reclaim the stream marked reclaimable longest ago: its waits, this one
+ * and every later one, fail with -ETIMEDOUT. 1, or 0 when none is. */
+int weft__reclaim_oldest(weft__reclaim *r);
 
 /* A valid-looking address: non-NULL, a length that fits, a known family. */
 int weft__addr_ok(const weft_addr *a);

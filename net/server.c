@@ -1,7 +1,9 @@
 /* Servers (asyncio's start_server): an accept task, a task per connection
  * once its peer first speaks (until then a poll op, no stack), a
- * connection limit (a semaphore the accept task takes before each
- * accept), and a graceful close. */
+ * connection limit (a semaphore the accept task takes for each
+ * connection; at the limit a new connection reclaims the oldest silent or
+ * reclaimable one, as nginx drains its reusable connections), and a
+ * graceful close. */
 #include "net_internal.h"
 #include "list.h"
 #include "weft/compose.h"
@@ -32,6 +34,8 @@ struct weft_server {
     int shared;              /* lfd belongs to the caller (weft__start_server_shared) */
     int speak_first;         /* opts: the handler starts at accept */
     int64_t idle_timeout_ns; /* opts: how long a connection may wait silent for its handler */
+    int reclaim_silent;      /* opts: silent connections give way at the limit */
+    weft__reclaim rec;       /* the handlers' reclaimable streams */
 };
 
 /* A connection is in WAIT (a POLL_IN op until the peer first speaks: no
@@ -46,6 +50,7 @@ typedef struct conn {
     int fd;
     int state; /* CONN_* */
     int cancelled;
+    int reclaimed; /* WAIT: ended at the limit; its poll closes it without a handler */
     weft_stream *s;
     weft_future *task;
     weft_op op;          /* WAIT: the poll */
@@ -59,6 +64,7 @@ static void conn_gone(conn *c)
     weft__list_remove(&srv->conns, &c->link);
     free(c);
     srv->live--;
+    srv->rec.wanted = 0; /* the slot goes to the waiting acceptor: reclaim none */
     weft_semaphore_release(&srv->slots);
     if (srv->live == 0 && srv->idle && weft_future_state(srv->idle) == WEFT_FUTURE_PENDING)
         weft_future_set_result(srv->idle, 0);
@@ -96,7 +102,7 @@ static void conn_readable(weft_op *op)
     weft_server *srv = c->srv;
     if (weft_handle_pending(&c->timeout))
         weft_handle_cancel(srv->loop, &c->timeout);
-    if (op->result == -ECANCELED || srv->closing) {
+    if (op->result == -ECANCELED || srv->closing || c->reclaimed) {
         conn_close_waiting(c);
         return;
     }
@@ -106,6 +112,7 @@ static void conn_readable(weft_op *op)
         conn_gone(c); /* the stream closed fd */
         return;
     }
+    weft__stream_attach_reclaim(c->s, &srv->rec);
     if (weft_task_spawn(srv->loop, conn_main, c, &c->task) != 0) {
         weft_stream_close(c->s);
         conn_gone(c);
@@ -146,6 +153,7 @@ static void serve(weft_server *srv, int fd)
         rc = weft_stream_new(srv->loop, fd, &srv->sopts, &c->s);
         fd = -1; /* the stream owns it, also on failure */
         if (!rc) {
+            weft__stream_attach_reclaim(c->s, &srv->rec);
             c->srv = srv;
             c->state = CONN_TASK;
             if ((rc = weft_task_spawn(srv->loop, conn_main, c, &c->task)) != 0)
@@ -183,18 +191,52 @@ static void take_queued(weft_server *srv)
     }
 }
 
+/* At the limit, end the connection that has waited silent longest (no
+ * byte since accept: no request, no handler); 1, or 0 when none waits. */
+static int reclaim_waiting(weft_server *srv)
+{
+    if (!srv->reclaim_silent)
+        return 0;
+    for (weft__link *n = srv->conns.first; n; n = n->next) { /* oldest first */
+        conn *c = weft__container_of(n, conn, link);
+        if (c->state == CONN_WAIT && !c->reclaimed) {
+            c->reclaimed = 1; /* its poll's callback closes it, cancelled or not */
+            weft_op_cancel(srv->loop, &c->op);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A slot for the connection just accepted: a free one, or at the limit
+ * the one the oldest silent connection frees (opts.reclaim_silent), else the oldest
+ * reclaimable one (if none is reclaimable, the next one marked; or any
+ * that ends). Accepting before taking the slot is what lets idle
+ * connections give way to a waiting one (nginx accepts, then drains); it
+ * holds one descriptor over the limit. 0 or -ECANCELED. */
+static int take_slot(weft_server *srv)
+{
+    if (weft_semaphore_try_acquire(&srv->slots) == 0)
+        return 0;
+    if (!reclaim_waiting(srv))
+        srv->rec.wanted = !weft__reclaim_oldest(&srv->rec);
+    int rc = weft_semaphore_acquire(&srv->slots);
+    srv->rec.wanted = 0;
+    return rc;
+}
+
 static int acceptor(void *arg, intptr_t *result)
 {
     (void)result;
     weft_server *srv = arg;
     for (;;) {
-        int rc = weft_semaphore_acquire(&srv->slots);
-        if (rc)
-            return rc;
         int fd = weft_accept(srv->loop, srv->lfd, NULL);
-        if (fd < 0) {
-            weft_semaphore_release(&srv->slots);
+        if (fd < 0)
             return fd; /* -ECANCELED from close, or the listener is broken */
+        int rc = take_slot(srv);
+        if (rc) {
+            weft__sock_close(fd);
+            return rc;
         }
         serve(srv, fd);
         /* A listener shared by several loops (Windows' weft_serve_threads):
@@ -237,6 +279,7 @@ static int start_server(weft_loop *loop, int lfd, int shared, weft_conn_handler 
         srv->sopts = opts->stream;
         srv->speak_first = opts->speak_first;
         srv->idle_timeout_ns = opts->idle_timeout_ns;
+        srv->reclaim_silent = opts->reclaim_silent;
     }
     size_t max = opts && opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
     if (max > INT64_MAX)

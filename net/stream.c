@@ -55,6 +55,10 @@ struct weft_stream {
     uint64_t rwait, wwait; /* when the current read / write wait began */
     int rtimedout, wtimedout;
     weft_handle timer;
+    /* a server's connection: reclaimable at its connection limit */
+    weft__reclaim *rec;
+    weft__link rlink;
+    int reclaimable, reclaimed; /* reclaimed: every wait times out */
 };
 
 /* The first allocation of a buffer; later ones double it. */
@@ -216,6 +220,8 @@ int weft_stream_close(weft_stream *s)
     if (!s || s->closing)
         return -EINVAL;
     s->closing = 1;
+    if (s->reclaimable)
+        weft__list_remove(&s->rec->list, &s->rlink);
     if (weft_handle_pending(&s->timer))
         weft_handle_cancel(s->loop, &s->timer);
     /* The loop forgets the fd first: a parked background send completes
@@ -244,6 +250,8 @@ weft_loop *weft_stream_loop(const weft_stream *s)
 /* When a wait that began at `start` times out (UINT64_MAX: never). */
 static uint64_t expiry(const weft_stream *s, uint64_t start)
 {
+    if (s->reclaimed)
+        return 0; /* due already */
     uint64_t e = s->idle_ns ? start + s->idle_ns : UINT64_MAX;
     if (s->deadline && s->deadline < e)
         e = s->deadline;
@@ -311,6 +319,50 @@ int weft_stream_set_deadline(weft_stream *s, int64_t timeout_ns)
     else
         s->deadline = weft_loop_now(s->loop) + (uint64_t)timeout_ns + 1; /* never 0 */
     return arm(s);
+}
+
+/* --- reclaiming (a server at its connection limit) --- */
+
+void weft__stream_attach_reclaim(weft_stream *s, weft__reclaim *r)
+{
+    s->rec = r;
+}
+
+/* Every wait, the ones in progress too, times out from now on. */
+static void reclaim(weft_stream *s)
+{
+    if (s->reclaimable)
+        weft__list_remove(&s->rec->list, &s->rlink);
+    s->reclaimable = 0;
+    s->reclaimed = 1;
+    on_timer(s);
+}
+
+int weft__reclaim_oldest(weft__reclaim *r)
+{
+    if (weft__list_empty(&r->list))
+        return 0;
+    reclaim(weft__container_of(r->list.first, weft_stream, rlink));
+    return 1;
+}
+
+int weft_stream_set_reclaimable(weft_stream *s, int on)
+{
+    if (!s || s->closing)
+        return -EINVAL;
+    if (!s->rec || s->reclaimed || !on == !s->reclaimable)
+        return 0;
+    if (!on) {
+        weft__list_remove(&s->rec->list, &s->rlink);
+        s->reclaimable = 0;
+    } else if (s->rec->wanted) {
+        s->rec->wanted = 0;
+        reclaim(s);
+    } else {
+        weft__list_push(&s->rec->list, &s->rlink);
+        s->reclaimable = 1;
+    }
+    return 0;
 }
 
 /* Await the read op under the stream's deadlines. */

@@ -262,6 +262,190 @@ Test(server, connection_limit)
     test_loop_free(loop);
 }
 
+/* reclaim_silent: at the limit, the connection silent longest since
+ * accept is closed for the new one; a connection that spoke stays. */
+static int silent_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    weft_stream *spoke, *silent, *third;
+    char b[1];
+    cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &spoke), 0);
+    cr_assert_eq(weft_stream_write(spoke, "x", 1), 1);
+    cr_assert_eq(weft_stream_readexactly(spoke, b, 1), 1);
+    cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &silent), 0);
+    weft_sleep(c->loop, 20 * MS);
+    cr_assert_eq(weft_server_connections(c->srv), 2);
+    /* The third takes the silent one's slot, though that one is younger. */
+    cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &third), 0);
+    cr_assert_eq(weft_stream_write(third, "y", 1), 1);
+    weft_stream_set_deadline(third, 5000 * MS);
+    cr_assert_eq(weft_stream_readexactly(third, b, 1), 1, "the third was not served");
+    cr_assert_eq(b[0], 'y');
+    weft_stream_set_deadline(silent, 5000 * MS);
+    int64_t n = weft_stream_read(silent, b, 1);
+    cr_assert(n == 0 || n == -ECONNRESET, "the silent connection was not closed: %lld",
+              (long long)n);
+    cr_assert_eq(weft_stream_write(spoke, "z", 1), 1);
+    cr_assert_eq(weft_stream_readexactly(spoke, b, 1), 1, "the one that spoke was closed");
+    weft_stream_close(spoke);
+    weft_stream_close(silent);
+    weft_stream_close(third);
+    cr_assert_geq(weft_server_close(c->srv, 1000 * MS), 0);
+    return 0;
+}
+
+Test(server, reclaim_silent_closes_the_silent_connection_at_the_limit)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    weft_server_opts o = {.max_connections = 2, .reclaim_silent = 1};
+    start(&c, "127.0.0.1:0", &o);
+    cr_assert_eq(run_task(loop, silent_main, &c), 0);
+    test_loop_free(loop);
+}
+
+/* ------------------------------------------------------------------ */
+/* reclaiming idle connections at the limit                            */
+
+/* Each byte read is a command, echoed once done: 'r' marks the connection
+ * reclaimable, anything else busy. Counts the handlers whose read timed
+ * out (reclaimed: they have no timeout of their own). */
+static int reclaim_handler(weft_stream *s, void *arg)
+{
+    int *timedout = arg;
+    char b;
+    int64_t n;
+    while ((n = weft_stream_read(s, &b, 1)) == 1) {
+        cr_assert_eq(weft_stream_set_reclaimable(s, b == 'r'), 0);
+        if (weft_stream_write(s, &b, 1) != 1)
+            break;
+    }
+    if (n == -ETIMEDOUT)
+        (*timedout)++;
+    return 0;
+}
+
+typedef struct {
+    weft_loop *loop;
+    weft_server *srv;
+    weft_addr addr;
+    int timedout;
+} reclaim_ctx;
+
+/* Send command c on s and wait for its echo (5 s at most): 1 when it came. */
+static int command(reclaim_ctx *c, weft_stream *s, char cmd)
+{
+    char b = 0;
+    if (weft_stream_write(s, &cmd, 1) != 1)
+        return 0;
+    weft_stream_set_deadline(s, 5000 * MS);
+    int ok = weft_stream_readexactly(s, &b, 1) == 1 && b == cmd;
+    weft_stream_set_deadline(s, -1);
+    (void)c;
+    return ok;
+}
+
+static weft_stream *dial(reclaim_ctx *c)
+{
+    weft_stream *s;
+    int rc = weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &s);
+    cr_assert_eq(rc, 0, "connect: %s", weft_strerror(rc));
+    return s;
+}
+
+/* 1 when the server closed s (end of stream or a reset) within 5 s. */
+static int closed_by_server(weft_stream *s)
+{
+    char b;
+    weft_stream_set_deadline(s, 5000 * MS);
+    int64_t n = weft_stream_read(s, &b, 1);
+    return n == 0 || n == -ECONNRESET;
+}
+
+static int reclaim_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    reclaim_ctx *c = arg;
+    /* Limit 2: an idle connection and a busy one; a third connection
+     * reclaims the idle one, not the busy one, though that is older. */
+    weft_stream *busy = dial(c);
+    cr_assert(command(c, busy, 'b'));
+    weft_stream *idle = dial(c);
+    cr_assert(command(c, idle, 'r'));
+    weft_stream *third = dial(c);
+    cr_assert(command(c, third, 'b'), "the third connection was not served");
+    cr_assert(closed_by_server(idle));
+    weft_stream_close(idle);
+    cr_assert(command(c, busy, 'b'), "the busy connection was reclaimed");
+    cr_assert_eq(c->timedout, 1);
+    /* None reclaimable: a fourth waits for a slot... */
+    weft_stream *fourth = dial(c);
+    cr_assert_eq(weft_stream_write(fourth, "b", 1), 1);
+    weft_sleep(c->loop, 50 * MS);
+    cr_assert_eq(weft_server_connections(c->srv), 2);
+    cr_assert_eq(c->timedout, 1);
+    /* ...until one becomes reclaimable: that one goes at once (its
+     * command is answered, then it is closed) and the fourth is served. */
+    cr_assert(command(c, busy, 'r'));
+    cr_assert(closed_by_server(busy));
+    char b = 0;
+    weft_stream_set_deadline(fourth, 5000 * MS);
+    cr_assert_eq(weft_stream_readexactly(fourth, &b, 1), 1, "the fourth was not served");
+    cr_assert_eq(b, 'b');
+    cr_assert_eq(c->timedout, 2);
+    /* A reclaimable connection stays while slots are free. */
+    weft_stream_close(busy);
+    weft_stream_close(third);
+    cr_assert(command(c, fourth, 'r'));
+    weft_stream *fifth = dial(c);
+    cr_assert(command(c, fifth, 'r'));
+    weft_sleep(c->loop, 20 * MS);
+    cr_assert(command(c, fourth, 'r'), "reclaimed below the limit");
+    cr_assert_eq(c->timedout, 2);
+    weft_stream_close(fourth);
+    weft_stream_close(fifth);
+    cr_assert_geq(weft_server_close(c->srv, 1000 * MS), 0);
+    return 0;
+}
+
+Test(server, at_the_limit_the_oldest_reclaimable_connection_gives_way)
+{
+    weft_loop *loop = test_loop_new();
+    reclaim_ctx c = {.loop = loop};
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    weft_server_opts o = {.max_connections = 2};
+    cr_assert_eq(weft_start_server(loop, &a, reclaim_handler, &c.timedout, &o, &c.srv), 0);
+    cr_assert_eq(weft_server_addr(c.srv, &c.addr), 0);
+    cr_assert_eq(run_task(loop, reclaim_main, &c), 0);
+    test_loop_free(loop);
+}
+
+/* Marking a stream no server owns does nothing; bad input is refused. */
+static int unowned_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    srv_ctx *c = arg;
+    weft_stream *s;
+    cr_assert_eq(weft_open_connection(c->loop, &c->addr, NULL, 1000 * MS, &s), 0);
+    cr_assert_eq(weft_stream_set_reclaimable(s, 1), 0);
+    cr_assert_eq(weft_stream_set_reclaimable(s, 0), 0);
+    cr_assert_eq(weft_stream_set_reclaimable(NULL, 1), -EINVAL);
+    weft_stream_close(s);
+    cr_assert_geq(weft_server_close(c->srv, 1000 * MS), 0);
+    return 0;
+}
+
+Test(server, reclaimable_on_a_client_stream_is_harmless)
+{
+    weft_loop *loop = test_loop_new();
+    srv_ctx c = {.loop = loop};
+    start(&c, "127.0.0.1:0", NULL);
+    cr_assert_eq(run_task(loop, unowned_main, &c), 0);
+    test_loop_free(loop);
+}
+
 /* ------------------------------------------------------------------ */
 /* graceful close                                                      */
 

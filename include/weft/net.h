@@ -377,6 +377,21 @@ int weft_stream_set_timeout(weft_stream *s, int64_t timeout_ns);
  * Loop thread only. 0, -EINVAL, -ENOMEM. */
 int weft_stream_set_deadline(weft_stream *s, int64_t timeout_ns);
 
+/* Marks a server's connection as reclaimable (on != 0) or not: whether it
+ * has no request under way (no byte of one yet, a request head still
+ * arriving, or idle between requests), so that closing it loses no work.
+ * A server at its connection limit that accepts a new connection reclaims
+ * the connection marked reclaimable longest ago (nginx drains its reusable
+ * connections so): every wait of that stream, the one in progress and all
+ * later ones, fails with -ETIMEDOUT as if its deadline had passed, so its
+ * handler ends as on its own timeout. If none is marked, the new
+ * connection waits for a slot and the next one marked is reclaimed. Not
+ * marked by default (an echo handler is never reclaimed); marking again
+ * keeps the connection's place in line. No effect on a stream not
+ * served by a weft server, or one already reclaimed. Loop thread only;
+ * O(1), no allocation. 0, -EINVAL (NULL or closed). */
+int weft_stream_set_reclaimable(weft_stream *s, int on);
+
 /* Task only: lingering close's first half (RFC 9112 9.6, nginx's
  * lingering_close), for after an error response sent while the peer may
  * still be sending: flush, shut down the sending side, then read and
@@ -411,7 +426,12 @@ typedef int (*weft_conn_handler)(weft_stream *s, void *arg);
 typedef struct weft_server_opts {
     weft_listen_opts listen; /* backlog, reuseport, v6only, unlink_path */
     weft_stream_opts stream; /* buffers of each connection's stream */
-    size_t max_connections;  /* live connections; accepting pauses at the limit; 0: 10000 */
+    size_t max_connections;  /* live connections; 0: 10000. At the limit a new connection
+                              * reclaims a silent one (reclaim_silent), else a reclaimable
+                              * one (weft_stream_set_reclaimable), else waits for a slot,
+                              * accepting paused */
+    int reclaim_silent;      /* nonzero: at the limit, the connection silent longest since
+                                accept (no byte yet, no handler) is closed first */
     int speak_first;         /* nonzero: start each handler at accept (the server speaks
                                 first); 0: once the peer sends its first bytes (or ends) */
     int64_t idle_timeout_ns; /* > 0: close a connection whose peer sends nothing this long

@@ -32,7 +32,9 @@ http_limits http_limits_default(void)
  * timeout; between requests (and in a body) only the idle timeout counts.
  * A wait past them fails with -ETIMEDOUT and the connection closes (no
  * response, as nginx). The deadline changes at those transitions only,
- * never per read. */
+ * never per read. Outside a request's body (a head arriving, or idle) the
+ * connection is reclaimable: at the connection limit the server may close
+ * it for a new one; a request whose head is complete is never cut. */
 int http_serve_conn(weft_stream *s, void *arg)
 {
     http_serve *h = arg;
@@ -53,6 +55,7 @@ int http_serve_conn(weft_stream *s, void *arg)
         if (out_len && weft_stream_write(s, out, out_len) < 0)
             return 0;
         if (sess.closing) {
+            weft_stream_set_reclaimable(s, 0); /* an answer to deliver */
             /* The peer may still be sending (a 100 KB header line): let it
              * read the error response before a close with unread input
              * resets the connection. */
@@ -69,6 +72,7 @@ int http_serve_conn(weft_stream *s, void *arg)
             weft_stream_set_deadline(s, -1); /* a request done: idle now */
             in_head = 0;
         }
+        weft_stream_set_reclaimable(s, sess.body_left == 0);
         if (weft_stream_fill(s) <= 0) /* end of stream, an error, a timeout (or a full buffer) */
             return 0;
     }
@@ -86,6 +90,7 @@ static void server_opts(weft_server_opts *so)
 {
     so->stream.read_limit = READ_BUF;
     so->stream.write_high = OUT_BUF;
+    so->reclaim_silent = 1; /* at the connection limit, silent connections give way */
 }
 
 /* The responses and their Date timer, on loop. */

@@ -20,6 +20,7 @@ void resp_serve_server_opts(weft_server_opts *so)
 {
     so->stream.read_limit = READ_BUF;
     so->stream.write_high = 64 * 1024;
+    so->reclaim_silent = 1; /* at the connection limit, silent connections give way */
 }
 
 int resp_serve_conn(weft_stream *s, void *arg)
@@ -55,6 +56,9 @@ int resp_serve_conn(weft_stream *s, void *arg)
             break;
         if (more)
             continue;
+        /* Between commands, at the connection limit the server may close
+         * it for a new one; never with a command half received. */
+        weft_stream_set_reclaimable(s, used == len);
         int64_t n = weft_stream_fill(s);
         if (n == -EMSGSIZE) {
             weft_stream_write(s, too_big, sizeof too_big - 1);
