@@ -23,5 +23,6 @@
 #include "weft/compose.h"
 #include "weft/executor.h"
 #include "weft/net.h"
+#include "weft/tls.h"
 
 #endif

@@ -3,8 +3,10 @@
  * each accept), and a graceful close. */
 #include "net_internal.h"
 #include "list.h"
+#include "stream_tls.h"
 #include "weft/compose.h"
 #include "weft/sync.h"
+#include "weft/tls.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -22,6 +24,9 @@ struct weft_server {
     weft_conn_handler handler;
     void *arg;
     weft_stream_opts sopts;
+    weft_tls_ctx *tls;
+    int64_t tls_timeout;
+    size_t tls_failures;
     weft_semaphore slots;
     weft_future *acceptor;
     weft_future *idle; /* while closing: done once no connection is live */
@@ -44,8 +49,14 @@ static int conn_main(void *arg, intptr_t *result)
     (void)result;
     conn *c = arg;
     weft_server *srv = c->srv;
-    srv->handler(c->s, srv->arg);
-    if (!c->cancelled)
+    /* TLS: the handshake first; the handler sees only a secured stream. */
+    if (!srv->tls || weft__server_tls_handshake(c->s, srv->tls, srv->tls_timeout) == 0)
+        srv->handler(c->s, srv->arg);
+    else
+        srv->tls_failures++;
+    if (!c->cancelled && weft_stream_tls_error(c->s) && !weft_stream_tls_error(c->s)[0])
+        weft_stream_write_eof(c->s); /* TLS: close_notify, then the flush */
+    else if (!c->cancelled)
         weft_stream_flush(c->s);
     weft_stream_close(c->s);
     weft__list_remove(&srv->conns, &c->link);
@@ -146,8 +157,11 @@ static int start_server(weft_loop *loop, int lfd, int shared, weft_conn_handler 
     srv->shared = shared;
     srv->handler = handler;
     srv->arg = arg;
-    if (opts)
+    if (opts) {
         srv->sopts = opts->stream;
+        srv->tls = opts->tls;
+        srv->tls_timeout = opts->tls_handshake_timeout_ns;
+    }
     size_t max = opts && opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
     if (max > INT64_MAX)
         max = INT64_MAX;
@@ -284,4 +298,9 @@ int weft_server_addr(const weft_server *srv, weft_addr *out)
 size_t weft_server_connections(const weft_server *srv)
 {
     return srv ? srv->live : 0;
+}
+
+size_t weft_server_tls_failures(const weft_server *srv)
+{
+    return srv ? srv->tls_failures : 0;
 }
