@@ -50,9 +50,10 @@ static int conn_main(void *arg, intptr_t *result)
     conn *c = arg;
     weft_server *srv = c->srv;
     /* TLS: the handshake first; the handler sees only a secured stream. */
-    if (!srv->tls || weft__server_tls_handshake(c->s, srv->tls, srv->tls_timeout) == 0)
+    int hs = srv->tls ? weft__server_tls_handshake(c->s, srv->tls, srv->tls_timeout) : 0;
+    if (hs == 0)
         srv->handler(c->s, srv->arg);
-    else
+    else if (hs != -ECANCELED) /* not a failure: the server is closing */
         srv->tls_failures++;
     if (!c->cancelled && weft_stream_tls_error(c->s) && !weft_stream_tls_error(c->s)[0])
         weft_stream_write_eof(c->s); /* TLS: close_notify, then the flush */
