@@ -706,6 +706,8 @@ int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
 int weft_stream_drain(weft_stream *s)
 {
     int rc = write_enter(s);
+    if (!rc && s->tls)
+        rc = weft__tls_pump(s, s->tls); /* what a timed-out write left in TLS */
     if (rc)
         return rc;
     if (wbuffered(s) <= s->high)
@@ -716,6 +718,8 @@ int weft_stream_drain(weft_stream *s)
 int weft_stream_flush(weft_stream *s)
 {
     int rc = write_enter(s);
+    if (!rc && s->tls)
+        rc = weft__tls_pump(s, s->tls);
     if (rc)
         return rc;
     return wait_level(s, 0);

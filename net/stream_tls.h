@@ -58,6 +58,10 @@ int64_t weft__tls_recv(weft_stream *s, weft__tls *t, void *buf, size_t len);
  * n or an error. */
 int64_t weft__tls_write(weft_stream *s, weft__tls *t, const void *buf, size_t n);
 
+/* Task only: move the ciphertext TLS holds into the write buffer (what a
+ * write that timed out left behind), waiting for room. 0 or an error. */
+int weft__tls_pump(weft_stream *s, weft__tls *t);
+
 /* Task only: queue the close_notify alert. 0 or an error. */
 int weft__tls_close_notify(weft_stream *s, weft__tls *t);
 

@@ -253,6 +253,11 @@ int64_t weft__tls_write(weft_stream *s, weft__tls *t, const void *buf, size_t n)
     return (int64_t)n;
 }
 
+int weft__tls_pump(weft_stream *s, weft__tls *t)
+{
+    return t->err ? t->err : pump_out(s, t, 1);
+}
+
 int weft__tls_close_notify(weft_stream *s, weft__tls *t)
 {
     if (t->err)

@@ -92,6 +92,13 @@ int64_t weft__tls_write(weft_stream *s, weft__tls *t, const void *buf, size_t n)
     return -ENOTSUP;
 }
 
+int weft__tls_pump(weft_stream *s, weft__tls *t)
+{
+    (void)s;
+    (void)t;
+    return -ENOTSUP;
+}
+
 int weft__tls_close_notify(weft_stream *s, weft__tls *t)
 {
     (void)s;

@@ -651,6 +651,53 @@ Test(tls, starttls_timeout_and_truncated_stream)
 
 /* ------------------------------------------------------------------ */
 
+/* A handler that never reads: the client's writes fill the buffers and
+ * its idle timeout ends the wait, as on a plain stream; a deadline too. */
+static int no_reader(weft_stream *s, void *arg)
+{
+    tls_ctx *c = arg;
+    c->handler_rc = weft_sleep(weft_stream_loop(s), 5000 * MS);
+    c->served++;
+    return 0;
+}
+
+static int write_timeout_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    tls_ctx *c = arg;
+    weft_stream *s;
+    char why[256];
+    cr_assert_eq(connect_tls(c, "localhost", &s, why, sizeof why), 0, "%s", why);
+    size_t n = 64 << 20;
+    char *big = calloc(1, n);
+    cr_assert(big);
+    cr_assert_eq(weft_stream_set_timeout(s, 100 * MS), 0);
+    uint64_t t0 = weft_loop_now(c->loop);
+    cr_assert_eq(weft_stream_write(s, big, n), -ETIMEDOUT);
+    uint64_t took = weft_loop_now(c->loop) - t0;
+    cr_assert_lt(took, 3000 * MS);
+    cr_assert_eq(weft_stream_set_timeout(s, 0), 0);
+    /* a deadline: the drain that cannot finish ends at it */
+    cr_assert_eq(weft_stream_set_deadline(s, 100 * MS), 0);
+    cr_assert_eq(weft_stream_flush(s), -ETIMEDOUT);
+    free(big);
+    weft_stream_close(s);
+    cr_assert_eq(weft_server_close(c->srv, 0), 1); /* the sleeping handler, cancelled */
+    return 0;
+}
+
+Test(tls, write_timeout_and_deadline)
+{
+    tls_ctx c = {0};
+    tls_setup(&c, NULL, NULL, no_reader, 0);
+    cr_assert_eq(run_task(c.loop, write_timeout_main, &c), 0);
+    cr_assert_eq(c.served, 1);
+    cr_assert_eq(c.handler_rc, -ECANCELED);
+    tls_teardown(&c);
+}
+
+/* ------------------------------------------------------------------ */
+
 Test(tls, context_errors)
 {
     certs k;
