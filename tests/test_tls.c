@@ -698,6 +698,76 @@ Test(tls, write_timeout_and_deadline)
 
 /* ------------------------------------------------------------------ */
 
+/* Client certificates: a server that requires one (WEFT_TLS_VERIFY_PEER)
+ * serves a client that has it, and refuses one that has none (TLS 1.3:
+ * the client's handshake is done before the server checks, so the
+ * client's first read gets the server's alert: -EPROTO). */
+static int client_cert_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    tls_ctx *c = arg;
+    weft_tls_ctx_opts o = {
+        .cert_file = c->certs.other_cert, .key_file = c->certs.other_key, .ca_file = c->certs.cert};
+    weft_tls_ctx *with = NULL;
+    char why[256];
+    cr_assert_eq(weft_tls_ctx_new(&o, &with, why, sizeof why), 0, "%s", why);
+    weft_tls_opts to = {.server_name = "localhost"};
+    weft_stream *s;
+    int rc = weft_open_connection_tls(c->loop, &c->addr, NULL, 2000 * MS, with, &to, &s, why,
+                                      sizeof why);
+    cr_assert_eq(rc, 0, "%s", why);
+    const char *line;
+    cr_assert_eq(weft_stream_write(s, "mine\n", 5), 5);
+    cr_assert_eq(weft_stream_readline(s, &line), 5);
+    cr_assert_eq(weft_stream_write_eof(s), 0);
+    cr_assert_eq(weft_stream_readline(s, &line), 0);
+    weft_stream_close(s);
+    weft_tls_ctx_free(with);
+
+    rc = connect_tls(c, "localhost", &s, why, sizeof why);
+    if (rc == 0) { /* TLS 1.3 */
+        weft_stream_write(s, "none\n", 5);
+        int64_t n = weft_stream_readline(s, &line);
+        cr_assert_eq(n, -EPROTO, "%s", weft_strerror((int)n));
+        cr_assert(strstr(weft_stream_tls_error(s), "certificate required") != NULL, "%s",
+                  weft_stream_tls_error(s));
+        weft_stream_close(s);
+    } else {
+        cr_assert_eq(rc, -EPROTO, "%s", why);
+    }
+    wait_failures(c, 1);
+    close_server(c);
+    return 0;
+}
+
+Test(tls, client_certificate_required)
+{
+    tls_ctx c = {0};
+    c.loop = test_loop_new();
+    certs_make(&c.certs);
+    weft_tls_ctx_opts so = {.server = 1,
+                            .cert_file = c.certs.cert,
+                            .key_file = c.certs.key,
+                            .ca_file = c.certs.other_cert,
+                            .verify = WEFT_TLS_VERIFY_PEER};
+    char why[256];
+    cr_assert_eq(weft_tls_ctx_new(&so, &c.sctx, why, sizeof why), 0, "%s", why);
+    so.ca_file = NULL; /* a server that checks needs its CA */
+    weft_tls_ctx *bad = NULL;
+    cr_assert_eq(weft_tls_ctx_new(&so, &bad, why, sizeof why), -EINVAL);
+    c.cctx = client_ctx(c.certs.cert);
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    weft_server_opts o = {.tls = c.sctx};
+    cr_assert_eq(weft_start_server(c.loop, &a, line_echo, &c, &o, &c.srv), 0);
+    cr_assert_eq(weft_server_addr(c.srv, &c.addr), 0);
+    cr_assert_eq(run_task(c.loop, client_cert_main, &c), 0);
+    cr_assert_eq(c.served, 1);
+    tls_teardown(&c);
+}
+
+/* ------------------------------------------------------------------ */
+
 Test(tls, context_errors)
 {
     certs k;
