@@ -5,7 +5,7 @@
 # <date>.png (the plot). Flags:
 #   --quick        a short version (under 2 minutes)
 #   --only LIST    sections to run, comma-separated:
-#                  echo,profile,memory,http,resp,client,micro (all by default),
+#                  echo,profile,memory,http,tls,resp,client,micro (all by default),
 #                  soak (only when named: 10,000 connections churning for
 #                  60 s on each backend, PASS/FAIL per server; bench/lib/soak.sh)
 #   --json         the microbenchmarks print JSON lines instead of tables
@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 QUICK=0
 ECHO_EXTRA=${ECHO_EXTRA:-}
 JSON=""
-ONLY="echo,profile,memory,http,resp,client,micro"
+ONLY="echo,profile,memory,http,tls,resp,client,micro"
 NAME_TAG=""
 WINE_ECHO=0
 while [ $# -gt 0 ]; do
@@ -123,6 +123,7 @@ JSONL="$RESULTS/$TAG.jsonl"
 . bench/lib/profile.sh
 . bench/lib/memory.sh
 . bench/lib/http.sh
+. bench/lib/tls.sh
 . bench/lib/resp.sh
 . bench/lib/client.sh
 . bench/lib/soak.sh
@@ -196,6 +197,16 @@ if want http; then
         out ""
         out "## http (wrk -t1; weft-load unpipelined and -p 16; GET / answered with \"Hello, World!\")"
         table http "nginx (1 worker)" "http" | tee -a "$OUT"
+    fi
+fi
+
+if want tls; then
+    say "== tls: wrk over https against $(tls_servers | cut -d'|' -f1 | paste -sd, -)"
+    REPS=$PROTO_REPS run_tls
+    if grep -q '^tls' "$RAW"; then
+        out ""
+        out "## tls (wrk -t1 over https, TLS 1.3 TLS_AES_128_GCM_SHA256, one ECDSA P-256 certificate; handshake: Connection: close, requests/s = full handshakes/s)"
+        table tls "nginx (1 worker)" "tls" | tee -a "$OUT"
     fi
 fi
 

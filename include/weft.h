@@ -24,5 +24,6 @@
 #include "weft/executor.h"
 #include "weft/net.h"
 #include "weft/signal.h"
+#include "weft/tls.h"
 
 #endif

@@ -6,8 +6,10 @@
  * graceful close. */
 #include "net_internal.h"
 #include "list.h"
+#include "stream_tls.h"
 #include "weft/compose.h"
 #include "weft/sync.h"
+#include "weft/tls.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -25,6 +27,9 @@ struct weft_server {
     weft_conn_handler handler;
     void *arg;
     weft_stream_opts sopts;
+    weft_tls_ctx *tls;
+    int64_t tls_timeout;
+    size_t tls_failures;
     weft_semaphore slots;
     weft_future *acceptor;
     weft_future *idle; /* while closing: done once no connection is live */
@@ -51,6 +56,7 @@ typedef struct conn {
     int state; /* CONN_* */
     int cancelled;
     int reclaimed; /* WAIT: ended at the limit; its poll closes it without a handler */
+    int timed_out; /* WAIT: its first bytes did not come in time */
     weft_stream *s;
     weft_future *task;
     weft_op op;          /* WAIT: the poll */
@@ -75,8 +81,15 @@ static int conn_main(void *arg, intptr_t *result)
     (void)result;
     conn *c = arg;
     weft_server *srv = c->srv;
-    srv->handler(c->s, srv->arg);
-    if (!c->cancelled)
+    /* TLS: the handshake first; the handler sees only a secured stream. */
+    int hs = srv->tls ? weft__server_tls_handshake(c->s, srv->tls, srv->tls_timeout) : 0;
+    if (hs == 0)
+        srv->handler(c->s, srv->arg);
+    else if (hs != -ECANCELED) /* not a failure: the server is closing */
+        srv->tls_failures++;
+    if (!c->cancelled && weft_stream_tls_error(c->s) && !weft_stream_tls_error(c->s)[0])
+        weft_stream_write_eof(c->s); /* TLS: close_notify, then the flush */
+    else if (!c->cancelled)
         weft_stream_flush(c->s);
     weft_stream_close(c->s);
     weft_future_unref(c->task);
@@ -103,6 +116,8 @@ static void conn_readable(weft_op *op)
     if (weft_handle_pending(&c->timeout))
         weft_handle_cancel(srv->loop, &c->timeout);
     if (op->result == -ECANCELED || srv->closing || c->reclaimed) {
+        if (c->timed_out && srv->tls)
+            srv->tls_failures++; /* its handshake never began */
         conn_close_waiting(c);
         return;
     }
@@ -124,11 +139,26 @@ static void conn_readable(weft_op *op)
 static void conn_timed_out(void *arg)
 {
     conn *c = arg;
+    c->timed_out = 1;
     weft_op_cancel(c->srv->loop, &c->op); /* conn_readable sees -ECANCELED */
 }
 
+/* How long a connection may wait for its first bytes: the idle timeout,
+ * and on a TLS server the handshake's too (it begins with the peer's
+ * ClientHello, so a silent peer is a handshake that timed out). 0: no limit. */
+static int64_t first_wait_ns(const weft_server *srv)
+{
+    int64_t t = srv->idle_timeout_ns > 0 ? srv->idle_timeout_ns : 0;
+    if (srv->tls && srv->tls_timeout >= 0) {
+        int64_t hs = srv->tls_timeout ? srv->tls_timeout : WEFT__TLS_SERVER_HANDSHAKE_NS;
+        if (!t || hs < t)
+            t = hs;
+    }
+    return t;
+}
+
 /* Start serving fd without a task: wait for its first readability (and
- * for at most the idle timeout). 0, or an error with fd still the
+ * for at most first_wait_ns). 0, or an error with fd still the
  * caller's. */
 static int conn_wait_first_read(weft_server *srv, conn *c, int fd)
 {
@@ -137,8 +167,9 @@ static int conn_wait_first_read(weft_server *srv, conn *c, int fd)
     c->state = CONN_WAIT;
     weft_op_prep_poll_in(&c->op, fd, conn_readable, c);
     int rc = weft_op_submit(srv->loop, &c->op);
-    if (rc == 0 && srv->idle_timeout_ns > 0 &&
-        weft_call_later(srv->loop, &c->timeout, srv->idle_timeout_ns, conn_timed_out, c) != 0)
+    int64_t limit = first_wait_ns(srv);
+    if (rc == 0 && limit > 0 &&
+        weft_call_later(srv->loop, &c->timeout, limit, conn_timed_out, c) != 0)
         weft_op_cancel(srv->loop, &c->op); /* no timer, no unbounded wait */
     return rc;
 }
@@ -280,6 +311,8 @@ static int start_server(weft_loop *loop, int lfd, int shared, weft_conn_handler 
         srv->speak_first = opts->speak_first;
         srv->idle_timeout_ns = opts->idle_timeout_ns;
         srv->reclaim_silent = opts->reclaim_silent;
+        srv->tls = opts->tls;
+        srv->tls_timeout = opts->tls_handshake_timeout_ns;
     }
     size_t max = opts && opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
     if (max > INT64_MAX)
@@ -430,4 +463,9 @@ int weft_server_addr(const weft_server *srv, weft_addr *out)
 size_t weft_server_connections(const weft_server *srv)
 {
     return srv ? srv->live : 0;
+}
+
+size_t weft_server_tls_failures(const weft_server *srv)
+{
+    return srv ? srv->tls_failures : 0;
 }

@@ -23,6 +23,7 @@
  * in-flight send on every backend), the fd is closed, and the memory is
  * freed at once, or by the send's completion when one was in flight. */
 #include "net_internal.h"
+#include "stream_tls.h"
 #include "weft/sync.h"
 
 #include <stdlib.h>
@@ -59,6 +60,10 @@ struct weft_stream {
     weft__reclaim *rec;
     weft__link rlink;
     int reclaimable, reclaimed; /* reclaimed: every wait times out */
+    /* TLS (net/tls.c): NULL on a plain stream. With it, the read path's
+     * receives go through the TLS layer (ciphertext in, plaintext out) and
+     * the write buffer holds ciphertext (weft_stream_write encrypts). */
+    weft__tls *tls;
 };
 
 /* The first allocation of a buffer; later ones double it. */
@@ -66,6 +71,8 @@ struct weft_stream {
 
 static void stream_free(weft_stream *s)
 {
+    if (s->tls)
+        weft__tls_free(s->tls);
     free(s->rbuf);
     free(s->wbuf);
     free(s->wretired);
@@ -398,11 +405,17 @@ static int read_enter(weft_stream *s)
     return 0;
 }
 
-/* One receive into buf; records end of stream and lasting errors. */
-static int64_t recv_into(weft_stream *s, void *buf, size_t len)
+int64_t weft__stream_recv_raw(weft_stream *s, void *buf, size_t len)
 {
     weft_op_prep_recv(&s->rop, s->fd, buf, len, 0, NULL, NULL);
-    int64_t n = await_read(s);
+    return await_read(s);
+}
+
+/* One receive into buf (TLS: plaintext); records end of stream and
+ * lasting errors. */
+static int64_t recv_into(weft_stream *s, void *buf, size_t len)
+{
+    int64_t n = s->tls ? weft__tls_recv(s, s->tls, buf, len) : weft__stream_recv_raw(s, buf, len);
     if (n == 0) {
         s->eof = 1;
     } else if (n < 0 && n != -ECANCELED && n != -EAGAIN && n != -EINTR && n != -ETIMEDOUT &&
@@ -418,10 +431,13 @@ static int64_t recv_into(weft_stream *s, void *buf, size_t len)
  * 0, or what the wait returned (-ECANCELED, ...), or -ENOMEM. */
 static int first_buffer(weft_stream *s)
 {
-    weft_op_prep_poll_in(&s->rop, s->fd, NULL, NULL);
-    int64_t r = await_read(s);
-    if (r < 0)
-        return (int)r;
+    /* TLS may hold plaintext already (it came with the handshake). */
+    if (!s->tls || !weft__tls_pending(s->tls)) {
+        weft_op_prep_poll_in(&s->rop, s->fd, NULL, NULL);
+        int64_t r = await_read(s);
+        if (r < 0)
+            return (int)r;
+    }
     return grow(&s->rbuf, &s->rsize, FIRST_BUF, s->rcap);
 }
 
@@ -665,6 +681,40 @@ static int wait_level(weft_stream *s, size_t level)
     return s->werr;
 }
 
+int64_t weft__stream_wroom(weft_stream *s, size_t want, int may_wait, char **at)
+{
+    for (;;) {
+        if (!s->sending && s->wstart > 0) {
+            memmove(s->wbuf, s->wbuf + s->wstart, s->wend - s->wstart);
+            s->wend -= s->wstart;
+            s->wstart = 0;
+        }
+        /* When growing fails, wait for room as at the limit. */
+        if (s->wsize - s->wend < want && grow_wbuf(s, s->wend + want) && !s->wbuf)
+            return -ENOMEM;
+        size_t room = s->wsize - s->wend;
+        if (room || !may_wait) {
+            *at = s->wbuf + s->wend;
+            return (int64_t)room;
+        }
+        kick(s);
+        if (s->werr)
+            return s->werr;
+        int rc = wait_sent(s);
+        if (rc)
+            return rc;
+        if (s->werr)
+            return s->werr;
+    }
+}
+
+int weft__stream_wcommit(weft_stream *s, size_t n)
+{
+    s->wend += n;
+    kick(s);
+    return s->werr;
+}
+
 int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
 {
     int rc = write_enter(s);
@@ -672,6 +722,8 @@ int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
         return rc;
     if ((!buf && n) || n > INT64_MAX)
         return -EINVAL;
+    if (s->tls)
+        return weft__tls_write(s, s->tls, buf, n);
     const char *p = buf;
     size_t left = n;
     if (n >= s->wcap) {
@@ -688,30 +740,17 @@ int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
         return r < 0 ? r : (int64_t)n;
     }
     while (left) {
-        if (!s->sending && s->wstart > 0) {
-            memmove(s->wbuf, s->wbuf + s->wstart, s->wend - s->wstart);
-            s->wend -= s->wstart;
-            s->wstart = 0;
-        }
-        /* When growing fails, wait for room as at the limit. */
-        if (s->wsize - s->wend < left && grow_wbuf(s, s->wend + left) && !s->wbuf)
-            return -ENOMEM;
-        size_t room = s->wsize - s->wend;
-        size_t k = left < room ? left : room;
-        memcpy(s->wbuf + s->wend, p, k);
-        s->wend += k;
+        char *at;
+        int64_t room = weft__stream_wroom(s, left, 1, &at);
+        if (room < 0)
+            return room;
+        size_t k = left < (size_t)room ? left : (size_t)room;
+        memcpy(at, p, k);
         p += k;
         left -= k;
-        kick(s);
-        if (s->werr)
-            return s->werr;
-        if (left) {
-            rc = wait_sent(s);
-            if (rc)
-                return rc;
-            if (s->werr)
-                return s->werr;
-        }
+        rc = weft__stream_wcommit(s, k);
+        if (rc)
+            return rc;
     }
     return (int64_t)n;
 }
@@ -719,6 +758,8 @@ int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
 int weft_stream_drain(weft_stream *s)
 {
     int rc = write_enter(s);
+    if (!rc && s->tls)
+        rc = weft__tls_pump(s, s->tls); /* what a timed-out write left in TLS */
     if (rc)
         return rc;
     if (wbuffered(s) <= s->high)
@@ -729,6 +770,8 @@ int weft_stream_drain(weft_stream *s)
 int weft_stream_flush(weft_stream *s)
 {
     int rc = write_enter(s);
+    if (!rc && s->tls)
+        rc = weft__tls_pump(s, s->tls);
     if (rc)
         return rc;
     return wait_level(s, 0);
@@ -736,7 +779,11 @@ int weft_stream_flush(weft_stream *s)
 
 int weft_stream_write_eof(weft_stream *s)
 {
-    int rc = weft_stream_flush(s);
+    int rc = write_enter(s);
+    if (!rc && s->tls)
+        rc = weft__tls_close_notify(s, s->tls);
+    if (!rc)
+        rc = weft_stream_flush(s);
     if (rc)
         return rc;
     return weft_shutdown(s->fd, SHUT_WR);
@@ -783,4 +830,47 @@ int weft_stream_linger_close(weft_stream *s, int64_t timeout_ns, size_t max_byte
     int rc = timeout_ns < 0 ? -EINVAL : weft_stream_linger(s, timeout_ns, max_bytes);
     weft_stream_close(s);
     return rc;
+}
+
+/* --- the TLS layer's view (stream_tls.h) --- */
+
+int weft__stream_attach_tls(weft_stream *s, weft__tls *t)
+{
+    if (!s || s->closing || s->tls)
+        return -EINVAL;
+    if (!weft__in_task(s->loop))
+        return -EPERM;
+    if (s->reading || s->writing)
+        return -EBUSY;
+    if (s->eof)
+        return s->rerr ? s->rerr : -ENOTCONN;
+    s->tls = t;
+    return 0;
+}
+
+weft__tls *weft__stream_tls(const weft_stream *s)
+{
+    return s ? s->tls : NULL;
+}
+
+const char *weft__stream_take_buffered(weft_stream *s, size_t *len)
+{
+    const char *p = s->rbuf ? s->rbuf + s->rstart : "";
+    *len = s->rend - s->rstart;
+    s->rstart = s->rend = 0;
+    s->scanned = 0;
+    return p;
+}
+
+uint64_t weft__stream_swap_deadline(weft_stream *s, uint64_t deadline)
+{
+    uint64_t old = s->deadline;
+    s->deadline = deadline;
+    arm(s);
+    return old;
+}
+
+int weft__stream_flush_raw(weft_stream *s)
+{
+    return wait_level(s, 0);
 }

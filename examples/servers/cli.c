@@ -22,6 +22,7 @@ static void usage(FILE *f, const char *prog, int default_port)
     fprintf(f,
             "usage: %s [--host H] [--port N] [--backend NAME] [--threads N] [--busy-poll US]\n"
             "          [--max-connections N] [--idle-timeout S] [--header-timeout S]\n"
+            "          [--tls-cert FILE --tls-key FILE]\n"
             "  --host H        address to listen on: numeric IPv4/IPv6, a name, or unix:/path\n"
             "                  (default 127.0.0.1)\n"
             "  --port N        TCP port (default %d; 0 picks a free one)\n"
@@ -36,7 +37,9 @@ static void usage(FILE *f, const char *prog, int default_port)
             "  --idle-timeout S  close a connection silent for S seconds between requests\n"
             "                  (0: never; http_server default 75, resp_server 0 as redis)\n"
             "  --header-timeout S  http_server: close a connection whose request head is\n"
-            "                  not complete S seconds after it began (0: never; default 60)\n",
+            "                  not complete S seconds after it began (0: never; default 60)\n"
+            "  --tls-cert FILE --tls-key FILE  serve TLS (https for http_server) with this PEM\n"
+            "                  certificate chain and key (needs weft built with OpenSSL)\n",
             prog, default_port);
 }
 
@@ -107,6 +110,10 @@ int server_cli_parse(server_cli *c, const char *prog, int argc, char **argv, int
             if (parse_long(v, 0, 1000000000L, &n) < 0)
                 goto bad;
             c->max_conns = (size_t)n;
+        } else if (!strcmp(a, "--tls-cert")) {
+            c->tls_cert = v;
+        } else if (!strcmp(a, "--tls-key")) {
+            c->tls_key = v;
         } else if (!strcmp(a, "--backend")) {
             int k = weft_backend_from_name(v);
             if (k < 0) {
@@ -117,6 +124,11 @@ int server_cli_parse(server_cli *c, const char *prog, int argc, char **argv, int
         } else {
             goto bad;
         }
+    }
+    if (!c->tls_cert != !c->tls_key) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together\n", prog);
+        usage(stderr, prog, default_port);
+        return 2;
     }
     return 0;
 bad:
@@ -198,6 +210,23 @@ static void process_done(void)
 #endif
 }
 
+/* --tls-cert/--tls-key: the server context (files read now, before any
+ * loop runs). 0 with *ctx set or left NULL without TLS, or 1 after saying why. */
+static int tls_context(const server_cli *c, weft_tls_ctx **ctx)
+{
+    *ctx = NULL;
+    if (!c->tls_cert)
+        return 0;
+    weft_tls_ctx_opts o = {.server = 1, .cert_file = c->tls_cert, .key_file = c->tls_key};
+    char why[256];
+    int rc = weft_tls_ctx_new(&o, ctx, why, sizeof why);
+    if (rc) {
+        fprintf(stderr, "%s: TLS: %s (%s)\n", c->prog, weft_strerror(rc), why);
+        return 1;
+    }
+    return 0;
+}
+
 int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
                    const weft_serve_opts *opts)
 {
@@ -221,12 +250,20 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
     so.stop_signals = 1;
     so.on_stop_signal = on_stop_signal;
     so.stop_signal_arg = (void *)c;
+    weft_tls_ctx *tls;
+    if (tls_context(c, &tls)) {
+        process_done();
+        return 1;
+    }
+    if (tls)
+        so.server.tls = tls;
 
     weft_threads *t;
     rc = weft_serve_threads(c->threads, &c->loop_opts, &addr, handler, arg, &so, &t);
     if (rc) {
         fprintf(stderr, "%s: serving %s on %d thread(s): %s\n", c->prog, c->host, c->threads,
                 weft_strerror(rc));
+        weft_tls_ctx_free(tls);
         process_done();
         return 1;
     }
@@ -238,8 +275,8 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
     const char *backend = "?";
     if (weft_loop_new(&c->loop_opts, &probe) == 0) /* only to print the backend's name */
         backend = weft_loop_backend_name(probe);
-    printf("%s: listening on %s (%d thread%s, %s", c->prog, name, c->threads,
-           c->threads == 1 ? "" : "s", backend);
+    printf("%s: listening on %s (%d thread%s, %s%s", c->prog, name, c->threads,
+           c->threads == 1 ? "" : "s", backend, tls ? ", TLS" : "");
     if (c->loop_opts.busy_poll_us)
         printf(", busy-poll %u us", (unsigned)c->loop_opts.busy_poll_us);
     printf(")\n");
@@ -248,6 +285,7 @@ int server_cli_run(const server_cli *c, weft_conn_handler handler, void *arg,
         weft_loop_free(probe);
 
     rc = weft_threads_join(t); /* until a stop signal has closed every thread's server */
+    weft_tls_ctx_free(tls);
     process_done();
     if (rc) {
         fprintf(stderr, "%s: %s\n", c->prog, weft_strerror(rc));

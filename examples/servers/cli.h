@@ -7,7 +7,7 @@
  *
  *   PROG [--host H] [--port P] [--backend NAME] [--threads N]
  *        [--busy-poll US] [--max-connections N] [--idle-timeout S]
- *        [--header-timeout S]
+ *        [--header-timeout S] [--tls-cert FILE --tls-key FILE]
  */
 #ifndef SERVER_CLI_H
 #define SERVER_CLI_H
@@ -19,9 +19,10 @@ typedef struct server_cli {
     const char *host; /* numeric address, a name, or unix:/path */
     int port;
     int threads;
-    size_t max_conns;          /* 0: the server's default */
-    int64_t idle_timeout_ns;   /* --idle-timeout; -1: not given (the server's default) */
-    int64_t header_timeout_ns; /* --header-timeout; -1: not given */
+    size_t max_conns;               /* 0: the server's default */
+    int64_t idle_timeout_ns;        /* --idle-timeout; -1: not given (the server's default) */
+    int64_t header_timeout_ns;      /* --header-timeout; -1: not given */
+    const char *tls_cert, *tls_key; /* --tls-cert, --tls-key: serve TLS (both or neither) */
     weft_loop_opts loop_opts;
 } server_cli;
 
@@ -32,7 +33,8 @@ int server_cli_parse(server_cli *c, const char *prog, int argc, char **argv, int
 
 /* Serve c's address on c->threads loops with weft_serve_threads(handler,
  * arg, opts) (opts may be NULL; --max-conns fills opts->server's limit, a
- * stale Unix socket file is replaced), print "PROG: listening on ADDR
+ * stale Unix socket file is replaced; --tls-cert/--tls-key: a TLS context
+ * in opts->server, loaded before serving), print "PROG: listening on ADDR
  * (N thread(s), BACKEND[, busy-poll US us])"; on SIGINT or SIGTERM
  * (Windows: a console control event) a loop prints "PROG: SIGTERM, closing"
  * (or SIGINT, Ctrl-C, Ctrl-Break, "console closed, logoff or shutdown") and

@@ -415,6 +415,7 @@ int weft_stream_linger_close(weft_stream *s, int64_t timeout_ns, size_t max_byte
 /* ------------------------------------------------------------------ */
 
 typedef struct weft_server weft_server;
+typedef struct weft_tls_ctx weft_tls_ctx; /* weft/tls.h */
 
 /* A connection handler: runs as its own task with the connection's stream.
  * The stream belongs to the server: after the handler returns, what it left
@@ -436,6 +437,13 @@ typedef struct weft_server_opts {
                                 first); 0: once the peer sends its first bytes (or ends) */
     int64_t idle_timeout_ns; /* > 0: close a connection whose peer sends nothing this long
                                 after accept, before its handler starts; 0: no limit */
+    /* TLS (weft/tls.h): with a server context, each connection's handshake
+     * runs before the handler sees the stream; a connection whose handshake
+     * fails is closed without calling the handler (counted by
+     * weft_server_tls_failures, as is a peer silent for the handshake
+     * timeout). NULL: plain TCP. */
+    weft_tls_ctx *tls;
+    int64_t tls_handshake_timeout_ns; /* 0: 10 s, < 0: none */
 } weft_server_opts;
 
 /* Listen on addr and serve each connection with handler(stream, arg) in a
@@ -472,6 +480,9 @@ int weft_server_addr(const weft_server *srv, weft_addr *out);
 
 /* Live connections now (0 for NULL). */
 size_t weft_server_connections(const weft_server *srv);
+
+/* Connections closed because their TLS handshake failed (0 for NULL). */
+size_t weft_server_tls_failures(const weft_server *srv);
 
 /* ------------------------------------------------------------------ */
 /* Thread-per-core                                                     */

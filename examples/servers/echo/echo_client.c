@@ -7,6 +7,11 @@
  *
  *   echo_client [--host H] [--port P] [--backend NAME] [--message TEXT]
  *               [--size BYTES] [--count N] [--connections N]
+ *               [--tls-ca FILE [--tls-name NAME] | --tls-insecure]
+ *
+ * With --tls-ca (or --tls-insecure) it speaks TLS: the server's
+ * certificate is checked against FILE and the name NAME (default: the
+ * host), or not at all with --tls-insecure.
  */
 #include "weft.h"
 
@@ -23,6 +28,8 @@ typedef struct {
     size_t size;
     weft_addr addr;
     int ok, failed;
+    weft_tls_ctx *tls;    /* NULL: plain TCP */
+    const char *tls_name; /* the server name checked (and sent as SNI) */
 } client_cfg;
 
 typedef struct {
@@ -77,7 +84,11 @@ static int client_task(void *arg, intptr_t *result)
     else
         memcpy(out, c->message, n);
     weft_stream *s = NULL;
-    int rc = weft_open_connection(c->loop, &c->addr, NULL, 5000000000LL, &s);
+    char why[256] = "";
+    weft_tls_opts to = {.server_name = c->tls_name, .handshake_timeout_ns = 5000000000LL};
+    int rc = c->tls ? weft_open_connection_tls(c->loop, &c->addr, NULL, 5000000000LL, c->tls, &to,
+                                               &s, why, sizeof why)
+                    : weft_open_connection(c->loop, &c->addr, NULL, 5000000000LL, &s);
     for (int i = 0; rc == 0 && i < c->count; i++)
         rc = exchange(c, s, out, in, n);
     if (rc == 0 && c->verbose && !c->size)
@@ -85,7 +96,10 @@ static int client_task(void *arg, intptr_t *result)
     if (s)
         weft_stream_close(s);
     if (rc) {
-        fprintf(stderr, "echo_client: %s\n", weft_strerror(rc));
+        if (why[0])
+            fprintf(stderr, "echo_client: %s (%s)\n", weft_strerror(rc), why);
+        else
+            fprintf(stderr, "echo_client: %s\n", weft_strerror(rc));
         c->failed++;
     } else {
         c->ok++;
@@ -131,7 +145,8 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--host H] [--port P] [--backend NAME] [--message TEXT] [--size BYTES]\n"
-            "          [--count N] [--connections N]\n",
+            "          [--count N] [--connections N]\n"
+            "          [--tls-ca FILE [--tls-name NAME] | --tls-insecure]\n",
             argv0);
     exit(2);
 }
@@ -143,9 +158,14 @@ int main(int argc, char **argv)
                     .port = 8888,
                     .count = 1,
                     .connections = 1};
-    const char *backend = "auto";
+    const char *backend = "auto", *ca = NULL;
+    int insecure = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--tls-insecure") == 0) {
+            insecure = 1;
+            continue;
+        }
         if (i + 1 >= argc)
             usage(argv[0]);
         if (strcmp(a, "--host") == 0)
@@ -162,6 +182,10 @@ int main(int argc, char **argv)
             c.count = atoi(argv[++i]);
         else if (strcmp(a, "--connections") == 0)
             c.connections = atoi(argv[++i]);
+        else if (strcmp(a, "--tls-ca") == 0)
+            ca = argv[++i];
+        else if (strcmp(a, "--tls-name") == 0)
+            c.tls_name = argv[++i];
         else
             usage(argv[0]);
     }
@@ -173,6 +197,18 @@ int main(int argc, char **argv)
     if (kind < 0) {
         fprintf(stderr, "echo_client: --backend %s: %s\n", backend, weft_strerror(kind));
         return 2;
+    }
+    if (ca || insecure) {
+        weft_tls_ctx_opts to = {
+            .ca_file = ca, .verify = insecure ? WEFT_TLS_VERIFY_NONE : WEFT_TLS_VERIFY_DEFAULT};
+        char why[256];
+        int trc = weft_tls_ctx_new(&to, &c.tls, why, sizeof why);
+        if (trc) {
+            fprintf(stderr, "echo_client: TLS: %s (%s)\n", weft_strerror(trc), why);
+            return 1;
+        }
+        if (!c.tls_name && strncmp(c.host, "unix:", 5) != 0)
+            c.tls_name = c.host;
     }
 #ifdef SIGPIPE /* Windows has no SIGPIPE */
     signal(SIGPIPE, SIG_IGN);
@@ -191,6 +227,7 @@ int main(int argc, char **argv)
         weft_future_unref(f);
     }
     weft_loop_free(c.loop);
+    weft_tls_ctx_free(c.tls);
     if (c.connections > 1)
         printf("echo_client: %d ok, %d failed\n", c.ok, c.failed);
     return rc || c.failed ? 1 : 0;

@@ -6,7 +6,7 @@
  * connections, 2 s for live ones, then they are cancelled.
  *
  *   echo_server [--host H] [--port P] [--backend NAME] [--threads N]
- *               [--busy-poll US] [--max-conns N]
+ *               [--busy-poll US] [--max-conns N] [--tls-cert FILE --tls-key FILE]
  *
  * --host takes a numeric address, a name ("localhost"), or unix:/path.
  */

@@ -6,7 +6,7 @@
  *
  *   http_server [--host 127.0.0.1] [--port 8080] [--backend auto] [--threads 1]
  *               [--busy-poll US] [--max-connections N] [--idle-timeout 75]
- *               [--header-timeout 60]
+ *               [--header-timeout 60] [--tls-cert FILE --tls-key FILE] (https)
  */
 #include "cli.h"
 #include "http_serve.h"

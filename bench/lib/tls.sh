@@ -1,0 +1,118 @@
+# TLS (sourced by bench/run.sh): wrk over https against weft's http_server
+# (--tls-cert/--tls-key) and nginx with one worker, both with the same
+# certificate (ECDSA P-256, made now by `openssl req`), TLS 1.3 only, and
+# the same cipher suite (TLS_AES_128_GCM_SHA256 on both:
+# nginx by ssl_conf_command, weft by the client's offer: wrk is given only
+# that suite through OPENSSL_CONF). Two workloads:
+#   keepalive-c64   HTTPS requests/s on 64 keep-alive connections;
+#   handshake-c16   "Connection: close" on 16 connections: each request
+#                   pays a full handshake, so requests/s = handshakes/s.
+# Skipped without wrk or openssl; nginx's rows without nginx.
+
+TLSD=$TMPD/tls
+
+tls_nginx_conf() {
+    mkdir -p "$1/logs"
+    cat >"$1/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+master_process on;
+pid $1/nginx.pid;
+error_log $1/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    default_type text/plain;
+    server_tokens off;
+    ssl_protocols TLSv1.3;
+    ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+    ssl_session_tickets off;
+    ssl_session_cache off;
+    server {
+        listen 127.0.0.1:__PORT__ ssl reuseport backlog=1024;
+        ssl_certificate $2/cert.pem;
+        ssl_certificate_key $2/key.pem;
+        location / { return 200 "Hello, World!"; }
+    }
+}
+NGINX
+}
+
+tls_servers() {
+    [ -x "$B/examples/servers/http/http_server" ] &&
+        echo "weft http_server|$B/examples/servers/http/http_server --tls-cert $TLSD/cert.pem --tls-key $TLSD/key.pem --port"
+    command -v nginx >/dev/null 2>&1 &&
+        echo "nginx (1 worker)|sh bench/lib/nginx-run.sh $TMPD/nginx-tls --port"
+    return 0
+}
+
+run_tls() {
+    if ! command -v wrk >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+        say "  tls: wrk or openssl is not installed, skipped"
+        return 0
+    fi
+    mkdir -p "$TLSD" "$TMPD/nginx-tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$TLSD/key.pem" -out "$TLSD/cert.pem" 2>/dev/null
+    tls_nginx_conf "$TMPD/nginx-tls" "$TLSD"
+    # wrk offers TLS 1.3 with only TLS_AES_128_GCM_SHA256: both servers take it.
+    cat >"$TLSD/client.cnf" <<CNF
+openssl_conf = conf
+[conf]
+ssl_conf = ssl
+[ssl]
+system_default = sys
+[sys]
+MinProtocol = TLSv1.3
+Ciphersuites = TLS_AES_128_GCM_SHA256
+CNF
+    hz=$(getconf CLK_TCK)
+    r=1
+    while [ "$r" -le "$REPS" ]; do
+        for wl in keepalive-c64 handshake-c16; do
+            case $wl in
+            keepalive-c64) wflags="-c64" ;;
+            *) wflags="-c16 -H Connection:close" ;;
+            esac
+            tls_servers | while IFS='|' read -r name cmd; do
+                # shellcheck disable=SC2086
+                start_server $cmd || continue
+                if [ "$r" = 1 ] && [ "$wl" = keepalive-c64 ]; then
+                    neg=$(OPENSSL_CONF=$TLSD/client.cnf openssl s_client -brief \
+                        -connect "127.0.0.1:$PORT" </dev/null 2>&1 |
+                        sed -n 's/^Ciphersuite: //p' | head -1)
+                    say "  $name: ${neg:-no handshake}"
+                fi
+                c0=$(proc_tree_cpu "$SERVER_PID")
+                s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+                # shellcheck disable=SC2086
+                OPENSSL_CONF=$TLSD/client.cnf $PIN_CLIENT wrk -t1 $wflags -d"${HTTP_SECS}s" \
+                    --latency "https://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
+                c1=$(proc_tree_cpu "$SERVER_PID")
+                s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+                stop_server
+                rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMPD/wrk.out")
+                p99=$(wrk_us "$(sed -n 's/^ *99% *\([0-9.a-z]*\).*/\1/p' "$TMPD/wrk.out")")
+                errs=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$TMPD/wrk.out")
+                [ -n "$rps" ] || { say "  $name: no wrk result ($(head -c 200 "$TMPD/wrk.out"))"; continue; }
+                [ -z "$errs" ] || say "  $name: $errs non-2xx responses"
+                ccpu=""
+                if [ -n "$SERVER_CORE" ]; then
+                    scpu=$(core_busy "$s0" "$s1")
+                    ccpu=$(core_busy "$k0" "$k1")
+                else
+                    scpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$HTTP_SECS" \
+                        'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
+                fi
+                eff=$(per_core "$rps" "$scpu")
+                record tls "wrk-$wl" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff"
+                printf '.' >&2
+            done
+        done
+        r=$((r + 1))
+    done
+    printf '\n' >&2
+}
