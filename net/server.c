@@ -1,6 +1,7 @@
 /* Servers (asyncio's start_server): an accept task that spawns a task per
  * connection, a connection limit (a semaphore the accept task takes before
  * each accept), and a graceful close. */
+#include "sys/fault.h"
 #include "net_internal.h"
 #include "list.h"
 #include "weft/compose.h"
@@ -66,7 +67,7 @@ static void serve(weft_server *srv, int fd)
         weft_semaphore_release(&srv->slots); /* fd is closed already */
         return;
     }
-    conn *c = calloc(1, sizeof *c);
+    conn *c = WEFT__CALLOC(1, sizeof *c);
     if (!c || weft_task_spawn(srv->loop, conn_main, c, &c->task) != 0) {
         free(c);
         weft_stream_close(s);
