@@ -356,13 +356,14 @@ static void op_cqe(weft__uring *u, weft_op *op, int res)
                 u->fds.slots[op->fd].not_socket = 1;
             if (resubmit(u, op, &res))
                 return;
-        } else if (res == -EAGAIN && resubmit(u, op, &res)) {
-            /* O_NONBLOCK sockets can still surface EAGAIN after a spurious wake-up */
+        } else if ((res == -EAGAIN || res == -EINTR) && resubmit(u, op, &res)) {
+            /* O_NONBLOCK sockets can still surface EAGAIN after a spurious wake-up;
+             * EINTR (a signalled io-wq worker) means nothing was moved: again */
             return;
         }
         break;
     case WEFT_OP_ACCEPT:
-        if (res == -EAGAIN && resubmit(u, op, &res))
+        if ((res == -EAGAIN || res == -EINTR) && resubmit(u, op, &res))
             return;
         if (res >= 0 && res < u->fds.nslots)
             u->fds.slots[res].not_socket = 0; /* a reused number */
@@ -373,6 +374,10 @@ static void op_cqe(weft__uring *u, weft_op *op, int res)
         if (op->opflags_ & WEFT__OPFLAG_STARTED) {
             if (res >= 0)
                 res = so_error(op->fd);
+        } else if (res == -EINTR) {
+            /* Interrupted: ask again (a connect under way answers EALREADY). */
+            if (resubmit(u, op, &res))
+                return;
         } else if (res == -EINPROGRESS || res == -EALREADY || res == -EAGAIN) {
             /* The kernel let a non-blocking connect through unfinished: wait for POLLOUT. */
             op->opflags_ |= WEFT__OPFLAG_STARTED;

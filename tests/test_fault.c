@@ -23,7 +23,7 @@
 
 TestSuite(fault, .timeout = 120);
 
-enum { FIXED_SEEDS = 24, MAX_SEEDS = 4096 };
+enum { FIXED_SEEDS = 50, MAX_SEEDS = 4096 };
 
 static uint64_t seeds[MAX_SEEDS];
 static size_t nseeds;
