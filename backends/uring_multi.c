@@ -6,6 +6,7 @@
  * posted (weft__multi_post): their callbacks run in the loop's callback
  * phase, and a buffer is the caller's from its callback until released. */
 #include "uring_internal.h"
+#include "sys/fault.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +33,11 @@ static int queue_multi(weft__uring *u, weft_multi *m)
         io_uring_prep_accept(sqe, m->fd_, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else if (m->kind_ == WEFT__MULTI_ACCEPT) {
         io_uring_prep_multishot_accept(sqe, m->fd_, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else if (WEFT__FAULT(NULL, m->fd_, WEFT__FS_MULTI, NULL)) {
+        /* Fault injection: the kernel found no buffer (the NOP's
+         * completion is turned into -ENOBUFS below). */
+        io_uring_prep_nop(sqe);
+        m->op_.opflags_ |= WEFT__OPFLAG_FAULT;
     } else {
         io_uring_prep_recv_multishot(sqe, m->fd_, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -72,6 +78,13 @@ void weft__uring_multi_stop_paused(weft__uring *u, weft_multi *m)
 
 void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flags)
 {
+#if WEFT_FAULT_INJECTION
+    if (m->op_.opflags_ & WEFT__OPFLAG_FAULT) {
+        m->op_.opflags_ &= (uint8_t)~WEFT__OPFLAG_FAULT; /* unused by io_uring otherwise */
+        res = -ENOBUFS;
+        flags = 0;
+    }
+#endif
     int more = (flags & IORING_CQE_F_MORE) != 0;
     void *buf = NULL;
     if (flags & IORING_CQE_F_BUFFER) {

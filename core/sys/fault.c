@@ -119,6 +119,8 @@ static unsigned site_kinds(int site)
         return WEFT__FK_SQFULL;
     case WEFT__FS_MULTI:
         return WEFT__FK_ENOBUFS;
+    case WEFT__FS_IOCP_IO:
+        return WEFT__FK_SHORT | WEFT__FK_RESET;
     }
     return 0;
 }

@@ -35,6 +35,7 @@ enum weft__fault_site {
     WEFT__FS_ALLOC,   /* weft's own malloc/calloc/realloc: ENOMEM */
     WEFT__FS_SQE,     /* io_uring_get_sqe: a full SQ */
     WEFT__FS_MULTI,   /* a buffer-select (multishot) recv CQE: ENOBUFS */
+    WEFT__FS_IOCP_IO, /* an overlapped WSARecv/WSASend: what IOCP can report (short, reset) */
 };
 
 /* The kinds of fault (a mask selects which may happen). */
@@ -48,7 +49,8 @@ enum {
     WEFT__FK_ENOBUFS = 64,
     WEFT__FK_SQFULL = 128,
     /* What a correct program survives with every byte delivered. */
-    WEFT__FK_BENIGN = WEFT__FK_EAGAIN | WEFT__FK_EINTR | WEFT__FK_SHORT | WEFT__FK_SQFULL,
+    WEFT__FK_BENIGN =
+        WEFT__FK_EAGAIN | WEFT__FK_EINTR | WEFT__FK_SHORT | WEFT__FK_SQFULL | WEFT__FK_ENOBUFS,
     WEFT__FK_ALL = 255,
 };
 
