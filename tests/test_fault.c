@@ -10,9 +10,9 @@
  * prints its seed and how to replay it.
  *
  * Seeds: a fixed list; WEFT_FAULT_SEEDS="a-b" or "a,b,c" adds more,
- * WEFT_FAULT_SEED=N runs only N. WEFT_FAULT_RATE (permille) overrides the
- * rate, WEFT_FAULT_VERBOSE=1 prints every run's outcome. Runs once per
- * backend (WEFT_BACKEND). */
+ * WEFT_FAULT_SEED=N runs only N. WEFT_FAULT_RATE (permille) and
+ * WEFT_FAULT_KINDS override the rate and the kinds, WEFT_FAULT_VERBOSE=1 prints every run's
+ * outcome. Runs once per backend (WEFT_BACKEND). */
 #include "http_serve.h"
 #include "resp_serve.h"
 #include "server_e2e.h"
@@ -24,7 +24,7 @@
 
 TestSuite(fault, .timeout = 120);
 
-enum { FIXED_SEEDS = 50, MAX_SEEDS = 4096 };
+enum { FIXED_SEEDS = 100, MAX_SEEDS = 4096 };
 
 static uint64_t seeds[MAX_SEEDS];
 static size_t nseeds;
@@ -68,15 +68,26 @@ static unsigned rate(void)
     return r && *r ? (unsigned)strtoul(r, NULL, 0) : 100;
 }
 
+/* The kinds a seed injects: odd seeds the benign ones, even seeds all;
+ * WEFT_FAULT_KINDS (names or a mask, fault.h) for every seed. */
+static unsigned kinds(uint64_t seed)
+{
+    const char *k = getenv("WEFT_FAULT_KINDS");
+    if (k && *k)
+        return weft__fault_parse_kinds(k);
+    return seed & 1 ? WEFT__FK_BENIGN : WEFT__FK_ALL;
+}
+
+/* Whether every byte must arrive. */
 static int benign(uint64_t seed)
 {
-    return (int)(seed & 1);
+    return (kinds(seed) & ~(unsigned)WEFT__FK_BENIGN) == 0;
 }
 
 /* Turn this seed's schedule on (on this thread: the loop's). */
 static void faults_on(uint64_t seed)
 {
-    weft__fault_config(seed, rate(), benign(seed) ? WEFT__FK_BENIGN : WEFT__FK_ALL);
+    weft__fault_config(seed, rate(), kinds(seed));
 }
 
 static uint64_t injected; /* by every run of this test */

@@ -53,7 +53,7 @@ static const struct {
     {"all", WEFT__FK_ALL},
 };
 
-static unsigned parse_kinds(const char *s)
+unsigned weft__fault_parse_kinds(const char *s)
 {
     char *end;
     unsigned long v = strtoul(s, &end, 0);
@@ -92,7 +92,7 @@ static void init_from_env(void)
     }
     weft__fault_config(strtoull(seed, NULL, 0),
                        rate && *rate ? (unsigned)strtoul(rate, NULL, 0) : 50,
-                       kinds && *kinds ? parse_kinds(kinds) : WEFT__FK_ALL);
+                       kinds && *kinds ? weft__fault_parse_kinds(kinds) : WEFT__FK_ALL);
 }
 
 uint64_t weft__fault_count(void)

@@ -61,6 +61,10 @@ enum {
  * counter and forgets owed events. */
 void weft__fault_config(uint64_t seed, unsigned rate_permille, unsigned kinds);
 
+/* A WEFT__FK_* mask from a number or names ("eagain,short", "benign",
+ * "all"); unknown names count for nothing. */
+unsigned weft__fault_parse_kinds(const char *s);
+
 /* Faults injected on this thread since the last weft__fault_config(). */
 uint64_t weft__fault_count(void);
 
