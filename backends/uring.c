@@ -113,6 +113,8 @@ int weft__uring_enable(weft__uring *u)
 
 static void handle_cqe(weft__uring *u, uint64_t ud, int res, unsigned flags);
 
+enum { FLUSH_TRIES = 16 }; /* submits refused in a row before flush() gives up */
+
 /* Take the oldest CQE off the ring. It is consumed before it is handled,
  * and every call starts again from the ring's head, so handling may queue
  * SQEs, submit, and even reap again. */
@@ -150,22 +152,25 @@ static void reap(weft__uring *u)
 }
 
 /* Hand the queued SQEs to the kernel now (SQ full, or an fd about to be
- * closed). */
+ * closed). 0 only once they are with the kernel: a cancel by fd must be
+ * issued before the caller closes that fd. */
 static int flush(weft__uring *u)
 {
     int rc = weft__uring_enable(u);
     if (rc)
         return rc;
     u->entered = 1;
-    rc = io_uring_submit(&u->ring);
-    if (rc >= 0 || rc == -EINTR)
-        return 0;
-    if (rc == -EBUSY || rc == -EAGAIN) {
-        /* Completions are backed up: reap them (that also makes room). */
+    for (int tries = 0;; tries++) {
+        /* Fault injection: the kernel refuses the batch (its CQ backed up). */
+        rc = WEFT__FAULT(u, -1, WEFT__FS_SQE, NULL) ? -EBUSY : io_uring_submit(&u->ring);
+        if (rc >= 0)
+            return 0;
+        if ((rc != -EBUSY && rc != -EAGAIN && rc != -EINTR) || tries == FLUSH_TRIES)
+            return rc;
+        /* Completions are backed up: reap them (that makes room), then
+         * submit again (nothing was submitted). */
         reap(u);
-        return 0;
     }
-    return rc;
 }
 
 struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err)
@@ -546,7 +551,9 @@ static int ur_poll(weft__backend *be, int64_t timeout_ns)
         return rc;
     if (!u->wake_armed)
         arm_wake(u); /* a failure is retried next time */
-    if (timeout_ns == 0) {
+    if (WEFT__FAULT(u, -1, WEFT__FS_WAIT, NULL)) {
+        rc = -EINTR; /* fault injection: a signal before anything was submitted */
+    } else if (timeout_ns == 0) {
         /* Do not block, and do not enter at all when there is nothing to
          * submit and nothing waiting in the kernel. */
         rc = 0;

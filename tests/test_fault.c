@@ -742,3 +742,63 @@ Test(fault, multishot_echo)
     free(in);
     assert_injected();
 }
+
+/* ---- forgetting an fd with an op in flight, under refused submits ---- */
+
+typedef struct fg_run {
+    int done, bound;
+    int64_t result;
+} fg_run;
+
+static void fg_on_recv(weft_op *op)
+{
+    fg_run *f = op->data;
+    f->done = 1;
+    f->result = op->result;
+}
+
+static void fg_on_bound(void *arg)
+{
+    ((fg_run *)arg)->bound = 1;
+}
+
+/* io_uring: the cancel weft_loop_forget_fd() queues must reach the kernel
+ * before the caller closes fd (the kernel resolves the fd when it issues
+ * the cancel; after the close a pending recv would wait forever, holding
+ * the socket). Submits refused with -EBUSY (a backed-up CQ) must not lose
+ * that ordering. On the other backends the same contract holds trivially. */
+Test(fault, forget_fd_with_submits_refused)
+{
+#ifdef _WIN32
+    cr_skip_test("io_uring's contract (Windows has no socketpair)");
+#else
+    load_seeds();
+    for (size_t i = 0; i < nseeds; i++) {
+        weft_loop *loop = test_loop_new();
+        int sv[2];
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+        fg_run f = {0};
+        char buf[16];
+        weft_op op;
+        weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, fg_on_recv, &f);
+        cr_assert_eq(weft_op_submit(loop, &op), 0);
+        weft_loop_run(loop, WEFT_RUN_NOWAIT); /* the recv is with the kernel */
+        weft_handle bound = WEFT_HANDLE_INIT;
+        weft_call_later(loop, &bound, 2000 * MS, fg_on_bound, &f);
+        weft__fault_config(seeds[i], 500, WEFT__FK_SQFULL);
+        int rc = weft_loop_forget_fd(loop, sv[0]);
+        faults_off();
+        close(sv[0]);
+        while (!f.done && !f.bound)
+            weft_loop_run(loop, WEFT_RUN_ONCE);
+        weft_handle_cancel(loop, &bound);
+        close(sv[1]);
+        if (!f.done) {
+            char why[96];
+            snprintf(why, sizeof why, "forget_fd gave %d; the recv never completed", rc);
+            FAIL_SEED(seeds[i], "forget_fd_with_submits_refused", why);
+        }
+        test_loop_free(loop);
+    }
+#endif
+}
