@@ -86,6 +86,25 @@ void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flag
     }
 #endif
     int more = (flags & IORING_CQE_F_MORE) != 0;
+#if WEFT_FAULT_INJECTION
+    /* The kernel stops a multishot request on CQ overflow: simulated by
+     * cancelling it (after this result is posted: queueing may reap the
+     * request's next results); its final -ECANCELED counts as that stop. */
+    int stop = more && !m->op_.pad_ && !m->cancel_ && !u->closing &&
+               WEFT__FAULT(NULL, m->fd_, WEFT__FS_MULTI_STOP, NULL);
+    if (!more && m->op_.pad_) {
+        m->op_.pad_ = 0;
+        if (res == -ECANCELED && !m->cancel_ && !u->closing && m->state_ == M_ARMED) {
+            u->nmulti--;
+            int rc = queue_multi(u, m);
+            if (rc == 0)
+                return; /* nothing to report: the request goes on */
+            m->state_ = M_ENDING;
+            weft__multi_post(u->base.loop, m, rc, NULL, 0);
+            return;
+        }
+    }
+#endif
     void *buf = NULL;
     if (flags & IORING_CQE_F_BUFFER) {
         buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->buf_size;
@@ -136,6 +155,17 @@ void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flag
         u->bufs_out++; /* the caller's until it releases it, after its callback */
     /* Delivered from the callback phase, not from inside poll(). */
     weft__multi_post(u->base.loop, m, res, buf, more);
+#if WEFT_FAULT_INJECTION
+    if (stop) {
+        int err = 0;
+        struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI, 0);
+            io_uring_sqe_set_data64(sqe, UD_IGNORE);
+            m->op_.pad_ = 1;
+        }
+    }
+#endif
 }
 
 int weft__uring_multi_start(weft__backend *be, weft_multi *m)

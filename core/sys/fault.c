@@ -49,8 +49,8 @@ static const struct {
 } kind_names[] = {
     {"eagain", WEFT__FK_EAGAIN},   {"eintr", WEFT__FK_EINTR},   {"short", WEFT__FK_SHORT},
     {"reset", WEFT__FK_RESET},     {"emfile", WEFT__FK_EMFILE}, {"enomem", WEFT__FK_ENOMEM},
-    {"enobufs", WEFT__FK_ENOBUFS}, {"sqfull", WEFT__FK_SQFULL}, {"benign", WEFT__FK_BENIGN},
-    {"all", WEFT__FK_ALL},
+    {"enobufs", WEFT__FK_ENOBUFS}, {"sqfull", WEFT__FK_SQFULL}, {"cqovf", WEFT__FK_CQOVF},
+    {"benign", WEFT__FK_BENIGN},   {"all", WEFT__FK_ALL},
 };
 
 unsigned weft__fault_parse_kinds(const char *s)
@@ -121,6 +121,8 @@ static unsigned site_kinds(int site)
         return WEFT__FK_ENOBUFS;
     case WEFT__FS_IOCP_IO:
         return WEFT__FK_SHORT | WEFT__FK_RESET;
+    case WEFT__FS_MULTI_STOP:
+        return WEFT__FK_CQOVF;
     }
     return 0;
 }
@@ -187,6 +189,8 @@ int weft__fault_at(const void *owner, int fd, int site, size_t *len)
         return ENOBUFS;
     case WEFT__FK_SQFULL:
         return EBUSY;
+    case WEFT__FK_CQOVF:
+        return ECANCELED;
     }
     return 0;
 }

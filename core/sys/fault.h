@@ -27,15 +27,16 @@
 
 /* Where a decision is taken: each site allows some kinds. */
 enum weft__fault_site {
-    WEFT__FS_RECV,    /* recv/read (readiness) or a recv SQE */
-    WEFT__FS_SEND,    /* send/write */
-    WEFT__FS_ACCEPT,  /* accept4 or an accept SQE */
-    WEFT__FS_CONNECT, /* connect */
-    WEFT__FS_WAIT,    /* epoll_wait/poll/kevent: EINTR */
-    WEFT__FS_ALLOC,   /* weft's own malloc/calloc/realloc: ENOMEM */
-    WEFT__FS_SQE,     /* io_uring_get_sqe: a full SQ */
-    WEFT__FS_MULTI,   /* a buffer-select (multishot) recv CQE: ENOBUFS */
-    WEFT__FS_IOCP_IO, /* an overlapped WSARecv/WSASend: what IOCP can report (short, reset) */
+    WEFT__FS_RECV,       /* recv/read (readiness) or a recv SQE */
+    WEFT__FS_SEND,       /* send/write */
+    WEFT__FS_ACCEPT,     /* accept4 or an accept SQE */
+    WEFT__FS_CONNECT,    /* connect */
+    WEFT__FS_WAIT,       /* epoll_wait/poll/kevent: EINTR */
+    WEFT__FS_ALLOC,      /* weft's own malloc/calloc/realloc: ENOMEM */
+    WEFT__FS_SQE,        /* io_uring_get_sqe: a full SQ */
+    WEFT__FS_MULTI,      /* a buffer-select (multishot) recv CQE: ENOBUFS */
+    WEFT__FS_IOCP_IO,    /* an overlapped WSARecv/WSASend: what IOCP can report (short, reset) */
+    WEFT__FS_MULTI_STOP, /* a running io_uring multishot request: the kernel ends it */
 };
 
 /* The kinds of fault (a mask selects which may happen). */
@@ -48,10 +49,11 @@ enum {
     WEFT__FK_ENOMEM = 32,
     WEFT__FK_ENOBUFS = 64,
     WEFT__FK_SQFULL = 128,
+    WEFT__FK_CQOVF = 256, /* the kernel ends a multishot request, as on CQ overflow */
     /* What a correct program survives with every byte delivered. */
-    WEFT__FK_BENIGN =
-        WEFT__FK_EAGAIN | WEFT__FK_EINTR | WEFT__FK_SHORT | WEFT__FK_SQFULL | WEFT__FK_ENOBUFS,
-    WEFT__FK_ALL = 255,
+    WEFT__FK_BENIGN = WEFT__FK_EAGAIN | WEFT__FK_EINTR | WEFT__FK_SHORT | WEFT__FK_SQFULL |
+                      WEFT__FK_ENOBUFS | WEFT__FK_CQOVF,
+    WEFT__FK_ALL = 511,
 };
 
 #if WEFT_FAULT_INJECTION
