@@ -3,11 +3,12 @@
  * recv, an HTTP exchange and RESP commands through the example servers,
  * each under many seeded fault schedules (core/sys/fault.h). Odd seeds
  * inject only what a correct program survives (EAGAIN, EINTR, 1-byte
- * transfers, a full SQ, an empty buffer ring): every byte must arrive once
- * and in order. Even seeds inject everything (resets, EMFILE, ENOMEM...):
- * every byte that arrives must be right, and a connection that does not
- * finish must fail with a negative code, in bounded time. A failing run
- * prints its seed and how to replay it.
+ * transfers, a full SQ, an empty buffer ring, a multishot request ended as
+ * on CQ overflow): every byte must arrive once and in order. Even seeds
+ * inject everything (resets, EMFILE, ENOMEM...): every byte that arrives
+ * must be right, and a connection that does not finish must fail with a
+ * negative code, in bounded time. A failing run prints its seed and how to
+ * replay it.
  *
  * Seeds: a fixed list; WEFT_FAULT_SEEDS="a-b" or "a,b,c" adds more,
  * WEFT_FAULT_SEED=N runs only N. WEFT_FAULT_RATE (permille) and
