@@ -104,6 +104,7 @@ enum {
     WEFT__OPFLAG_STARTED = 2,    /* connect: the system call was made, wait for SO_ERROR */
     WEFT__OPFLAG_READ_WRITE = 4, /* fd is not a socket: use read/write */
     WEFT__OPFLAG_MULTI = 8,      /* the op inside a weft_multi (readiness emulation) */
+    WEFT__OPFLAG_FAULT = 16,     /* io_uring, fault injection: a NOP carrying the errno in pad_ */
 };
 
 /* Declared only where compiled (weft_config.h): a reference to a backend

@@ -78,10 +78,12 @@ static int timeout_ms(int64_t ns)
     return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
-static int ep_poll(weft__backend *be, int64_t timeout_ns)
+static int ep_wait(weft__backend *be, int64_t timeout_ns)
 {
     weft_epoll *ep = (weft_epoll *)be;
-    int n = epoll_wait(ep->epfd, ep->events, MAX_EVENTS, timeout_ms(timeout_ns));
+    int n = WEFT__FAULT(be, -1, WEFT__FS_WAIT, NULL)
+                ? (errno = EINTR, -1)
+                : epoll_wait(ep->epfd, ep->events, MAX_EVENTS, timeout_ms(timeout_ns));
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
@@ -98,6 +100,15 @@ static int ep_poll(weft__backend *be, int64_t timeout_ns)
                           err || (e->events & EPOLLOUT), err || (e->events & EPOLLRDHUP));
     }
     return 0;
+}
+
+/* The wait, then the readiness events an injected fault owes (fault.h). */
+static int ep_poll(weft__backend *be, int64_t timeout_ns)
+{
+    weft__readiness *r = (weft__readiness *)be;
+    int rc = ep_wait(be, WEFT__READY_FAULT_TIMEOUT(r, timeout_ns));
+    WEFT__READY_FAULT_REPLAY(r);
+    return rc;
 }
 
 static int ep_wake(weft__backend *be)

@@ -44,6 +44,7 @@
  * fails when all is well), so a new socket behind the old number still
  * reaches the port. Multishot requests: iocp_multi.c.
  */
+#include "sys/fault.h"
 #include "iocp_internal.h"
 #include "loop_internal.h"
 
@@ -497,6 +498,23 @@ int64_t weft__iocp_try_now(weft__iocp *u, weft_op *op)
 
 /* ---- overlapped calls ---- */
 
+#if WEFT_FAULT_INJECTION
+/* Fault injection (fault.h): instead of the call, a packet of our own that
+ * sock_packet() turns into the errno (nothing was transferred). */
+static int fault_packet(weft__iocp *u, weft_op *op, int err)
+{
+    op->opflags_ |= WEFT__OPFLAG_FAULT;
+    op->pad_ = (uint16_t)err;
+    if (!PostQueuedCompletionStatus(u->port, 0, 0, &priv(op)->req.ov)) {
+        op->opflags_ &= (uint8_t)~WEFT__OPFLAG_FAULT;
+        return weft__win_error(GetLastError());
+    }
+    return 0;
+}
+#else
+#define fault_packet(u, op, err) ((void)(u), (void)(op), (void)(err), 0)
+#endif
+
 /* Start op's overlapped call on ent. 0: a packet will come; 1: done at once
  * with *res; < 0: failed at once (no packet). */
 static int start_overlapped(weft__iocp *u, weft_op *op, weft__sock_ent *ent, int64_t *res)
@@ -509,10 +527,14 @@ static int start_overlapped(weft__iocp *u, weft_op *op, weft__sock_ent *ent, int
     int rc;
     switch (op->opcode) {
     case WEFT_OP_RECV:
-    case WEFT_OP_SEND:
+    case WEFT_OP_SEND: {
+        size_t len = op->len;
+        int ferr = WEFT__FAULT(NULL, op->fd, WEFT__FS_IOCP_IO, &len);
         p->u.io.wb.buf = op->buf;
-        p->u.io.wb.len = io_len(op->len);
+        p->u.io.wb.len = io_len(len);
         p->u.io.flags = (DWORD)op->flags;
+        if (ferr)
+            return fault_packet(u, op, ferr);
         if (op->opcode == WEFT_OP_RECV)
             rc = WSARecv(s, &p->u.io.wb, 1, &bytes, &p->u.io.flags, &p->req.ov, NULL);
         else
@@ -526,6 +548,7 @@ static int start_overlapped(weft__iocp *u, weft_op *op, weft__sock_ent *ent, int
         if (rc == WSA_IO_PENDING || (rc == WSAEMSGSIZE && !ent->skip))
             return 0;
         return weft__win_error((unsigned long)rc);
+    }
     case WEFT_OP_ACCEPT: {
         if ((rc = weft__iocp_listening(ent)) != 0)
             return rc;
@@ -615,6 +638,12 @@ static void sock_packet(weft__iocp *u, weft_op *op)
         /* A datagram cut to the buffer (a warning status): its length, as on POSIX. */
         if (res == 0 || weft__iocp_status(&p->req.ov) == STATUS_BUFFER_OVERFLOW)
             res = (int64_t)p->req.ov.InternalHigh;
+#if WEFT_FAULT_INJECTION
+        if (op->opflags_ & WEFT__OPFLAG_FAULT) {
+            op->opflags_ &= (uint8_t)~WEFT__OPFLAG_FAULT;
+            res = -(int64_t)op->pad_; /* fault_packet()'s */
+        }
+#endif
         break;
     case WEFT_OP_ACCEPT: {
         weft__accept_slot *slot = p->u.slot;

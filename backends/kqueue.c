@@ -340,7 +340,7 @@ static void recover(weft_kqueue *k)
     }
 }
 
-static int kq_poll(weft__backend *be, int64_t timeout_ns)
+static int kq_wait(weft__backend *be, int64_t timeout_ns)
 {
     weft_kqueue *k = (weft_kqueue *)be;
     struct timespec ts, *tsp = NULL;
@@ -358,7 +358,8 @@ static int kq_poll(weft__backend *be, int64_t timeout_ns)
     }
     for (int round = 0; round <= MAX_REFILLS; round++) {
         int cap = k->cap < LIST_MAX ? k->cap : LIST_MAX;
-        int n = kevent(k->kq, NULL, 0, k->evs, cap, tsp);
+        int n = WEFT__FAULT(be, -1, WEFT__FS_WAIT, NULL) ? (errno = EINTR, -1)
+                                                         : kevent(k->kq, NULL, 0, k->evs, cap, tsp);
         if (n < 0)
             return errno == EINTR ? 0 : -errno;
         int full = n == cap;
@@ -377,6 +378,15 @@ static int kq_poll(weft__backend *be, int64_t timeout_ns)
         tsp = &ts;
     }
     return 0;
+}
+
+/* The wait, then the readiness events an injected fault owes (fault.h). */
+static int kq_poll(weft__backend *be, int64_t timeout_ns)
+{
+    weft__readiness *r = (weft__readiness *)be;
+    int rc = kq_wait(be, WEFT__READY_FAULT_TIMEOUT(r, timeout_ns));
+    WEFT__READY_FAULT_REPLAY(r);
+    return rc;
 }
 
 static int kq_wake(weft__backend *be)

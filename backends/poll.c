@@ -104,7 +104,7 @@ static void pl_fini(weft__backend *be)
     close(p->wake_wr);
 }
 
-static int pl_poll(weft__backend *be, int64_t timeout_ns)
+static int pl_wait(weft__backend *be, int64_t timeout_ns)
 {
     weft_pollbe *p = (weft_pollbe *)be;
     int ms = -1;
@@ -112,7 +112,8 @@ static int pl_poll(weft__backend *be, int64_t timeout_ns)
         int64_t t = (timeout_ns + 999999) / 1000000; /* never wake before a timer is due */
         ms = t > 0x7fffffff ? 0x7fffffff : (int)t;
     }
-    int n = poll(p->fds, p->nfds, ms);
+    int n =
+        WEFT__FAULT(be, -1, WEFT__FS_WAIT, NULL) ? (errno = EINTR, -1) : poll(p->fds, p->nfds, ms);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     if (n == 0)
@@ -134,6 +135,15 @@ static int pl_poll(weft__backend *be, int64_t timeout_ns)
         weft__ready_event(&p->r, e->fd, err || (ev & POLLIN), err || (ev & POLLOUT), err);
     }
     return 0;
+}
+
+/* The wait, then the readiness events an injected fault owes (fault.h). */
+static int pl_poll(weft__backend *be, int64_t timeout_ns)
+{
+    weft__readiness *r = (weft__readiness *)be;
+    int rc = pl_wait(be, WEFT__READY_FAULT_TIMEOUT(r, timeout_ns));
+    WEFT__READY_FAULT_REPLAY(r);
+    return rc;
 }
 
 static int pl_wake(weft__backend *be)

@@ -1,5 +1,6 @@
 /* Readiness backends' shared half: see readiness.h. */
 #include "readiness.h"
+#include "sys/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,52 +50,67 @@ static int is_stream(int fd, weft__fdslot *slot)
     return slot->kind == FD_STREAM;
 }
 
-static int64_t try_recv(weft__fdslot *slot, weft_op *op)
+static int64_t try_recv(weft__readiness *r, weft__fdslot *slot, weft_op *op)
 {
     ssize_t n;
     if (slot->drained)
         return PARK; /* nothing came since the last short read */
+    size_t len = op->len;
+    int ferr;
     if (!slot->not_socket) {
-        do
-            n = recv(op->fd, op->buf, op->len, op->flags);
-        while (n < 0 && errno == EINTR);
-        if (n > 0 && (size_t)n < op->len && !slot->hup_seen && !(op->flags & MSG_PEEK) &&
+        do {
+            len = op->len;
+            ferr = WEFT__FAULT(r, op->fd, WEFT__FS_RECV, &len);
+            n = ferr ? (errno = ferr, -1) : recv(op->fd, op->buf, len, op->flags);
+        } while (n < 0 && errno == EINTR);
+        /* Against len, not op->len: a cut-down call proves nothing. */
+        if (n > 0 && (size_t)n < len && !slot->hup_seen && !(op->flags & MSG_PEEK) &&
             is_stream(op->fd, slot))
             slot->drained = 1;
         if (!(n < 0 && errno == ENOTSOCK && op->flags == 0))
             return sys_result(n);
         slot->not_socket = 1;
     }
-    do
-        n = read(op->fd, op->buf, op->len);
-    while (n < 0 && errno == EINTR);
+    do {
+        len = op->len;
+        ferr = WEFT__FAULT(r, op->fd, WEFT__FS_RECV, &len);
+        n = ferr ? (errno = ferr, -1) : read(op->fd, op->buf, len);
+    } while (n < 0 && errno == EINTR);
     return sys_result(n);
 }
 
-static int64_t try_send(weft__fdslot *slot, weft_op *op)
+static int64_t try_send(weft__readiness *r, weft__fdslot *slot, weft_op *op)
 {
     ssize_t n;
+    size_t len;
+    int ferr;
     if (!slot->not_socket) {
-        do
-            n = send(op->fd, op->buf, op->len, op->flags | MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
+        do {
+            len = op->len;
+            ferr = WEFT__FAULT(r, op->fd, WEFT__FS_SEND, &len);
+            n = ferr ? (errno = ferr, -1) : send(op->fd, op->buf, len, op->flags | MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
         if (!(n < 0 && errno == ENOTSOCK && op->flags == 0))
             return sys_result(n);
         slot->not_socket = 1;
     }
-    do
-        n = write(op->fd, op->buf, op->len);
-    while (n < 0 && errno == EINTR);
+    do {
+        len = op->len;
+        ferr = WEFT__FAULT(r, op->fd, WEFT__FS_SEND, &len);
+        n = ferr ? (errno = ferr, -1) : write(op->fd, op->buf, len);
+    } while (n < 0 && errno == EINTR);
     return sys_result(n);
 }
 
-static int64_t try_accept(weft_op *op)
+static int64_t try_accept(weft__readiness *r, weft_op *op)
 {
     socklen_t len = (socklen_t)op->len;
-    int fd;
-    do
-        fd = accept4(op->fd, op->buf, op->buf ? &len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+    int fd, ferr;
+    do {
+        ferr = WEFT__FAULT(r, op->fd, WEFT__FS_ACCEPT, NULL);
+        fd = ferr ? (errno = ferr, -1)
+                  : accept4(op->fd, op->buf, op->buf ? &len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
     if (fd >= 0)
         op->addrlen = op->buf ? (uint32_t)len : 0;
     return sys_result(fd);
@@ -109,10 +125,11 @@ static int64_t try_connect(weft_op *op)
             return -errno;
         return err == EINPROGRESS ? PARK : -(int64_t)err;
     }
-    int rc;
-    do
-        rc = connect(op->fd, op->buf, (socklen_t)op->len);
-    while (rc < 0 && errno == EINTR);
+    int rc, ferr;
+    do {
+        ferr = WEFT__FAULT(NULL, op->fd, WEFT__FS_CONNECT, NULL);
+        rc = ferr ? (errno = ferr, -1) : connect(op->fd, op->buf, (socklen_t)op->len);
+    } while (rc < 0 && errno == EINTR);
     if (rc == 0)
         return 0;
     if (errno == EINPROGRESS || errno == EAGAIN) {
@@ -125,7 +142,7 @@ static int64_t try_connect(weft_op *op)
 /* One attempt at op's system call; PARK when it would block. `ready` says
  * the mechanism just reported the fd ready, which is all a poll op waits
  * for. */
-static int64_t try_op(weft__fdslot *slot, weft_op *op, int ready)
+static int64_t try_op(weft__readiness *r, weft__fdslot *slot, weft_op *op, int ready)
 {
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
@@ -133,11 +150,11 @@ static int64_t try_op(weft__fdslot *slot, weft_op *op, int ready)
     case WEFT_OP_POLL_OUT:
         return ready ? 0 : poll_now(op->fd, POLLOUT);
     case WEFT_OP_ACCEPT:
-        return try_accept(op);
+        return try_accept(r, op);
     case WEFT_OP_RECV:
-        return try_recv(slot, op);
+        return try_recv(r, slot, op);
     case WEFT_OP_SEND:
-        return try_send(slot, op);
+        return try_send(r, slot, op);
     case WEFT_OP_CONNECT:
         return try_connect(op);
     }
@@ -175,7 +192,7 @@ static void finish_all(weft__readiness *r, weft__list *list, int64_t result)
 int64_t weft__ready_try(weft__readiness *r, weft_op *op)
 {
     weft__fdslot *slot = weft__ready_slot(r, op->fd);
-    return slot ? try_op(slot, op, 0) : -EBADF;
+    return slot ? try_op(r, slot, op, 0) : -EBADF;
 }
 
 int weft__ready_park(weft__readiness *r, weft_op *op)
@@ -224,7 +241,7 @@ int weft__ready_submit(weft__backend *be, weft_op *op)
     weft__list *list = weft__fd_fifo(slot, op);
     /* Ops already waiting go first: never overtake them. */
     if (weft__list_empty(list)) {
-        int64_t res = try_op(slot, op, 0);
+        int64_t res = try_op(r, slot, op, 0);
         if (res != PARK) {
             weft__op_done(be->loop, op, res);
             return 0;
@@ -279,7 +296,7 @@ static void run_list(weft__readiness *r, weft__fdslot *slot, weft__list *list)
             weft__ready_multi_kick(r, op->data);
             break;
         }
-        int64_t res = try_op(slot, op, 1);
+        int64_t res = try_op(r, slot, op, 1);
         if (res == PARK)
             break;
         weft__list_remove(list, n);
@@ -302,6 +319,15 @@ void weft__ready_event(weft__readiness *r, int fd, int readable, int writable, i
         run_list(r, slot, &slot->writers);
     sync_want(r, fd, slot);
 }
+
+#if WEFT_FAULT_INJECTION
+void weft__ready_fault_replay(weft__readiness *r)
+{
+    int fd;
+    while ((fd = weft__fault_owed_pop(r)) >= 0)
+        weft__ready_event(r, fd, 1, 1, 0);
+}
+#endif
 
 static void drop_all(weft__list *list)
 {

@@ -9,6 +9,7 @@
 #include "buf_pool.h"
 #include "fd_table.h"
 #include "list.h"
+#include "sys/fault.h"
 
 #include <errno.h>
 
@@ -65,6 +66,18 @@ int weft__ready_cancel(weft__backend *be, weft_op *op);
 int weft__ready_forget_fd(weft__backend *be, int fd);
 /* The mechanism saw fd ready: finish the parked ops that can finish now. */
 void weft__ready_event(weft__readiness *r, int fd, int readable, int writable, int hup);
+/* Fault injection (core/sys/fault.h): an injected EAGAIN owes its fd a
+ * readiness event, as a real one would; the backend's wait must not block
+ * while one is owed (WEFT__READY_FAULT_TIMEOUT) and replays them after it
+ * (WEFT__READY_FAULT_REPLAY), as spurious readable+writable events. */
+#if WEFT_FAULT_INJECTION
+void weft__ready_fault_replay(weft__readiness *r);
+#define WEFT__READY_FAULT_REPLAY(r) weft__ready_fault_replay(r)
+#else
+#define WEFT__READY_FAULT_REPLAY(r) ((void)(r))
+#endif
+#define WEFT__READY_FAULT_TIMEOUT(r, t) (WEFT__FAULT_OWED(r) ? 0 : (t))
+
 /* Drop all parked ops (their callbacks will not run) and the slot table. */
 void weft__ready_fini(weft__readiness *r);
 

@@ -35,6 +35,7 @@
  */
 #include "uring_internal.h"
 #include "loop_internal.h"
+#include "sys/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +113,8 @@ int weft__uring_enable(weft__uring *u)
 
 static void handle_cqe(weft__uring *u, uint64_t ud, int res, unsigned flags);
 
+enum { FLUSH_TRIES = 16 }; /* submits refused in a row before flush() gives up */
+
 /* Take the oldest CQE off the ring. It is consumed before it is handled,
  * and every call starts again from the ring's head, so handling may queue
  * SQEs, submit, and even reap again. */
@@ -149,29 +152,34 @@ static void reap(weft__uring *u)
 }
 
 /* Hand the queued SQEs to the kernel now (SQ full, or an fd about to be
- * closed). */
+ * closed). 0 only once they are with the kernel: a cancel by fd must be
+ * issued before the caller closes that fd. */
 static int flush(weft__uring *u)
 {
     int rc = weft__uring_enable(u);
     if (rc)
         return rc;
     u->entered = 1;
-    rc = io_uring_submit(&u->ring);
-    if (rc >= 0 || rc == -EINTR)
-        return 0;
-    if (rc == -EBUSY || rc == -EAGAIN) {
-        /* Completions are backed up: reap them (that also makes room). */
+    for (int tries = 0;; tries++) {
+        /* Fault injection: the kernel refuses the batch (its CQ backed up). */
+        rc = WEFT__FAULT(u, -1, WEFT__FS_SQE, NULL) ? -EBUSY : io_uring_submit(&u->ring);
+        if (rc >= 0)
+            return 0;
+        if ((rc != -EBUSY && rc != -EAGAIN && rc != -EINTR) || tries == FLUSH_TRIES)
+            return rc;
+        /* Completions are backed up: reap them (that makes room), then
+         * submit again (nothing was submitted). */
         reap(u);
-        return 0;
     }
-    return rc;
 }
 
 struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err)
 {
     struct io_uring_sqe *sqe;
     int tries = 0;
-    while ((sqe = io_uring_get_sqe(&u->ring)) == NULL) {
+    /* An injected full SQ takes no SQE: the flush below is the real path. */
+    while ((sqe = WEFT__FAULT(u, -1, WEFT__FS_SQE, NULL) ? NULL : io_uring_get_sqe(&u->ring)) ==
+           NULL) {
         int rc = flush(u);
         if (rc == 0 && ++tries > 64)
             rc = -EAGAIN; /* the kernel takes nothing: give up */
@@ -190,6 +198,31 @@ static unsigned rw_len(size_t len)
     return len > MAX_RW ? MAX_RW : (unsigned)len;
 }
 
+#if WEFT_FAULT_INJECTION
+/* Fault injection (fault.h): an op whose call is to fail goes to the kernel
+ * as a NOP whose completion op_cqe() turns into the errno (nothing was
+ * transferred); a short one asks for 1 byte. 1 when sqe became that NOP. */
+static int fault_op(weft_op *op, struct io_uring_sqe *sqe, size_t *len)
+{
+    int site = op->opcode == WEFT_OP_RECV     ? WEFT__FS_RECV
+               : op->opcode == WEFT_OP_SEND   ? WEFT__FS_SEND
+               : op->opcode == WEFT_OP_ACCEPT ? WEFT__FS_ACCEPT
+               : op->opcode == WEFT_OP_CONNECT && !(op->opflags_ & WEFT__OPFLAG_STARTED)
+                   ? WEFT__FS_CONNECT
+                   : -1;
+    int err = site < 0 ? 0 : weft__fault_at(WEFT__FAULT_NO_OWE, op->fd, site, len);
+    if (!err)
+        return 0;
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
+    op->opflags_ |= WEFT__OPFLAG_FAULT;
+    op->pad_ = (uint16_t)err;
+    return 1;
+}
+#else
+#define fault_op(op, sqe, len) ((void)(len), 0)
+#endif
+
 /* Queue op's SQE for its current stage (a connect in progress waits for
  * POLLOUT; recv/send on a non-socket is read/write). */
 static int queue_op(weft__uring *u, weft_op *op)
@@ -198,6 +231,9 @@ static int queue_op(weft__uring *u, weft_op *op)
     struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
     if (!sqe)
         return err;
+    size_t len = op->len;
+    if (fault_op(op, sqe, &len))
+        return 0;
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
         io_uring_prep_poll_add(sqe, op->fd, POLLIN);
@@ -213,15 +249,15 @@ static int queue_op(weft__uring *u, weft_op *op)
         break;
     case WEFT_OP_RECV:
         if (op->opflags_ & WEFT__OPFLAG_READ_WRITE)
-            io_uring_prep_read(sqe, op->fd, op->buf, rw_len(op->len), (uint64_t)-1);
+            io_uring_prep_read(sqe, op->fd, op->buf, rw_len(len), (uint64_t)-1);
         else
-            io_uring_prep_recv(sqe, op->fd, op->buf, rw_len(op->len), op->flags);
+            io_uring_prep_recv(sqe, op->fd, op->buf, rw_len(len), op->flags);
         break;
     case WEFT_OP_SEND:
         if (op->opflags_ & WEFT__OPFLAG_READ_WRITE)
-            io_uring_prep_write(sqe, op->fd, op->buf, rw_len(op->len), (uint64_t)-1);
+            io_uring_prep_write(sqe, op->fd, op->buf, rw_len(len), (uint64_t)-1);
         else
-            io_uring_prep_send(sqe, op->fd, op->buf, rw_len(op->len), op->flags | MSG_NOSIGNAL);
+            io_uring_prep_send(sqe, op->fd, op->buf, rw_len(len), op->flags | MSG_NOSIGNAL);
         break;
     case WEFT_OP_CONNECT:
         if (op->opflags_ & WEFT__OPFLAG_STARTED)
@@ -304,6 +340,12 @@ static int so_error(int fd)
 
 static void op_cqe(weft__uring *u, weft_op *op, int res)
 {
+#if WEFT_FAULT_INJECTION
+    if (op->opflags_ & WEFT__OPFLAG_FAULT) {
+        op->opflags_ &= (uint8_t)~WEFT__OPFLAG_FAULT;
+        res = -(int)op->pad_; /* the NOP fault_op() sent */
+    }
+#endif
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
     case WEFT_OP_POLL_OUT:
@@ -319,13 +361,14 @@ static void op_cqe(weft__uring *u, weft_op *op, int res)
                 u->fds.slots[op->fd].not_socket = 1;
             if (resubmit(u, op, &res))
                 return;
-        } else if (res == -EAGAIN && resubmit(u, op, &res)) {
-            /* O_NONBLOCK sockets can still surface EAGAIN after a spurious wake-up */
+        } else if ((res == -EAGAIN || res == -EINTR) && resubmit(u, op, &res)) {
+            /* O_NONBLOCK sockets can still surface EAGAIN after a spurious wake-up;
+             * EINTR (a signalled io-wq worker) means nothing was moved: again */
             return;
         }
         break;
     case WEFT_OP_ACCEPT:
-        if (res == -EAGAIN && resubmit(u, op, &res))
+        if ((res == -EAGAIN || res == -EINTR) && resubmit(u, op, &res))
             return;
         if (res >= 0 && res < u->fds.nslots)
             u->fds.slots[res].not_socket = 0; /* a reused number */
@@ -336,6 +379,10 @@ static void op_cqe(weft__uring *u, weft_op *op, int res)
         if (op->opflags_ & WEFT__OPFLAG_STARTED) {
             if (res >= 0)
                 res = so_error(op->fd);
+        } else if (res == -EINTR) {
+            /* Interrupted: ask again (a connect under way answers EALREADY). */
+            if (resubmit(u, op, &res))
+                return;
         } else if (res == -EINPROGRESS || res == -EALREADY || res == -EAGAIN) {
             /* The kernel let a non-blocking connect through unfinished: wait for POLLOUT. */
             op->opflags_ |= WEFT__OPFLAG_STARTED;
@@ -504,7 +551,9 @@ static int ur_poll(weft__backend *be, int64_t timeout_ns)
         return rc;
     if (!u->wake_armed)
         arm_wake(u); /* a failure is retried next time */
-    if (timeout_ns == 0) {
+    if (WEFT__FAULT(u, -1, WEFT__FS_WAIT, NULL)) {
+        rc = -EINTR; /* fault injection: a signal before anything was submitted */
+    } else if (timeout_ns == 0) {
         /* Do not block, and do not enter at all when there is nothing to
          * submit and nothing waiting in the kernel. */
         rc = 0;

@@ -6,6 +6,7 @@
  * posted (weft__multi_post): their callbacks run in the loop's callback
  * phase, and a buffer is the caller's from its callback until released. */
 #include "uring_internal.h"
+#include "sys/fault.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +33,11 @@ static int queue_multi(weft__uring *u, weft_multi *m)
         io_uring_prep_accept(sqe, m->fd_, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else if (m->kind_ == WEFT__MULTI_ACCEPT) {
         io_uring_prep_multishot_accept(sqe, m->fd_, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else if (WEFT__FAULT(NULL, m->fd_, WEFT__FS_MULTI, NULL)) {
+        /* Fault injection: the kernel found no buffer (the NOP's
+         * completion is turned into -ENOBUFS below). */
+        io_uring_prep_nop(sqe);
+        m->op_.opflags_ |= WEFT__OPFLAG_FAULT;
     } else {
         io_uring_prep_recv_multishot(sqe, m->fd_, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -72,7 +78,33 @@ void weft__uring_multi_stop_paused(weft__uring *u, weft_multi *m)
 
 void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flags)
 {
+#if WEFT_FAULT_INJECTION
+    if (m->op_.opflags_ & WEFT__OPFLAG_FAULT) {
+        m->op_.opflags_ &= (uint8_t)~WEFT__OPFLAG_FAULT; /* unused by io_uring otherwise */
+        res = -ENOBUFS;
+        flags = 0;
+    }
+#endif
     int more = (flags & IORING_CQE_F_MORE) != 0;
+#if WEFT_FAULT_INJECTION
+    /* The kernel stops a multishot request on CQ overflow: simulated by
+     * cancelling it (after this result is posted: queueing may reap the
+     * request's next results); its final -ECANCELED counts as that stop. */
+    int stop = more && !m->op_.pad_ && !m->cancel_ && !u->closing &&
+               WEFT__FAULT(NULL, m->fd_, WEFT__FS_MULTI_STOP, NULL);
+    if (!more && m->op_.pad_) {
+        m->op_.pad_ = 0;
+        if (res == -ECANCELED && !m->cancel_ && !u->closing && m->state_ == M_ARMED) {
+            u->nmulti--;
+            int rc = queue_multi(u, m);
+            if (rc == 0)
+                return; /* nothing to report: the request goes on */
+            m->state_ = M_ENDING;
+            weft__multi_post(u->base.loop, m, rc, NULL, 0);
+            return;
+        }
+    }
+#endif
     void *buf = NULL;
     if (flags & IORING_CQE_F_BUFFER) {
         buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->buf_size;
@@ -123,6 +155,17 @@ void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flag
         u->bufs_out++; /* the caller's until it releases it, after its callback */
     /* Delivered from the callback phase, not from inside poll(). */
     weft__multi_post(u->base.loop, m, res, buf, more);
+#if WEFT_FAULT_INJECTION
+    if (stop) {
+        int err = 0;
+        struct io_uring_sqe *sqe = weft__uring_get_sqe(u, &err);
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)m | UD_MULTI, 0);
+            io_uring_sqe_set_data64(sqe, UD_IGNORE);
+            m->op_.pad_ = 1;
+        }
+    }
+#endif
 }
 
 int weft__uring_multi_start(weft__backend *be, weft_multi *m)

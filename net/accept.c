@@ -12,6 +12,7 @@
  * Windows has no per-process descriptor limit of that kind (sockets are
  * handles, limited by memory): there is no spare, and a WSAEMFILE from the
  * system backs off with the timer too. */
+#include "sys/fault.h"
 #include "net_internal.h"
 
 #include <stdatomic.h>
@@ -107,7 +108,8 @@ static int shed_one(int lfd)
 
 int weft__accept_queued(int lfd)
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int ferr = WEFT__FAULT(NULL, lfd, WEFT__FS_ACCEPT, NULL);
+    int fd = ferr ? (errno = ferr, -1) : accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return -errno;
     weft__tune_stream(fd);

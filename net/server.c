@@ -4,6 +4,7 @@
  * connection; at the limit a new connection reclaims the oldest silent or
  * reclaimable one, as nginx drains its reusable connections), and a
  * graceful close. */
+#include "sys/fault.h"
 #include "net_internal.h"
 #include "list.h"
 #include "stream_tls.h"
@@ -178,7 +179,7 @@ static int conn_wait_first_read(weft_server *srv, conn *c, int fd)
  * (a task at once when the handler speaks first). */
 static void serve(weft_server *srv, int fd)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = WEFT__CALLOC(1, sizeof *c);
     int rc = c ? 0 : -ENOMEM;
     if (!rc && srv->speak_first) {
         rc = weft_stream_new(srv->loop, fd, &srv->sopts, &c->s);

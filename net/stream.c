@@ -22,6 +22,7 @@
  * Closing is synchronous: the loop forgets the fd (which also stops an
  * in-flight send on every backend), the fd is closed, and the memory is
  * freed at once, or by the send's completion when one was in flight. */
+#include "sys/fault.h"
 #include "net_internal.h"
 #include "stream_tls.h"
 #include "weft/sync.h"
@@ -90,7 +91,7 @@ static int grow(char **buf, size_t *size, size_t need, size_t limit)
         n = limit;
     if (n <= *size)
         return 0;
-    char *p = realloc(*buf, n);
+    char *p = WEFT__REALLOC(*buf, n);
     if (!p)
         return -ENOMEM;
     *buf = p;
@@ -195,7 +196,7 @@ int weft_stream_new(weft_loop *loop, int fd, const weft_stream_opts *opts, weft_
         weft_close(loop, fd);
         return -EINVAL;
     }
-    weft_stream *s = calloc(1, sizeof *s);
+    weft_stream *s = WEFT__CALLOC(1, sizeof *s);
     if (!s) {
         weft_close(loop, fd);
         return -ENOMEM;
