@@ -30,11 +30,11 @@ ir() {
     i=0
     until ss -Hltn "sport = :$port" | grep -q .; do
         i=$((i + 1))
-        [ $i -lt 200 ] && kill -0 "$pid" 2>/dev/null || {
+        if [ $i -ge 200 ] || ! kill -0 "$pid" 2>/dev/null; then
             echo "server did not start" >&2
             cat "$tmp/err" >&2
             exit 1
-        }
+        fi
         sleep 0.05
     done
     out=$("$load" --port "$port" -c "${CONNS:-64}" -s "${SIZE:-64}" -n "$N" -w 0 --json)
