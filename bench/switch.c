@@ -13,6 +13,12 @@
  * run alternately (weft, fcontext, ucontext, weft, ...).
  *
  *   switch [--n N] [--reps R] [--json]
+ *   switch --count IMPL:WHAT [--n N]    (IMPL weft|fcontext, WHAT switch|life)
+ *
+ * --count runs one loop of n, untimed, for instruction counters: under
+ * `valgrind --tool=callgrind`, the difference between two values of n
+ * divided by their difference is the instructions per switch (x2: the loop
+ * counts round trips) or per life (bench/RESULTS.md "issue 17").
  *
  * fcontext's entry points are plain C symbols in libboost_context
  * (jump_fcontext, make_fcontext: `nm -D` shows them unmangled), so they are
@@ -232,6 +238,23 @@ int main(int argc, char **argv)
     weft_stack_pool *pool;
     if (!stack || weft_stack_pool_new(NULL, &pool) != 0)
         return 1;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--count") == 0) {
+            const char *what = argv[i + 1];
+            int impl = strncmp(what, "weft:", 5) == 0       ? IMPL_WEFT
+                       : strncmp(what, "fcontext:", 9) == 0 ? IMPL_FCONTEXT
+                                                            : -1;
+            const char *colon = strchr(what, ':');
+            if (impl < 0 || !available(impl) || !colon ||
+                (strcmp(colon, ":switch") != 0 && strcmp(colon, ":life") != 0)) {
+                fprintf(stderr, "switch: --count weft|fcontext:switch|life\n");
+                return 2;
+            }
+            measure(impl, strcmp(colon, ":life") == 0, n, stack, pool);
+            weft_stack_pool_free(pool);
+            free(stack);
+            return 0;
+        }
 
     static double samples[2][NIMPL][MAXREPS];
     /* Warm up: map the pool's stack, fault in the pages, settle clocks. */

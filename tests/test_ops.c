@@ -85,6 +85,36 @@ Test(ops, callback_never_runs_inside_submit)
     test_loop_free(loop);
 }
 
+/* prep writes every field (core/loop/op.c sets them one by one rather than
+ * memset): an op reused after a completion, with its public fields
+ * scribbled on, is prepared as new and runs again. */
+Test(ops, prep_resets_a_used_op)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    test_unix_pair(sv);
+    weft_op op;
+    memset(&op, 0xa5, sizeof op);
+    char c;
+    test_rec d = {0};
+    for (int round = 0; round < 2; round++) {
+        weft_op_prep_recv(&op, sv[0], &c, 1, 0, test_on_done, &d);
+        cr_assert_eq(op.result, 0);
+        cr_assert_eq(op.addrlen, 0);
+        cr_assert_not(weft_op_pending(&op));
+        cr_assert_eq(test_write(sv[1], "y", 1), 1);
+        cr_assert_eq(weft_op_submit(loop, &op), 0);
+        test_run(loop);
+        cr_assert_eq(d.calls, round + 1);
+        cr_assert_eq(d.result, 1);
+        op.result = -1;
+        op.addrlen = 77;
+    }
+    test_close(sv[0]);
+    test_close(sv[1]);
+    test_loop_free(loop);
+}
+
 Test(ops, recv_sees_end_of_stream)
 {
     weft_loop *loop = test_loop_new();

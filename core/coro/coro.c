@@ -40,14 +40,14 @@ static void *arch_init_frame(weft_coro *co, char *top)
 {
     uintptr_t *sp = (uintptr_t *)((uintptr_t)top & ~(uintptr_t)15);
 #if defined(__x86_64__) && !defined(_WIN32)
-    *--sp = 0;                                /* the trampoline's null return address */
-    *--sp = (uintptr_t)weft__coro_trampoline; /* where the switch jumps */
-    *--sp = 0;                                /* rbp */
-    *--sp = (uintptr_t)coro_main;             /* rbx: the C entry */
-    *--sp = (uintptr_t)co;                    /* r12: its argument */
-    *--sp = 0;                                /* r13 */
-    *--sp = 0;                                /* r14 */
-    *--sp = 0;                                /* r15 */
+    /* rbp, r13-r15 are left as the stack had them: the trampoline zeroes
+     * rbp and the entry never reads the others (4 stores fewer per
+     * create). */
+    sp[-1] = 0;                                /* the trampoline's null return address */
+    sp[-2] = (uintptr_t)weft__coro_trampoline; /* where the switch jumps */
+    sp[-4] = (uintptr_t)coro_main;             /* rbx: the C entry */
+    sp[-5] = (uintptr_t)co;                    /* r12: its argument */
+    sp -= 8;                                   /* and rbp, r13, r14, r15 */
 #if WEFT_FP_CONTROL
     *--sp = fp_control_word();
 #endif
@@ -177,17 +177,18 @@ static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)
 {
     co->fn_ = fn;
     co->state_ = WEFT_CORO_CREATED;
-    co->resumer_ = NULL;
-    co->ret_sp_ = NULL;
-    co->out_ = NULL;
-    co->in_ = NULL;
+    /* resumer_, ret_sp_ and out_ are set by each resume (the switch stores
+     * ret_sp_), in_ by each yield before anyone reads it: not here. */
     co->name_ = NULL;
     co->user_ = NULL;
+#if WEFT__ASAN || WEFT__TSAN
+    /* Read only by the tool hooks: other builds leave them unset. */
     co->asan_fake_ = NULL;
     co->asan_from_lo_ = NULL;
     co->asan_from_size_ = 0;
     co->tsan_fiber_ = NULL;
     co->tsan_from_ = NULL;
+#endif
 #if WEFT__TSAN
     co->tsan_fiber_ = __tsan_create_fiber(0);
 #endif
@@ -211,8 +212,9 @@ int weft_coro_init(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn)
     return 0;
 }
 
-int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_coro_fn fn,
-                     void **obj)
+/* weft__coro_place, inlined into weft_coro_create. */
+static inline int place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_coro_fn fn,
+                        void **obj)
 {
     weft__stack st;
     int rc = weft__stack_get(pool, &st);
@@ -227,12 +229,18 @@ int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_
     return 0;
 }
 
+int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_coro_fn fn,
+                     void **obj)
+{
+    return place(pool, size, co_offset, fn, obj);
+}
+
 int weft_coro_create(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out)
 {
     if (!out || !fn)
         return -EINVAL;
     void *obj;
-    int rc = weft__coro_place(pool, sizeof(weft_coro), 0, fn, &obj);
+    int rc = place(pool, sizeof(weft_coro), 0, fn, &obj);
     if (rc == 0)
         *out = obj;
     return rc;

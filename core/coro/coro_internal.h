@@ -6,6 +6,7 @@
 #include "weft/coro.h"
 #include "weft_config.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,11 +76,75 @@ int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_
 /* Bytes reserved at the top of every stack for the pool's bookkeeping. */
 #define WEFT__STACK_HEADER 32
 
+/* The top WEFT__STACK_HEADER bytes of every stack. */
+struct weft__stack_header {
+    struct weft__stack_header *next; /* free list while cached */
+    unsigned vg_id;                  /* valgrind stack id */
+    int spent;                       /* Windows: its overflow is being reported */
+};
+
+/* Here rather than in stack.c so that taking and giving back a cached
+ * stack inlines into coroutine creation and destruction (a call each way
+ * was a quarter of create + run + destroy: bench/RESULTS.md "issue 17"). */
+struct weft_stack_pool {
+    size_t stack_size; /* usable bytes, a multiple of the page size */
+    size_t guard;      /* guard bytes below, a multiple of the page size */
+    size_t max_cached;
+    size_t ncached;
+    size_t nout; /* stacks handed out and not yet returned */
+    struct weft__stack_header *free;
+    int is_default;
+    int tools; /* ASan build or under valgrind: put takes the slow path */
+};
+
+/* The slow paths (stack.c): a fresh mapping (NULL: out of memory), and a
+ * stack given back with tool annotations, or past max_cached (unmapped). */
+void *weft__stack_map_new(weft_stack_pool *pool);
+void weft__stack_put_slow(weft_stack_pool *pool, void *lo);
+
 /* Takes a stack from pool (NULL: the thread's default pool): a cached one or
  * a freshly mapped one. Returns 0 or -ENOMEM. */
-int weft__stack_get(weft_stack_pool *pool, weft__stack *out);
+static inline int weft__stack_get(weft_stack_pool *pool, weft__stack *out)
+{
+    if (!pool)
+        pool = weft_stack_pool_default();
+    void *lo;
+    struct weft__stack_header *h = pool->free;
+    if (h) {
+        pool->free = h->next;
+        pool->ncached--;
+        lo = (char *)h + WEFT__STACK_HEADER - pool->stack_size;
+    } else {
+        lo = weft__stack_map_new(pool);
+        if (!lo)
+            return -ENOMEM;
+    }
+    pool->nout++;
+    out->lo_ = lo;
+    out->size_ = pool->stack_size;
+    out->pool_ = pool;
+    return 0;
+}
+
 /* Gives a stack back to its pool (cached or unmapped). */
-void weft__stack_put(weft__stack *st);
+static inline void weft__stack_put(weft__stack *st)
+{
+    weft_stack_pool *pool = st->pool_;
+    void *lo = st->lo_;
+    st->pool_ = NULL;
+    st->lo_ = NULL;
+    pool->nout--;
+    if (pool->tools || pool->ncached >= pool->max_cached) {
+        weft__stack_put_slow(pool, lo);
+        return;
+    }
+    struct weft__stack_header *h =
+        (struct weft__stack_header *)((char *)lo + pool->stack_size - WEFT__STACK_HEADER);
+    h->next = pool->free;
+    pool->free = h;
+    pool->ncached++;
+}
+
 /* The guard size of the stacks of a pool. */
 size_t weft__stack_guard(const weft_stack_pool *pool);
 

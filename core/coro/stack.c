@@ -34,22 +34,8 @@
 #include <valgrind/valgrind.h>
 #endif
 
-struct stack_header {
-    struct stack_header *next; /* free list while cached */
-    unsigned vg_id;            /* valgrind stack id */
-    int spent;                 /* Windows: its overflow is being reported */
-};
+#define stack_header weft__stack_header
 _Static_assert(sizeof(struct stack_header) <= WEFT__STACK_HEADER, "stack header too big");
-
-struct weft_stack_pool {
-    size_t stack_size; /* usable bytes, a multiple of the page size */
-    size_t guard;      /* guard bytes below, a multiple of the page size */
-    size_t max_cached;
-    size_t ncached;
-    size_t nout; /* stacks handed out and not yet returned */
-    struct stack_header *free;
-    int is_default;
-};
 
 /* Per-thread: the default pool and the alternate signal stack. */
 struct thread_stacks {
@@ -93,6 +79,10 @@ static int pool_setup(struct weft_stack_pool *p, const weft_stack_pool_options *
     p->guard += WIN_SOFT_GUARD_PAGES * pg;
 #endif
     p->max_cached = opt && opt->max_cached ? opt->max_cached : WEFT_STACK_DEFAULT_CACHE;
+    p->tools = WEFT__ASAN;
+#if WEFT_HAVE_VALGRIND
+    p->tools |= RUNNING_ON_VALGRIND != 0;
+#endif
     return 0;
 }
 
@@ -562,47 +552,16 @@ size_t weft__stack_guard(const weft_stack_pool *pool)
     return pool->guard;
 }
 
-/* The slow path of weft__stack_get, kept out of line so the pooled path
- * stays a few instructions without a frame. */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((noinline, cold))
-#endif
-static void *
-map_new(weft_stack_pool *pool)
+/* The slow path of weft__stack_get, out of line so the pooled path stays a
+ * few instructions inlined in the caller. */
+void *weft__stack_map_new(weft_stack_pool *pool)
 {
     thread_signals(thread_state());
     return map_stack(pool);
 }
 
-int weft__stack_get(weft_stack_pool *pool, weft__stack *out)
+void weft__stack_put_slow(weft_stack_pool *pool, void *lo)
 {
-    if (!pool)
-        pool = weft_stack_pool_default();
-    void *lo;
-    struct stack_header *h = pool->free;
-    if (h) {
-        pool->free = h->next;
-        pool->ncached--;
-        lo = (char *)h + WEFT__STACK_HEADER - pool->stack_size;
-    } else {
-        lo = map_new(pool);
-        if (!lo)
-            return -ENOMEM;
-    }
-    pool->nout++;
-    out->lo_ = lo;
-    out->size_ = pool->stack_size;
-    out->pool_ = pool;
-    return 0;
-}
-
-void weft__stack_put(weft__stack *st)
-{
-    struct weft_stack_pool *pool = st->pool_;
-    void *lo = st->lo_;
-    st->pool_ = NULL;
-    st->lo_ = NULL;
-    pool->nout--;
 #if WEFT__ASAN
     /* Frames abandoned on it may leave poisoned redzones behind. */
     ASAN_UNPOISON_MEMORY_REGION(lo, pool->stack_size);

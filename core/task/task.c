@@ -120,7 +120,10 @@ void weft__task_wake(weft__task *t)
  * own stack): saves a trip through the ready list per wake-up. */
 static void resume_now(weft__task *t)
 {
-    weft_handle_cancel(t->fut.loop, &t->step);
+    /* Usually not scheduled: skip the call (one per awaited op that
+     * suspended; bench/RESULTS.md "issue 17"). */
+    if (t->step.state_ != WEFT__HS_IDLE)
+        weft_handle_cancel(t->fut.loop, &t->step);
     task_step(t);
 }
 

@@ -448,6 +448,59 @@ Test(coro, pool_recycles)
     cr_assert_eq(weft_stack_pool_stack_size(NULL), WEFT_STACK_DEFAULT_SIZE);
 }
 
+/* The pool's inlined get / put (coro_internal.h): past max_cached a stack
+ * is unmapped, below it cached; a coroutine made on a recycled stack, whose
+ * first frame leaves rbp and r13-r15 as the last user left them and whose
+ * struct keeps the last user's resume bookkeeping, starts clean. */
+static void *scribble_body(weft_coro *self, void *arg)
+{
+    volatile unsigned char junk[2048];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = 0xa5;
+    weft_coro_yield(self, (void *)(uintptr_t)junk[7], NULL);
+    return arg;
+}
+
+static void *fresh_body(weft_coro *self, void *arg)
+{
+    cr_assert_null(weft_coro_user(self));
+    void *in = NULL;
+    weft_coro_yield(self, arg, &in);
+    return in;
+}
+
+Test(coro, pool_caps_and_reuses_inline)
+{
+    weft_stack_pool *pool = NULL;
+    weft_stack_pool_options opt = {.stack_size = 16384, .max_cached = 2};
+    cr_assert_eq(weft_stack_pool_new(&opt, &pool), 0);
+    weft_coro *co[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(weft_coro_create(pool, scribble_body, &co[i]), 0);
+    cr_assert_eq(pool->nout, 3);
+    void *out = NULL;
+    cr_assert_eq(weft_coro_resume(co[0], (void *)7, &out), 0);
+    cr_assert_eq((uintptr_t)out, 0xa5);
+    cr_assert_eq(weft_coro_set_user(co[0], &out), 0);
+    void *used = co[0]->stack_.lo_;
+    cr_assert_eq(weft_coro_destroy(co[1]), 0);
+    cr_assert_eq(weft_coro_destroy(co[0]), 0); /* suspended, its stack scribbled on */
+    cr_assert_eq(pool->ncached, 2);
+    cr_assert_eq(weft_coro_destroy(co[2]), 0);
+    cr_assert_eq(pool->nout, 0);
+    cr_assert_eq(pool->ncached, 2); /* the third was unmapped */
+    weft_coro *again;
+    cr_assert_eq(weft_coro_create(pool, fresh_body, &again), 0);
+    cr_assert_eq(again->stack_.lo_, used); /* last in, first out */
+    cr_assert_eq(pool->ncached, 1);
+    cr_assert_eq(weft_coro_resume(again, (void *)11, &out), 0);
+    cr_assert_eq((uintptr_t)out, 11);
+    cr_assert_eq(weft_coro_resume(again, (void *)13, &out), WEFT_CORO_DONE);
+    cr_assert_eq((uintptr_t)out, 13);
+    cr_assert_eq(weft_coro_destroy(again), 0);
+    cr_assert_eq(weft_stack_pool_free(pool), 0);
+}
+
 /* --- callee-saved registers across the raw switch, set in assembly --- */
 
 #if defined(__x86_64__) && !defined(_WIN32)
