@@ -198,16 +198,29 @@ else
     echo "SKIP: redis-cli checks: redis-cli is not installed (apt-get install redis-tools)"
 fi
 
-# Ctrl-C with live connections: idle ones held open (weft-load --hold),
-# which each server closes after its grace period (http 1 s, echo 2 s).
-if [ -n "$load" ]; then
-    "$load" --port "$echo_port" -c 4 --hold 30 >"$tmp/hold-echo.log" 2>&1 &
+# Ctrl-C with live connections. Connections that spoke and stay open
+# (each sent a byte, got its echo, and waits) are handlers at work: echo
+# gives them its grace period (2 s) before it closes them. Connections that
+# never spoke (weft-load --hold) have no handler yet and no request: http
+# closes them at once, without waiting out its grace.
+spoke=0
+if command -v python3 >/dev/null 2>&1; then
+    python3 -c '
+import socket, sys, time
+conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(4)]
+for c in conns:
+    c.sendall(b"x")
+    assert c.recv(1) == b"x"
+time.sleep(30)' "$echo_port" >"$tmp/hold-echo.log" 2>&1 &
     pids="$pids $!"
-    "$load" --port "$http_port" -c 4 --hold 30 >"$tmp/hold-http.log" 2>&1 &
-    pids="$pids $!"
-    sleep 1
+    spoke=1
 fi
 if [ -n "$load" ]; then
+    "$load" --port "$http_port" -c 4 --hold 30 >"$tmp/hold-http.log" 2>&1 &
+    pids="$pids $!"
+fi
+sleep 1
+if [ "$spoke" = 1 ]; then
     stop echo "$echo_pid" 2 1
 else
     stop echo "$echo_pid" 2
