@@ -25,7 +25,8 @@
 # servers also run with --busy-poll this many us; default 50, --quick 0 =
 # not run), SOAK_CONNS, SOAK_SECS, SOAK_SAMPLE (seconds between printed samples),
 # SOAK_THINK (ms of pause at most between a connection's requests),
-# SOAK_HTTP=0 (echo_server only), SOAK_ONLY (server names, as ECHO_ONLY), B (build dir).
+# SOAK_HTTP=0 (echo_server only), SOAK_ONLY (server names, as ECHO_ONLY), B (build dir),
+# PIN=0 (no pinning: a multi-threaded server then shares the cores with the client).
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0

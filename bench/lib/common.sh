@@ -12,8 +12,9 @@ load_uring_flag() {
     if "$LOAD" --uring -h >/dev/null 2>&1; then echo --uring; fi
 }
 
-# Server on CPU 0, client on CPU 1 when there are two CPUs or more.
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+# Server on CPU 0, client on CPU 1 when there are two CPUs or more (PIN=0:
+# neither pinned, for a server on several threads).
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
     PIN_SERVER="taskset -c 0"
     PIN_CLIENT="taskset -c 1"
     SERVER_CORE=0
