@@ -74,8 +74,10 @@ CNF
     while [ "$r" -le "$REPS" ]; do
         for wl in keepalive-c64 handshake-c16; do
             case $wl in
-            keepalive-c64) wflags="-c64" ;;
-            *) wflags="-c16 -H Connection:close" ;;
+            keepalive-c64) wflags="-c64" close_hdr="" ;;
+            # wrk takes a header only as "Name: value" (with the space):
+            # "Connection:close" is dropped and the run stays keep-alive.
+            *) wflags="-c16" close_hdr="Connection: close" ;;
             esac
             tls_servers | while IFS='|' read -r name cmd; do
                 # shellcheck disable=SC2086
@@ -89,8 +91,8 @@ CNF
                 c0=$(proc_tree_cpu "$SERVER_PID")
                 s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
                 # shellcheck disable=SC2086
-                OPENSSL_CONF=$TLSD/client.cnf $PIN_CLIENT wrk -t1 $wflags -d"${HTTP_SECS}s" \
-                    --latency "https://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
+                OPENSSL_CONF=$TLSD/client.cnf $PIN_CLIENT wrk -t1 $wflags ${close_hdr:+-H "$close_hdr"} \
+                    -d"${HTTP_SECS}s" --latency "https://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
                 c1=$(proc_tree_cpu "$SERVER_PID")
                 s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
                 stop_server
