@@ -380,8 +380,9 @@ int weft_stream_set_deadline(weft_stream *s, int64_t timeout_ns);
 /* Marks a server's connection as reclaimable (on != 0) or not: whether it
  * has no request under way (no byte of one yet, a request head still
  * arriving, or idle between requests), so that closing it loses no work.
- * A server at its connection limit that accepts a new connection reclaims
- * the connection marked reclaimable longest ago (nginx drains its reusable
+ * A server at its connection limit that accepts a new connection, with no
+ * silent connection to close first (reclaim_silent), reclaims the
+ * connection marked reclaimable longest ago (nginx drains its reusable
  * connections so): every wait of that stream, the one in progress and all
  * later ones, fails with -ETIMEDOUT as if its deadline had passed, so its
  * handler ends as on its own timeout. If none is marked, the new
@@ -533,7 +534,7 @@ typedef void (*weft_serve_signal_fn)(int signo, void *arg);
 
 /* Options for weft_serve_threads; zero fields take the defaults. */
 typedef struct weft_serve_opts {
-    weft_server_opts server; /* each thread's server (listen.reuseport is set for you) */
+    weft_server_opts server; /* each thread's server (listen.reuseport is set where used) */
     int64_t grace_ns; /* at weft_threads_stop: weft_server_close's grace (0: none, < 0: no limit) */
     weft_serve_setup_fn thread_setup;       /* NULL: every thread's handler gets arg */
     weft_serve_teardown_fn thread_teardown; /* NULL: nothing to undo */
@@ -548,10 +549,11 @@ typedef struct weft_serve_opts {
     void *stop_signal_arg;
 } weft_serve_opts;
 
-/* Serve addr on n threads (Linux: one SO_REUSEPORT listener per thread,
- * the kernel spreads connections; elsewhere one listener shared by all:
- * on POSIX a duplicate per thread, on Windows the one socket, on which
- * every loop accepts and which is closed after the last thread ends;
+/* Serve addr on n threads (Linux, IP addresses: one SO_REUSEPORT listener
+ * per thread, the kernel spreads connections; elsewhere one listener
+ * shared by all: on POSIX a duplicate per thread, on Windows the one
+ * socket, on which every loop accepts and which is closed after the last
+ * thread ends;
  * Windows gives -EAFNOSUPPORT for a Unix address).
  * Each thread runs opts->thread_setup, then weft_start_server_fd(handler,
  * its conn_arg, &opts->server) until weft_threads_stop(), then closes the

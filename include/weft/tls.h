@@ -51,10 +51,11 @@ typedef struct weft_tls_ctx_opts {
 /* Make a context (an SSL_CTX: TLS 1.2 and 1.3, no renegotiation) and load
  * its files now (blocking file reads: do it before serving). Shared by any
  * number of streams, also on several threads. 0 with *out set, or -EINVAL
- * (NULL, a server without cert/key), -ENOENT (a file cannot be read),
- * -EPROTO (a bad certificate, key, cipher list, or key not matching the
- * certificate), -ENOMEM, -ENOTSUP (no TLS). When why is not NULL, the
- * reason of a failure is written there (NUL-terminated, cut at why_len). */
+ * (NULL, a server without cert/key, a VERIFY_PEER server without ca_file),
+ * -ENOENT (a file cannot be read), -EPROTO (a bad certificate, key, cipher
+ * list, or key not matching the certificate), -ENOMEM, -ENOTSUP (no TLS).
+ * When why is not NULL, the reason of a failure is written there
+ * (NUL-terminated, cut at why_len). */
 int weft_tls_ctx_new(const weft_tls_ctx_opts *opts, weft_tls_ctx **out, char *why, size_t why_len);
 
 /* Drop the caller's reference; streams started with ctx keep it alive
