@@ -1,7 +1,8 @@
 #!/bin/sh
 # The example servers stopped under load (issue 15): echo_server,
 # http_server and resp_server, on one thread and on two, each first serving
-# 32 connections that finish, then busy with 64 when SIGINT arrives. Each must say it is
+# 32 connections that finish, then busy with 64 when SIGINT (one thread) or
+# SIGTERM (two threads) arrives. Each must say it is
 # closing, exit 0 within 10 s (a sanitizer report makes it exit non-zero:
 # TSan's and ASan's exitcode) and have served requests before the signal.
 # Under clang's TSan echo_server used to die here with SEGV.
@@ -20,6 +21,10 @@ field() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
 stop_under_load() {
     name=$1 server=$2 threads=$3
     shift 3
+    # SIGINT on one thread, SIGTERM on two: every server gets both signals
+    # on every backend.
+    sig=INT
+    [ "$threads" = 1 ] || sig=TERM
     what="$name --threads $threads ($backend)"
     : >"$tmp/server.out"
     "$server" --port 0 --backend "$backend" --threads "$threads" >>"$tmp/server.out" 2>&1 &
@@ -31,7 +36,7 @@ stop_under_load() {
     }
     # Connections that come and go first (their tasks finish: before the
     # fix, each finished one unbalanced TSan's shadow stack, and the
-    # shutdown's new fibers then crashed it), then ones busy at SIGINT (0.5 s
+    # shutdown's new fibers then crashed it), then ones busy at the signal (0.5 s
     # into a 1.5 s run without warm-up: its report counts what was served).
     "$load" --port "$port" -c 32 -w 0 -n 2000 "$@" >"$tmp/load.err" 2>&1 || {
         echo "$what: weft-load -n 2000 failed:"
@@ -41,8 +46,8 @@ stop_under_load() {
     "$load" --port "$port" -c 64 -w 0 -d 1.5 --json "$@" >"$tmp/load.json" 2>"$tmp/load.err" &
     lpid=$!
     sleep 0.5
-    if ! kill -INT "$pid" 2>/dev/null; then
-        echo "$what: died under load, before SIGINT:"
+    if ! kill -"$sig" "$pid" 2>/dev/null; then
+        echo "$what: died under load, before SIG$sig:"
         cat "$tmp/server.out"
         exit 1
     fi
@@ -51,7 +56,7 @@ stop_under_load() {
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        echo "$what: still running 10 s after SIGINT"
+        echo "$what: still running 10 s after SIG$sig"
         exit 1
     fi
     rc=0
@@ -59,18 +64,18 @@ stop_under_load() {
     pid=""
     wait "$lpid" || true
     lpid=""
-    if [ "$rc" != 0 ] || ! grep -q "SIGINT, closing" "$tmp/server.out"; then
-        echo "$what: exit $rc after SIGINT under load:"
+    if [ "$rc" != 0 ] || ! grep -q "SIG$sig, closing" "$tmp/server.out"; then
+        echo "$what: exit $rc after SIG$sig under load:"
         cat "$tmp/server.out"
         exit 1
     fi
     served=$(field requests <"$tmp/load.json")
     if [ -z "$served" ] || [ "$served" -le 0 ]; then
-        echo "$what: no requests served before SIGINT:"
+        echo "$what: no requests served before SIG$sig:"
         cat "$tmp/load.json" "$tmp/load.err"
         exit 1
     fi
-    echo "$what: $served requests, then SIGINT: exit 0"
+    echo "$what: $served requests, then SIG$sig: exit 0"
 }
 
 for threads in 1 2; do

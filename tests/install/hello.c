@@ -11,7 +11,7 @@ static void hello(void *arg)
 int main(void)
 {
     weft_loop *loop;
-    weft_handle timer;
+    weft_handle timer = WEFT_HANDLE_INIT;
     if (weft_loop_new(NULL, &loop) < 0 ||
         weft_call_later(loop, &timer, 1000000, hello, "hello from weft, 1 ms later") < 0)
         return 1;

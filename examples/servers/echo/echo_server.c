@@ -1,9 +1,9 @@
 /* echo_server: the classic echo server (asyncio's TCP echo server), a task
- * per connection, on one or more threads (one loop per thread, SO_REUSEPORT
- * listeners on Linux). Every byte received is sent back, nothing else, so
- * load clients can drive it. Ctrl-C (SIGINT) or SIGTERM closes it
- * gracefully (Windows: Ctrl-C, Ctrl-Break or closing the console): no new
- * connections, 2 s for live ones, then they are cancelled.
+ * per connection once its peer speaks (weft_start_server), on one or more threads (one loop per
+ * thread, SO_REUSEPORT listeners on Linux). Every byte received is sent back, nothing else, so load
+ * clients can drive it. Ctrl-C (SIGINT) or SIGTERM closes it gracefully (Windows: Ctrl-C,
+ * Ctrl-Break or closing the console): no new connections, 2 s for live ones, then they are
+ * cancelled.
  *
  *   echo_server [--host H] [--port P] [--backend NAME] [--threads N]
  *               [--busy-poll US] [--max-conns N] [--tls-cert FILE --tls-key FILE]
