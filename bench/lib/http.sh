@@ -2,7 +2,9 @@
 # and nginx with one worker, both answering "Hello, World!" to GET /.
 # Skipped where a binary is missing.
 
-# nginx_conf DIR: a one-worker config serving the same response.
+# nginx_conf DIR [LISTEN_FLAGS HTTP_LINES SERVER_LINES]: a one-worker config
+# serving the same response; the TLS section adds "ssl", its protocol and
+# cipher lines and the certificate.
 nginx_conf() {
     mkdir -p "$1/logs"
     cat >"$1/nginx.conf" <<NGINX
@@ -18,8 +20,10 @@ http {
     keepalive_timeout 120s;
     default_type text/plain;
     server_tokens off;
+${3:-}
     server {
-        listen 127.0.0.1:__PORT__ reuseport backlog=1024;
+        listen 127.0.0.1:__PORT__ ${2:+$2 }reuseport backlog=1024;
+${4:-}
         location / { return 200 "Hello, World!"; }
     }
 }

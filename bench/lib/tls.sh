@@ -11,33 +11,14 @@
 
 TLSD=$TMPD/tls
 
+# tls_nginx_conf DIR CERTDIR: http.sh's config with TLS 1.3, one cipher
+# suite, no session resumption, and the certificate.
 tls_nginx_conf() {
-    mkdir -p "$1/logs"
-    cat >"$1/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-master_process on;
-pid $1/nginx.pid;
-error_log $1/logs/error.log crit;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 120s;
-    default_type text/plain;
-    server_tokens off;
-    ssl_protocols TLSv1.3;
+    nginx_conf "$1" ssl "    ssl_protocols TLSv1.3;
     ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
     ssl_session_tickets off;
-    ssl_session_cache off;
-    server {
-        listen 127.0.0.1:__PORT__ ssl reuseport backlog=1024;
-        ssl_certificate $2/cert.pem;
-        ssl_certificate_key $2/key.pem;
-        location / { return 200 "Hello, World!"; }
-    }
-}
-NGINX
+    ssl_session_cache off;" "        ssl_certificate $2/cert.pem;
+        ssl_certificate_key $2/key.pem;"
 }
 
 tls_servers() {
