@@ -82,9 +82,8 @@ struct weft__backend {
 /* Called by a backend (signal_add): signo arrived for loop. */
 void weft__signal_event(weft_loop *loop, int signo);
 
-/* Called by a backend: op finished with result. Queues its callback on the
- * loop; the callback runs in the loop's next callback phase. */
-void weft__op_done(weft_loop *loop, weft_op *op, int64_t result);
+/* weft__op_done(loop, op, result), which a backend calls when op finished,
+ * is an inline in core/loop/loop_internal.h (it runs once per op). */
 
 /* The vtable for a kind, or NULL when it is not compiled in. */
 const weft__vtable *weft__backend_vtable(weft_backend_kind kind);

@@ -40,13 +40,14 @@ static void ep_drop(weft__readiness *r, int fd, weft__fdslot *slot)
     slot->registered = 0;
 }
 
-static const weft__readiness_mech ep_mech = {ep_update, ep_drop};
+static const weft__readiness_mech ep_mech = {ep_update, ep_drop, 1};
 
 static int ep_init(weft__backend *be, const weft_loop_opts *opts)
 {
     (void)opts;
     weft_epoll *ep = (weft_epoll *)be;
     ep->r.mech = &ep_mech;
+    ep->r.register_once = ep_mech.register_once;
     ep->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (ep->epfd < 0)
         return -errno;

@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int weft__fd_table_grow(weft__fd_table *t, int fd)
+int weft__fd_table_extend(weft__fd_table *t, int fd)
 {
-    if (fd < t->nslots)
-        return 0;
     if (fcntl(fd, F_GETFD) < 0)
         return -errno;
     size_t n = t->nslots ? (size_t)t->nslots : 64;

@@ -39,14 +39,21 @@ static inline weft__fdslot *weft__fd_slot(weft__fd_table *t, int fd)
 /* Make room for fd (>= 0). Only a real descriptor may grow the table, so a
  * bogus huge number allocates nothing: its F_GETFD error (-EBADF) comes
  * back. 0, that error, or -ENOMEM. */
-int weft__fd_table_grow(weft__fd_table *t, int fd);
+int weft__fd_table_extend(weft__fd_table *t, int fd); /* the slow half: a new high fd */
+static inline int weft__fd_table_grow(weft__fd_table *t, int fd)
+{
+    return fd < t->nslots ? 0 : weft__fd_table_extend(t, fd);
+}
 
 void weft__fd_table_free(weft__fd_table *t);
 
+/* One bit per opcode: POLL_IN, ACCEPT and RECV read (a shift, not three
+ * compares: this runs twice per op). */
+#define WEFT__READER_OPS ((1u << WEFT_OP_POLL_IN) | (1u << WEFT_OP_ACCEPT) | (1u << WEFT_OP_RECV))
+
 static inline int weft__op_is_reader(const weft_op *op)
 {
-    return op->opcode == WEFT_OP_POLL_IN || op->opcode == WEFT_OP_ACCEPT ||
-           op->opcode == WEFT_OP_RECV;
+    return (WEFT__READER_OPS >> (op->opcode & 31u)) & 1u;
 }
 
 /* The FIFO op belongs in (not for CLOSE). */

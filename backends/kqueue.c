@@ -9,6 +9,7 @@
  * are only hints: every op retries its system call (connect reads
  * SO_ERROR). Only the portable kqueue API (EV_SET, struct kevent). */
 #include "readiness.h"
+#include "loop_internal.h"
 
 #include <sys/types.h>
 #include <sys/event.h>
@@ -165,7 +166,7 @@ static void kq_drop(weft__readiness *r, int fd, weft__fdslot *slot)
     slot->mech_index = 0;
 }
 
-static const weft__readiness_mech kq_mech = {kq_update, kq_drop};
+static const weft__readiness_mech kq_mech = {kq_update, kq_drop, 1};
 
 static int set_nonblock_cloexec(int fd)
 {
@@ -223,6 +224,7 @@ static int kq_init(weft__backend *be, const weft_loop_opts *opts)
     (void)opts;
     weft_kqueue *k = (weft_kqueue *)be;
     k->r.mech = &kq_mech;
+    k->r.register_once = kq_mech.register_once;
     k->wake_rd = k->wake_wr = -1;
     k->kq = kqueue();
     if (k->kq < 0)

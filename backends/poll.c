@@ -67,7 +67,7 @@ static void pl_drop(weft__readiness *r, int fd, weft__fdslot *slot)
         remove_entry((weft_pollbe *)r, slot);
 }
 
-static const weft__readiness_mech pl_mech = {pl_update, pl_drop};
+static const weft__readiness_mech pl_mech = {pl_update, pl_drop, 0};
 
 static int pl_init(weft__backend *be, const weft_loop_opts *opts)
 {
@@ -75,6 +75,7 @@ static int pl_init(weft__backend *be, const weft_loop_opts *opts)
     weft_pollbe *p = (weft_pollbe *)be;
     int pfd[2];
     p->r.mech = &pl_mech;
+    p->r.register_once = pl_mech.register_once;
     if (pipe(pfd) < 0)
         return -errno;
     for (int i = 0; i < 2; i++) {

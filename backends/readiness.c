@@ -1,5 +1,6 @@
 /* Readiness backends' shared half: see readiness.h. */
 #include "readiness.h"
+#include "loop_internal.h"
 #include "sys/fault.h"
 
 #include <errno.h>
@@ -142,7 +143,7 @@ static int64_t try_connect(weft_op *op)
 /* One attempt at op's system call; PARK when it would block. `ready` says
  * the mechanism just reported the fd ready, which is all a poll op waits
  * for. */
-static int64_t try_op(weft__readiness *r, weft__fdslot *slot, weft_op *op, int ready)
+static int64_t try_other(weft__readiness *r, weft__fdslot *slot, weft_op *op, int ready)
 {
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
@@ -161,6 +162,17 @@ static int64_t try_op(weft__readiness *r, weft__fdslot *slot, weft_op *op, int r
     return -EINVAL;
 }
 
+/* recv and send, nearly every op, are tried inline where try_op is called;
+ * the rest go through the switch. */
+static inline int64_t try_op(weft__readiness *r, weft__fdslot *slot, weft_op *op, int ready)
+{
+    if (op->opcode == WEFT_OP_RECV)
+        return try_recv(r, slot, op);
+    if (op->opcode == WEFT_OP_SEND)
+        return try_send(r, slot, op);
+    return try_other(r, slot, op, ready);
+}
+
 static uint8_t want_of(const weft__fdslot *slot)
 {
     return (uint8_t)((weft__list_empty(&slot->readers) ? 0 : WEFT__WANT_IN) |
@@ -174,6 +186,8 @@ static int sync_want(weft__readiness *r, int fd, weft__fdslot *slot)
     if (old == want)
         return 0;
     slot->want = want;
+    if (slot->registered && r->register_once)
+        return 0; /* watched for both directions already */
     return r->mech->update(r, fd, slot, old);
 }
 

@@ -23,11 +23,16 @@ typedef struct weft__readiness_mech {
     int (*update)(weft__readiness *r, int fd, weft__fdslot *slot, uint8_t old);
     /* fd is about to be closed: stop watching it. */
     void (*drop)(weft__readiness *r, int fd, weft__fdslot *slot);
+    /* 1: update() registers an fd once for both directions (epoll and
+     * kqueue, edge-triggered) and does nothing once slot->registered, so a
+     * registered fd's want changes skip the call. 0: every change (poll). */
+    int register_once;
 } weft__readiness_mech;
 
 struct weft__readiness {
     weft__backend base;
     const weft__readiness_mech *mech;
+    int register_once; /* mech->register_once, at hand on every want change */
     weft__fd_table fds;
     /* Multishot emulation (readiness_multi.c): the loop's receive buffers. */
     weft__buf_pool bufs;

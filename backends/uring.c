@@ -115,33 +115,40 @@ static void handle_cqe(weft__uring *u, uint64_t ud, int res, unsigned flags);
 
 enum { FLUSH_TRIES = 16 }; /* submits refused in a row before flush() gives up */
 
-/* Take the oldest CQE off the ring. It is consumed before it is handled,
- * and every call starts again from the ring's head, so handling may queue
- * SQEs, submit, and even reap again. */
-static int next_cqe(weft__uring *u, uint64_t *ud, int *res, unsigned *flags)
+/* Copy up to WEFT__REAP_BATCH CQEs off the ring into u->reaped and give
+ * their slots back with one head store. */
+static unsigned take_cqes(weft__uring *u)
 {
-    struct io_uring_cqe *cqe;
-    unsigned head;
-    io_uring_for_each_cqe(&u->ring, head, cqe)
-    {
-        *ud = cqe->user_data;
-        *res = cqe->res;
-        *flags = cqe->flags;
-        io_uring_cq_advance(&u->ring, 1);
-        return 1;
+    struct io_uring_cq *cq = &u->ring.cq;
+    unsigned head = *cq->khead;
+    unsigned avail = io_uring_smp_load_acquire(cq->ktail) - head;
+    unsigned n = avail < WEFT__REAP_BATCH ? avail : WEFT__REAP_BATCH;
+    for (unsigned i = 0; i < n; i++) {
+        const struct io_uring_cqe *cqe = &cq->cqes[(head + i) & cq->ring_mask];
+        u->reaped[i].ud = cqe->user_data;
+        u->reaped[i].res = cqe->res;
+        u->reaped[i].flags = cqe->flags;
     }
-    return 0;
+    if (n)
+        io_uring_cq_advance(&u->ring, n);
+    u->reaped_pos = 0;
+    u->reaped_len = n;
+    return n;
 }
 
-/* Reap every CQE, flushing what the kernel kept back on overflow. */
+/* Reap every CQE, flushing what the kernel kept back on overflow. CQEs are
+ * consumed before they are handled, so handling may queue SQEs, submit,
+ * and even reap again: a nested reap goes on from the same batch, so CQEs
+ * are handled in ring order (a multishot recv's data stays in order). */
 static void reap(weft__uring *u)
 {
-    uint64_t ud;
-    int res;
-    unsigned flags;
     for (;;) {
-        while (next_cqe(u, &ud, &res, &flags))
-            handle_cqe(u, ud, res, flags);
+        do {
+            while (u->reaped_pos < u->reaped_len) {
+                const struct weft__reaped *e = &u->reaped[u->reaped_pos++];
+                handle_cqe(u, e->ud, e->res, e->flags);
+            }
+        } while (take_cqes(u));
         /* FEAT_NODROP: the kernel holds overflowed CQEs until we enter. */
         if (!io_uring_cq_has_overflow(&u->ring))
             return;
@@ -173,7 +180,7 @@ static int flush(weft__uring *u)
     }
 }
 
-struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err)
+struct io_uring_sqe *weft__uring_get_sqe_slow(weft__uring *u, int *err)
 {
     struct io_uring_sqe *sqe;
     int tries = 0;
@@ -302,8 +309,16 @@ static void finish(weft__uring *u, weft_op *op, int64_t res)
     if (op->opcode != WEFT_OP_CLOSE) {
         weft__list *fifo = fifo_of(u, op);
         if (fifo->first == &op->link_) {
-            weft__list_remove(fifo, &op->link_);
-            start_head(u, fifo);
+            /* The head leaves; the next in line, if any, goes to the kernel. */
+            weft__link *next = op->link_.next;
+            fifo->first = next;
+            op->link_.next = NULL;
+            if (next) {
+                next->prev = NULL;
+                start_head(u, fifo);
+            } else {
+                fifo->last = NULL;
+            }
         } else if (op->link_.prev) {
             weft__list_remove(fifo, &op->link_); /* waiting behind the head */
         }
@@ -354,6 +369,8 @@ static void op_cqe(weft__uring *u, weft_op *op, int res)
         break;
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
+        if (res >= 0)
+            break; /* the common case: bytes moved */
         if (res == -ENOTSOCK && op->flags == 0 && !(op->opflags_ & WEFT__OPFLAG_READ_WRITE)) {
             /* A pipe or a tty: read/write, now and for the next ops on fd. */
             op->opflags_ |= WEFT__OPFLAG_READ_WRITE;

@@ -12,6 +12,15 @@
 /* user_data of the ring's own requests; ops are 8-byte aligned pointers. */
 enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_multi address */ };
 
+enum { WEFT__REAP_BATCH = 32 };
+
+/* A CQE copied off the ring, waiting to be handled (uring.c reap). */
+struct weft__reaped {
+    uint64_t ud;
+    int res;
+    unsigned flags;
+};
+
 typedef struct weft__uring {
     weft__backend base;
     struct io_uring ring;
@@ -34,14 +43,27 @@ typedef struct weft__uring {
     unsigned buf_count, buf_size;
     unsigned bufs_out;  /* handed to callbacks, not yet given back */
     weft__list starved; /* recvs paused by -ENOBUFS */
+    /* CQEs taken off the ring and not handled yet: [reaped_pos, reaped_len). */
+    struct weft__reaped reaped[WEFT__REAP_BATCH];
+    unsigned reaped_pos, reaped_len;
 } weft__uring;
 
 /* uring.c */
 /* Enable a SINGLE_ISSUER ring on first use (from the thread that runs it). */
 int weft__uring_enable(weft__uring *u);
 /* An SQE, submitting what is queued when the SQ is full; NULL and *err set
- * when the kernel takes nothing. */
-struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err);
+ * when the kernel takes nothing. The free-slot case is inline (once per
+ * op); _slow flushes, and takes every SQE in fault-injection builds. */
+struct io_uring_sqe *weft__uring_get_sqe_slow(weft__uring *u, int *err);
+static inline struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err)
+{
+#if WEFT_FAULT_INJECTION
+    return weft__uring_get_sqe_slow(u, err);
+#else
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    return sqe ? sqe : weft__uring_get_sqe_slow(u, err);
+#endif
+}
 
 /* uring_multi.c */
 void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flags);

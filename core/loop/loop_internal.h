@@ -74,6 +74,15 @@ struct weft_loop {
 };
 
 uint64_t weft__clock_ns(void);
+
+/* Called by a backend: op finished with result. Queues its callback on the
+ * loop; the callback runs in the loop's next callback phase. */
+static inline void weft__op_done(weft_loop *loop, weft_op *op, int64_t result)
+{
+    op->result = result;
+    op->state_ = WEFT__OPSTATE_DONE;
+    weft__list_push(&loop->done_ops, &op->link_);
+}
 /* weft_await_op's fast path: submit op; when the backend finished it
  * inside submit (a readiness backend's first try, an error found at once),
  * take its completion back so its callback never runs. Returns 1 (done:

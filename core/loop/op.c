@@ -72,14 +72,15 @@ void weft_op_prep_close(weft_op *op, int fd, weft_op_cb cb, void *data)
 
 int weft_op_submit(weft_loop *loop, weft_op *op)
 {
-    if (!loop || !op || !op->cb || op->opcode == WEFT_OP_NONE || op->opcode >= WEFT_OP__COUNT)
+    /* One unsigned compare covers NONE and past-the-end opcodes. */
+    if (!loop || !op || !op->cb || (unsigned)op->opcode - 1u >= WEFT_OP__COUNT - 1u)
         return -EINVAL;
     if (op->state_ != WEFT__OPSTATE_IDLE)
         return -EBUSY;
     if (op->fd < 0)
         return -EBADF;
-    if ((op->opcode == WEFT_OP_CONNECT && !op->buf) ||
-        ((op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND) && !op->buf && op->len))
+    if (!op->buf && (op->opcode == WEFT_OP_CONNECT ||
+                     ((op->opcode == WEFT_OP_RECV || op->opcode == WEFT_OP_SEND) && op->len)))
         return -EINVAL;
     op->state_ = WEFT__OPSTATE_INFLIGHT;
     op->opflags_ = 0;
@@ -129,11 +130,4 @@ int weft_loop_forget_fd(weft_loop *loop, int fd)
     if (fd < 0)
         return -EBADF;
     return loop->backend->vt->forget_fd(loop->backend, fd);
-}
-
-void weft__op_done(weft_loop *loop, weft_op *op, int64_t result)
-{
-    op->result = result;
-    op->state_ = WEFT__OPSTATE_DONE;
-    weft__list_push(&loop->done_ops, &op->link_);
 }
