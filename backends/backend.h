@@ -28,7 +28,9 @@ typedef struct weft__vtable {
     int (*init)(weft__backend *be, const weft_loop_opts *opts);
     /* Release everything; ops still in flight have been cancelled and reaped. */
     void (*fini)(weft__backend *be);
-    /* Start op. 0, or a negative error (the op is then not in flight). */
+    /* Start op (weft_op_submit marked it in flight and tail-calls this).
+     * 0, or a negative error returned through weft__op_refused(), which
+     * makes the op idle again. */
     int (*submit)(weft__backend *be, weft_op *op);
     /* Ask op to stop; it still completes through weft__op_done(). 0 or
      * -EALREADY. */

@@ -772,7 +772,7 @@ static int iocp_submit(weft__backend *be, weft_op *op)
     int rc = weft__iocp_sock_add(u, s, !poll,
                                  op->opcode == WEFT_OP_ACCEPT || op->opcode == WEFT_OP_CONNECT, &e);
     if (rc == -ENOMEM)
-        return rc;
+        return weft__op_refused(be->loop, op, rc);
     if (rc) {
         weft__op_done(be->loop, op, rc); /* not a socket: the op's own error */
         return 0;
@@ -798,14 +798,14 @@ static int iocp_submit(weft__backend *be, weft_op *op)
         }
         rc = weft__iocp_afd_arm(u, op, e->base, afd_events_for(op));
         if (rc == -ENOMEM)
-            return rc;
+            return weft__op_refused(be->loop, op, rc);
         if (rc)
             weft__op_done(be->loop, op, rc);
         return 0;
     }
     rc = start_overlapped(u, op, e, &res);
     if (rc == -ENOMEM)
-        return rc;
+        return weft__op_refused(be->loop, op, rc);
     if (rc == 0)
         u->nreqs++;
     else

@@ -241,6 +241,17 @@ static int queue_op(weft__uring *u, weft_op *op)
     size_t len = op->len;
     if (fault_op(op, sqe, &len))
         return 0;
+    /* Socket recv and send first: nearly every op. */
+    if (op->opcode == WEFT_OP_RECV && !(op->opflags_ & WEFT__OPFLAG_READ_WRITE)) {
+        io_uring_prep_recv(sqe, op->fd, op->buf, rw_len(len), op->flags);
+        io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
+        return 0;
+    }
+    if (op->opcode == WEFT_OP_SEND && !(op->opflags_ & WEFT__OPFLAG_READ_WRITE)) {
+        io_uring_prep_send(sqe, op->fd, op->buf, rw_len(len), op->flags | MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
+        return 0;
+    }
     switch (op->opcode) {
     case WEFT_OP_POLL_IN:
         io_uring_prep_poll_add(sqe, op->fd, POLLIN);
@@ -370,7 +381,7 @@ static void op_cqe(weft__uring *u, weft_op *op, int res)
     case WEFT_OP_RECV:
     case WEFT_OP_SEND:
         if (res >= 0)
-            break; /* the common case: bytes moved */
+            break; /* bytes moved: nothing to retry */
         if (res == -ENOTSOCK && op->flags == 0 && !(op->opflags_ & WEFT__OPFLAG_READ_WRITE)) {
             /* A pipe or a tty: read/write, now and for the next ops on fd. */
             op->opflags_ |= WEFT__OPFLAG_READ_WRITE;
@@ -425,6 +436,10 @@ static int arm_wake(weft__uring *u)
 
 static void handle_cqe(weft__uring *u, uint64_t ud, int res, unsigned flags)
 {
+    if (!(ud & 3) && ud != UD_IGNORE) {
+        op_cqe(u, (weft_op *)(uintptr_t)ud, res); /* an op: nearly every CQE */
+        return;
+    }
     if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT)
         return; /* cancels, liburing's own */
     if (ud == UD_WAKE) {
@@ -435,11 +450,8 @@ static void handle_cqe(weft__uring *u, uint64_t ud, int res, unsigned flags)
             arm_wake(u);
         return;
     }
-    if ((ud & 3) == UD_MULTI) {
+    if ((ud & 3) == UD_MULTI)
         weft__uring_multi_cqe(u, (weft_multi *)(uintptr_t)(ud & ~(uint64_t)3), res, flags);
-        return;
-    }
-    op_cqe(u, (weft_op *)(uintptr_t)ud, res);
 }
 
 /* fd is being closed: the ops waiting behind a head complete with
@@ -497,17 +509,16 @@ static int ur_submit(weft__backend *be, weft_op *op)
         /* close() does not cancel requests that hold the file: cancel them
          * first. The close waits for the cancel (a hard link: it runs also
          * when the cancel found nothing, -ENOENT). */
-        if (detach_fd(u, op->fd) && (rc = queue_cancel_fd(u, op->fd, 1)) != 0)
-            return rc;
-        if ((rc = queue_op(u, op)) != 0)
-            return rc;
+        if ((detach_fd(u, op->fd) && (rc = queue_cancel_fd(u, op->fd, 1)) != 0) ||
+            (rc = queue_op(u, op)) != 0)
+            return weft__op_refused(be->loop, op, rc);
         u->nops++;
         return 0;
     }
     /* A number that is no fd (a bad caller's INT_MAX, say) fails the op,
      * and grows nothing. */
     if ((rc = weft__fd_table_grow(&u->fds, op->fd)) == -ENOMEM)
-        return rc;
+        return weft__op_refused(be->loop, op, rc);
     if (rc) {
         weft__op_done(be->loop, op, rc);
         return 0;
@@ -518,7 +529,7 @@ static int ur_submit(weft__backend *be, weft_op *op)
         op->opflags_ |= WEFT__OPFLAG_READ_WRITE;
     weft__list *fifo = weft__fd_fifo(s, op);
     if (weft__list_empty(fifo) && (rc = queue_op(u, op)) != 0)
-        return rc;
+        return weft__op_refused(be->loop, op, rc);
     weft__list_push(fifo, &op->link_);
     u->nops++;
     return 0;

@@ -60,8 +60,15 @@ static inline struct io_uring_sqe *weft__uring_get_sqe(weft__uring *u, int *err)
 #if WEFT_FAULT_INJECTION
     return weft__uring_get_sqe_slow(u, err);
 #else
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-    return sqe ? sqe : weft__uring_get_sqe_slow(u, err);
+    /* liburing's io_uring_get_sqe, less its SQPOLL and SQE128 cases: the
+     * ring is set up with neither (uring.c setup_ring). */
+    struct io_uring_sq *sq = &u->ring.sq;
+    unsigned tail = sq->sqe_tail;
+    if (tail - IO_URING_READ_ONCE(*sq->khead) < sq->ring_entries) {
+        sq->sqe_tail = tail + 1;
+        return &sq->sqes[tail & sq->ring_mask];
+    }
+    return weft__uring_get_sqe_slow(u, err);
 #endif
 }
 

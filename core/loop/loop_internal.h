@@ -75,6 +75,15 @@ struct weft_loop {
 
 uint64_t weft__clock_ns(void);
 
+/* Called by a backend's submit() that does not take op: op is idle again,
+ * not counted in flight. Returns err (< 0) for the submit to return. */
+static inline int weft__op_refused(weft_loop *loop, weft_op *op, int err)
+{
+    op->state_ = WEFT__OPSTATE_IDLE;
+    loop->ops_inflight--;
+    return err;
+}
+
 /* Called by a backend: op finished with result. Queues its callback on the
  * loop; the callback runs in the loop's next callback phase. */
 static inline void weft__op_done(weft_loop *loop, weft_op *op, int64_t result)

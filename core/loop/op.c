@@ -87,12 +87,9 @@ int weft_op_submit(weft_loop *loop, weft_op *op)
     op->result = 0;
     op->addrlen = 0;
     loop->ops_inflight++;
-    int rc = loop->backend->vt->submit(loop->backend, op);
-    if (rc) {
-        op->state_ = WEFT__OPSTATE_IDLE;
-        loop->ops_inflight--;
-    }
-    return rc;
+    /* A tail call: a backend that refuses op undoes the two lines above
+     * (weft__op_refused). */
+    return loop->backend->vt->submit(loop->backend, op);
 }
 
 int weft__op_submit_inline(weft_loop *loop, weft_op *op)
