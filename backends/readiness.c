@@ -327,9 +327,10 @@ void weft__ready_event(weft__readiness *r, int fd, int readable, int writable, i
         slot->hup_seen = 1; /* an edge-triggered mechanism will not say it again */
     if (readable) {
         slot->drained = 0;
-        run_list(r, slot, &slot->readers);
+        if (slot->readers.first)
+            run_list(r, slot, &slot->readers);
     }
-    if (writable)
+    if (writable && slot->writers.first) /* edge-triggered: writable comes with most events */
         run_list(r, slot, &slot->writers);
     sync_want(r, fd, slot);
 }

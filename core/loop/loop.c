@@ -93,14 +93,18 @@ int weft_loop_new(const weft_loop_opts *opts, weft_loop **out)
  * next phase, like callbacks scheduled from callbacks. */
 static void run_completions(weft_loop *loop)
 {
-    weft__list batch = loop->done_ops;
+    /* The batch is this function's alone: walk it without unlinking node
+     * by node (each op's next is read before its callback may reuse it). */
+    weft__link *n = loop->done_ops.first;
     loop->done_ops.first = loop->done_ops.last = NULL;
-    weft__link *n;
-    while ((n = weft__list_pop(&batch)) != NULL) {
+    while (n) {
+        weft__link *next = n->next;
+        n->next = n->prev = NULL;
         weft_op *op = weft__container_of(n, weft_op, link_);
         op->state_ = WEFT__OPSTATE_IDLE;
         loop->ops_inflight--;
         op->cb(op);
+        n = next;
     }
 }
 
