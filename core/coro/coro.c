@@ -16,6 +16,7 @@
 #if WEFT__TSAN && !defined(_WIN32)
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #endif
 
 WEFT__TLS weft_coro *weft__current;
@@ -125,14 +126,28 @@ static void *arch_init_frame(weft_coro *co, char *top)
  * (TSan runs what it kept on the way out of pthread_sigmask, still on the
  * leaving fiber), the side that runs next restores the mask through
  * co->tsan_mask_ (a signal that came meanwhile arrives then, on the new
- * fiber, whose pthread_sigmask runs it). Synchronous signals stay open. */
+ * fiber, whose pthread_sigmask runs it). Synchronous signals stay open.
+ * The two system calls a side cost a third of the TLS suite's time under
+ * TSan, so switches pay them only while weft's handler is some signal's
+ * disposition (signal_posix.c counts them here): the loss that matters is
+ * that handler's write to the self-pipe. Process-wide, like dispositions. */
 #if WEFT__TSAN && !defined(_WIN32)
 typedef sigset_t tool_sigs;
+
+static atomic_int signals_caught;
+
+void weft__coro_signals_caught(int delta)
+{
+    atomic_fetch_add(&signals_caught, delta);
+}
 
 TOOL_INLINE void tool_hold_signals(weft_coro *co, tool_sigs *held)
 {
     static const int sync_signals[] = {SIGSEGV, SIGBUS,  SIGILL, SIGFPE,
                                        SIGTRAP, SIGABRT, SIGSYS, SIGPIPE};
+    co->tsan_mask_ = NULL; /* the other side restores only what was held */
+    if (!atomic_load_explicit(&signals_caught, memory_order_relaxed))
+        return;
     sigset_t set;
     sigfillset(&set);
     for (size_t i = 0; i < sizeof sync_signals / sizeof sync_signals[0]; i++)
@@ -143,10 +158,16 @@ TOOL_INLINE void tool_hold_signals(weft_coro *co, tool_sigs *held)
 
 TOOL_INLINE void tool_release_signals(weft_coro *co)
 {
-    pthread_sigmask(SIG_SETMASK, co->tsan_mask_, NULL);
+    if (co->tsan_mask_)
+        pthread_sigmask(SIG_SETMASK, co->tsan_mask_, NULL);
 }
 #else
 typedef char tool_sigs;
+
+void weft__coro_signals_caught(int delta)
+{
+    (void)delta;
+}
 #define tool_hold_signals(co, held) ((void)(co), (void)(held))
 #define tool_release_signals(co) ((void)(co))
 #endif
