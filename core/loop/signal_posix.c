@@ -17,6 +17,7 @@
 #include "signal_internal.h"
 
 #include "coro_internal.h" /* weft__coro_signals_caught */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
