@@ -19,8 +19,15 @@ every connection has been answered, SIGINT or SIGTERM arrives. Then:
   nothing that looks like a sanitizer report.
 The signal alternates per server and backend, and so does --threads (1, 2),
 so every server meets both signals over the backends.
+On a failure it prints what it saw: how many connections were closed and
+answered after the signal and when, the server's output so far (its
+"closing" line says whether the stop signal reached the loop) and, if it
+was still running, each of its threads' state and signal masks from /proc
+(SigPnd/ShdPnd: a signal the kernel still holds; SigBlk: who blocks it).
+SHUTDOWN_ONLY=NAME (echo_server, http_server or resp_server) runs only that
+server, to loop one case while hunting an intermittent failure.
 Usage: shutdown_busy.py BACKEND ECHO_SERVER HTTP_SERVER RESP_SERVER"""
-import os, re, resource, selectors, signal, socket, subprocess, sys, tempfile, time
+import glob, os, re, resource, selectors, signal, socket, subprocess, sys, tempfile, time
 
 N = 1000
 SLACK = 8.0  # seconds past a grace period (sanitizer builds are slow)
@@ -83,6 +90,23 @@ class Http:
         return total if len(c.buf) >= total else 0
 
 
+def proc_state(pid):
+    """Each thread of pid: name, state, where it sleeps, its signal sets."""
+    out = []
+    for task in sorted(glob.glob("/proc/%d/task/*" % pid)):
+        try:
+            with open(task + "/status") as f:
+                st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+            with open(task + "/wchan") as f:
+                wchan = f.read().strip()
+        except OSError:
+            continue  # the thread is gone
+        out.append("  tid %s %s %s wchan=%s SigPnd=%s ShdPnd=%s SigBlk=%s SigCgt=%s" %
+                   (os.path.basename(task), st.get("Name"), st.get("State"), wchan,
+                    st.get("SigPnd"), st.get("ShdPnd"), st.get("SigBlk"), st.get("SigCgt")))
+    return "\n".join(out) or "  (no /proc state)"
+
+
 PROTO = {"echo_server": Echo(), "http_server": Http(),
          "resp_server": Fixed(b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n")}
 
@@ -110,7 +134,9 @@ def run(name, exe, grace, sig, threads):
     fails = []
     conns = []
     sel = selectors.DefaultSelector()
-    try:
+    st = {"t0": None, "before": 0, "out": None}
+
+    def exercise():
         line = srv.stdout.readline()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if not m:
@@ -199,6 +225,7 @@ def run(name, exe, grace, sig, threads):
 
         srv.send_signal(sig)
         t0 = time.monotonic()
+        st["t0"], st["before"] = t0, before
         inflight = 0
         for c in conns:
             c.inflight_at_signal = c.outstanding
@@ -231,7 +258,7 @@ def run(name, exe, grace, sig, threads):
         except subprocess.TimeoutExpired:
             return fails + ["%s: still running %.1f s after the signal" % (what, grace + SLACK)]
         t_exit = time.monotonic() - t0
-        out = srv.stdout.read()
+        out = st["out"] = srv.stdout.read()
         err.seek(0)
         errtext = err.read().decode(errors="replace")
         if rc != 0:
@@ -249,9 +276,42 @@ def run(name, exe, grace, sig, threads):
               "it); all closed %.2f s after it, exit %d at %.2f s" %
               (what, N, before, t0 - t_start, inflight, slowest, after, answering, last_close, rc,
                t_exit))
-        if fails and errtext:
-            fails.append("%s: server stderr:\n%s" % (what, errtext[:2000]))
         return fails
+
+    def diagnose():
+        """What the client saw after the signal, the server's state and output."""
+        now, t0 = time.monotonic(), st["t0"]
+        lines = []
+        if t0 is None:
+            lines.append("no signal sent")
+        else:
+            closed = sorted(c.closed_at - t0 for c in conns if c.closed_at is not None)
+            last = max((c.last_done_at for c in conns if c.last_done_at is not None), default=t0)
+            lines.append("%.2f s since the signal: %d of %d connections closed (the first %s s, "
+                         "the last %s s after it); %d responses after it (the last %.2f s after "
+                         "it); %d responses in flight at it not come" %
+                         (now - t0, len(closed), len(conns),
+                          "%.2f" % closed[0] if closed else "-",
+                          "%.2f" % closed[-1] if closed else "-",
+                          sum(c.done for c in conns) - st["before"], last - t0,
+                          sum(c.inflight_at_signal and c.inflight_done_at is None
+                              for c in conns)))
+        if srv.poll() is None:
+            lines.append("server still running; its threads:\n" + proc_state(srv.pid))
+            srv.kill()
+            srv.wait()
+        else:
+            lines.append("server exited %d" % srv.returncode)
+        out = st["out"] if st["out"] is not None else srv.stdout.read()
+        err.seek(0)
+        errtext = err.read().decode(errors="replace")
+        lines.append("server stdout after its first line: %r" % out[-2000:])
+        lines.append("server stderr: %s" % (errtext[-3000:] or "(empty)"))
+        return "%s: on failure:\n  %s" % (what, "\n  ".join(lines))
+
+    try:
+        fails = exercise()
+        return fails, [diagnose()] if fails else []
     finally:
         for c in conns:
             c.sock.close()
@@ -262,13 +322,23 @@ def run(name, exe, grace, sig, threads):
         err.close()
 
 
-fails = []
+only = os.environ.get("SHUTDOWN_ONLY")
+if only and only not in PROTO:
+    print("SHUTDOWN_ONLY=%s: not one of %s" % (only, ", ".join(PROTO)))
+    sys.exit(2)
+fails, diags = [], []
 for i, (name, exe, grace) in enumerate(servers):
     sig = signal.SIGINT if (i + backend_index) % 2 == 0 else signal.SIGTERM
     threads = 1 + (i + backend_index + 1) % 2
-    fails += run(name, exe, grace, sig, threads)
+    if only and name != only:
+        continue
+    f, d = run(name, exe, grace, sig, threads)
+    fails += f
+    diags += d
 for f in fails[:20]:
     print("FAIL: " + f)
+for d in diags:
+    print(d)
 if fails:
     sys.exit(1)
 print("ok")

@@ -13,6 +13,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#if WEFT__TSAN && !defined(_WIN32)
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#endif
 
 WEFT__TLS weft_coro *weft__current;
 
@@ -110,10 +115,67 @@ static void *arch_init_frame(weft_coro *co, char *top)
 #define TOOL_INLINE static inline
 #endif
 
+/* TSan runs an asynchronous signal's handler at once only while the thread
+ * blocks in a call it knows; otherwise it keeps the signal for the current
+ * fiber and runs it at that fiber's next intercepted call or atomic. A
+ * fiber switched out in between may never make one (a task left waiting
+ * for a peer that went quiet), and the signal is lost with it: weft's
+ * handler never writes the self-pipe, and a poll loop sleeps on (issue 17:
+ * a server on poll that ignored SIGTERM under load). So each switch is done
+ * with the asynchronous signals blocked: the side that leaves blocks them
+ * (TSan runs what it kept on the way out of pthread_sigmask, still on the
+ * leaving fiber), the side that runs next restores the mask through
+ * co->tsan_mask_ (a signal that came meanwhile arrives then, on the new
+ * fiber, whose pthread_sigmask runs it). Synchronous signals stay open.
+ * The two system calls a side cost a third of the TLS suite's time under
+ * TSan, so switches pay them only while weft's handler is some signal's
+ * disposition (signal_posix.c counts them here): the loss that matters is
+ * that handler's write to the self-pipe. Process-wide, like dispositions. */
+#if WEFT__TSAN && !defined(_WIN32)
+typedef sigset_t tool_sigs;
+
+static atomic_int signals_caught;
+
+void weft__coro_signals_caught(int delta)
+{
+    atomic_fetch_add(&signals_caught, delta);
+}
+
+TOOL_INLINE void tool_hold_signals(weft_coro *co, tool_sigs *held)
+{
+    static const int sync_signals[] = {SIGSEGV, SIGBUS,  SIGILL, SIGFPE,
+                                       SIGTRAP, SIGABRT, SIGSYS, SIGPIPE};
+    co->tsan_mask_ = NULL; /* the other side restores only what was held */
+    if (!atomic_load_explicit(&signals_caught, memory_order_relaxed))
+        return;
+    sigset_t set;
+    sigfillset(&set);
+    for (size_t i = 0; i < sizeof sync_signals / sizeof sync_signals[0]; i++)
+        sigdelset(&set, sync_signals[i]);
+    pthread_sigmask(SIG_BLOCK, &set, held);
+    co->tsan_mask_ = held;
+}
+
+TOOL_INLINE void tool_release_signals(weft_coro *co)
+{
+    if (co->tsan_mask_)
+        pthread_sigmask(SIG_SETMASK, co->tsan_mask_, NULL);
+}
+#else
+typedef char tool_sigs;
+
+void weft__coro_signals_caught(int delta)
+{
+    (void)delta;
+}
+#define tool_hold_signals(co, held) ((void)(co), (void)(held))
+#define tool_release_signals(co) ((void)(co))
+#endif
+
 #if WEFT__ASAN || WEFT__TSAN
 /* Called by the resumer right before switching into co; *fake keeps the
- * resumer's ASan fake stack across the switch. */
-TOOL_INLINE void tool_enter(weft_coro *co, void **fake)
+ * resumer's ASan fake stack across the switch, *held the signal mask. */
+TOOL_INLINE void tool_enter(weft_coro *co, void **fake, tool_sigs *held)
 {
     (void)co;
     (void)fake;
@@ -121,31 +183,41 @@ TOOL_INLINE void tool_enter(weft_coro *co, void **fake)
     __sanitizer_start_switch_fiber(fake, co->stack_.lo_, co->stack_.size_);
 #endif
 #if WEFT__TSAN
+    tool_hold_signals(co, held);
     co->tsan_from_ = __tsan_get_current_fiber();
     __tsan_switch_to_fiber(co->tsan_fiber_, 0);
+#else
+    (void)held;
 #endif
 }
 
 /* Called by the resumer when co switched back to it. */
-TOOL_INLINE void tool_entered_back(void *fake)
+TOOL_INLINE void tool_entered_back(weft_coro *co, void *fake)
 {
+    (void)co;
     (void)fake;
 #if WEFT__ASAN
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
+#if WEFT__TSAN
+    tool_release_signals(co);
+#endif
 }
 #endif
 
-/* Called inside co before it switches back to its resumer; dying: for good. */
-TOOL_INLINE void tool_leave(weft_coro *co, int dying)
+/* Called inside co before it switches back to its resumer (dying: for
+ * good); *held keeps the signal mask across the switch. */
+TOOL_INLINE void tool_leave(weft_coro *co, int dying, tool_sigs *held)
 {
     (void)co;
     (void)dying;
+    (void)held;
 #if WEFT__ASAN
     __sanitizer_start_switch_fiber(dying ? NULL : &co->asan_fake_, co->asan_from_lo_,
                                    co->asan_from_size_);
 #endif
 #if WEFT__TSAN
+    tool_hold_signals(co, held);
     __tsan_switch_to_fiber(co->tsan_from_, 0);
 #endif
 }
@@ -159,6 +231,9 @@ TOOL_INLINE void tool_resumed(weft_coro *co, int first)
     __sanitizer_finish_switch_fiber(first ? NULL : co->asan_fake_, &co->asan_from_lo_,
                                     &co->asan_from_size_);
 #endif
+#if WEFT__TSAN
+    tool_release_signals(co);
+#endif
 }
 
 /* --- life cycle --- */
@@ -168,7 +243,8 @@ static void coro_main(weft_coro *co, void *arg)
     tool_resumed(co, 1);
     void *ret = co->fn_(co, arg);
     void *to = leave(co, ret, WEFT_CORO_DEAD);
-    tool_leave(co, 1);
+    tool_sigs held; /* on the dead stack: its resumer reads it before any destroy */
+    tool_leave(co, 1, &held);
     weft__switch(&co->sp_, to, (void *)WEFT_CORO_DONE);
     abort(); /* unreachable: nobody resumes a dead coroutine */
 }
@@ -188,6 +264,7 @@ static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)
     co->asan_from_size_ = 0;
     co->tsan_fiber_ = NULL;
     co->tsan_from_ = NULL;
+    co->tsan_mask_ = NULL;
 #endif
 #if WEFT__TSAN
     co->tsan_fiber_ = __tsan_create_fiber(0);
@@ -307,9 +384,10 @@ int weft_coro_resume(weft_coro *co, void *value, void **out)
     }
 #if WEFT__ASAN || WEFT__TSAN
     void *fake = NULL;
-    tool_enter(co, &fake);
+    tool_sigs held;
+    tool_enter(co, &fake, &held);
     int rc = weft__switch(&co->ret_sp_, co->sp_, pass);
-    tool_entered_back(fake);
+    tool_entered_back(co, fake);
     return rc;
 #else
     return weft__switch(&co->ret_sp_, co->sp_, pass);
@@ -337,7 +415,8 @@ int weft_coro_yield(weft_coro *self, void *value, void **in)
     self->in_ = in;
     void *to = leave(self, value, WEFT_CORO_SUSPENDED);
 #if WEFT__ASAN || WEFT__TSAN
-    tool_leave(self, 0);
+    tool_sigs held;
+    tool_leave(self, 0, &held);
     int rc = weft__switch(&self->sp_, to, (void *)0);
     tool_resumed(self, 0);
     return rc;

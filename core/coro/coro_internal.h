@@ -64,6 +64,12 @@ void weft__coro_trampoline(void);
 /* The coroutine running on this thread (NULL: the thread's own stack). */
 extern WEFT__TLS weft_coro *weft__current;
 
+/* Counts the signals whose disposition is weft's handler (delta +1 when it
+ * is installed for one, -1 when removed; core/loop/signal_posix.c). Under
+ * TSan, fiber switches block the asynchronous signals while the count is
+ * not zero (coro.c says why); elsewhere it does nothing. */
+void weft__coro_signals_caught(int delta);
+
 /* Takes a stack from pool and places an object of size bytes at its top
  * (64-byte aligned), with a weft_coro at co_offset inside it set up to run
  * fn below it: *obj = the object. It lives until weft_coro_destroy() of that

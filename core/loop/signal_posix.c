@@ -16,6 +16,8 @@
  * signal, so the fan-out skips them. */
 #include "signal_internal.h"
 
+#include "coro_internal.h" /* weft__coro_signals_caught */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -182,6 +184,7 @@ static int enlist_locked(weft__sigloop *s, int signo)
         sigemptyset(&sa.sa_mask);
         if (sigaction(signo, &sa, &reg.old[signo]) < 0)
             return -errno;
+        weft__coro_signals_caught(1);
     }
     reg.users[signo]++;
     s->want |= weft__sigbit(signo);
@@ -195,8 +198,10 @@ static int enlist_locked(weft__sigloop *s, int signo)
 static void unlist_locked(weft__sigloop *s, int signo)
 {
     s->want &= ~weft__sigbit(signo);
-    if (--reg.users[signo] == 0)
+    if (--reg.users[signo] == 0) {
         sigaction(signo, &reg.old[signo], NULL);
+        weft__coro_signals_caught(-1);
+    }
     if (!s->want && s->registered) {
         weft__list_remove(&reg.loops, &s->reg);
         s->registered = 0;

@@ -103,6 +103,7 @@ struct weft_coro {
     size_t asan_from_size_;
     void *tsan_fiber_;
     void *tsan_from_;
+    void *tsan_mask_; /* the signal mask the side that switched saved (coro.c) */
 };
 
 /* --- stack pools --- */
