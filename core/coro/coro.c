@@ -16,8 +16,6 @@
 
 WEFT__TLS weft_coro *weft__current;
 
-enum { CORO_ON_STACK = 1 }; /* made by weft_coro_create: the struct is on its stack */
-
 static void coro_main(weft_coro *co, void *arg);
 static inline void *leave(weft_coro *self, void *value, int state);
 
@@ -177,6 +175,7 @@ static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)
 {
     co->fn_ = fn;
     co->state_ = WEFT_CORO_CREATED;
+    co->flags_ = 0; /* unused; one 8-byte store with state_ */
     /* resumer_, ret_sp_ and out_ are set by each resume (the switch stores
      * ret_sp_), in_ by each yield before anyone reads it: not here. */
     co->name_ = NULL;
@@ -207,7 +206,6 @@ int weft_coro_init(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn)
     int rc = weft__stack_get(pool, &co->stack_);
     if (rc < 0)
         return rc;
-    co->flags_ = 0;
     coro_setup(co, fn, stack_top(&co->stack_));
     return 0;
 }
@@ -223,7 +221,6 @@ static inline int place(weft_stack_pool *pool, size_t size, size_t co_offset, we
     uintptr_t at = ((uintptr_t)stack_top(&st) - size) & ~(uintptr_t)63;
     weft_coro *co = (weft_coro *)(at + co_offset);
     co->stack_ = st;
-    co->flags_ = CORO_ON_STACK;
     coro_setup(co, fn, (char *)at);
     *obj = (void *)at;
     return 0;
@@ -255,13 +252,14 @@ int weft_coro_destroy(weft_coro *co)
 #if WEFT__TSAN
     __tsan_destroy_fiber(co->tsan_fiber_);
 #endif
+    /* Embedded or on its own stack alike: read what the put needs, then
+     * mark co destroyed (a placed co goes with its stack, so the stores
+     * are harmless there). */
+    weft_stack_pool *pool = co->stack_.pool_;
+    void *lo = co->stack_.lo_;
     co->state_ = WEFT_CORO_DEAD;
-    if (co->flags_ & CORO_ON_STACK) {
-        weft__stack st = co->stack_;
-        weft__stack_put(&st); /* co goes with it */
-    } else {
-        weft__stack_put(&co->stack_);
-    }
+    co->stack_.pool_ = NULL;
+    weft__stack_put(pool, lo);
     return 0;
 }
 

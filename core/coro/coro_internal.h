@@ -91,7 +91,10 @@ struct weft_stack_pool {
     size_t guard;      /* guard bytes below, a multiple of the page size */
     size_t max_cached;
     size_t ncached;
-    size_t nout; /* stacks handed out and not yet returned */
+    /* Stacks mapped and not yet unmapped (cached or handed out), counted on
+     * the slow paths only: handed out = nmapped - ncached, so the fast get
+     * and put keep no count of their own. */
+    size_t nmapped;
     struct weft__stack_header *free;
     int is_default;
     int tools; /* ASan build or under valgrind: put takes the slow path */
@@ -119,21 +122,15 @@ static inline int weft__stack_get(weft_stack_pool *pool, weft__stack *out)
         if (!lo)
             return -ENOMEM;
     }
-    pool->nout++;
     out->lo_ = lo;
     out->size_ = pool->stack_size;
     out->pool_ = pool;
     return 0;
 }
 
-/* Gives a stack back to its pool (cached or unmapped). */
-static inline void weft__stack_put(weft__stack *st)
+/* Gives the stack at lo back to pool (cached or unmapped). */
+static inline void weft__stack_put(weft_stack_pool *pool, void *lo)
 {
-    weft_stack_pool *pool = st->pool_;
-    void *lo = st->lo_;
-    st->pool_ = NULL;
-    st->lo_ = NULL;
-    pool->nout--;
     if (pool->tools || pool->ncached >= pool->max_cached) {
         weft__stack_put_slow(pool, lo);
         return;

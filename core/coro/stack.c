@@ -170,6 +170,7 @@ static void *map_stack(struct weft_stack_pool *p)
 #endif
 #endif
     char *lo = m + p->guard;
+    p->nmapped++;
     struct stack_header *h = header_of(lo, p->stack_size);
     h->next = NULL;
     h->vg_id = 0;
@@ -186,6 +187,7 @@ static void unmap_stack(struct weft_stack_pool *p, void *lo)
     VALGRIND_STACK_DEREGISTER(header_of(lo, p->stack_size)->vg_id);
 #endif
     char *m = (char *)lo - p->guard;
+    p->nmapped--;
 #if defined(_WIN32)
     VirtualFree(m, 0, MEM_RELEASE);
 #else
@@ -526,7 +528,7 @@ int weft_stack_pool_free(weft_stack_pool *pool)
 {
     if (!pool || pool->is_default)
         return -EINVAL;
-    if (pool->nout)
+    if (pool->nmapped != pool->ncached)
         return -EBUSY;
     drain(pool);
     free(pool);
