@@ -7,7 +7,14 @@
  * it runs coro_main() -> fn(); yield() switches back; when fn returns,
  * coro_main() marks it dead and switches back for the last time, never to
  * be entered again. Its stack goes back to the pool in destroy(), on another
- * stack, since a coroutine cannot unmap the stack it runs on. */
+ * stack, since a coroutine cannot unmap the stack it runs on.
+ *
+ * States: state_ holds CREATED, SUSPENDED, RUNNING or DEAD, never NORMAL.
+ * A coroutine that resumed another keeps RUNNING; weft_coro_state() tells
+ * it from the running one by weft__current (only that one is current). So
+ * a resume and a yield store only the state of the coroutine they switch
+ * into or out of, not also its resumer's (two stores and tests fewer per
+ * round trip), and RUNNING is what "busy" checks test. */
 #include "coro_internal.h"
 
 #include <errno.h>
@@ -246,8 +253,8 @@ int weft_coro_create(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out)
 int weft_coro_destroy(weft_coro *co)
 {
     if (!co || !co->stack_.pool_)
-        return -EINVAL; /* NULL, or an embedded coroutine destroyed already */
-    if (co->state_ == WEFT_CORO_RUNNING || co->state_ == WEFT_CORO_NORMAL)
+        return -EINVAL;                  /* NULL, or an embedded coroutine destroyed already */
+    if (co->state_ == WEFT_CORO_RUNNING) /* or NORMAL: see "states" */
         return -EBUSY;
 #if WEFT__TSAN
     __tsan_destroy_fiber(co->tsan_fiber_);
@@ -291,8 +298,6 @@ int weft_coro_resume(weft_coro *co, void *value, void **out)
     if (st > WEFT_CORO_SUSPENDED)
         return st == WEFT_CORO_DEAD ? WEFT_ECLOSED : -EBUSY;
     weft_coro *prev = weft__current;
-    if (prev)
-        prev->state_ = WEFT_CORO_NORMAL;
     co->resumer_ = prev;
     co->state_ = WEFT_CORO_RUNNING;
     co->out_ = out;
@@ -321,16 +326,14 @@ static inline void *leave(weft_coro *self, void *value, int state)
     self->state_ = state;
     if (self->out_)
         *self->out_ = value;
-    weft_coro *r = self->resumer_;
-    weft__current = r;
-    if (r)
-        r->state_ = WEFT_CORO_RUNNING;
+    weft__current = self->resumer_;
     return self->ret_sp_;
 }
 
 int weft_coro_yield(weft_coro *self, void *value, void **in)
 {
-    if (!self || self->state_ != WEFT_CORO_RUNNING)
+    weft_coro *cur = weft__current;
+    if (!cur || self != cur)
         return -EINVAL;
     self->in_ = in;
     void *to = leave(self, value, WEFT_CORO_SUSPENDED);
@@ -351,7 +354,10 @@ weft_coro *weft_coro_current(void)
 
 int weft_coro_state(const weft_coro *co)
 {
-    return co ? co->state_ : -EINVAL;
+    if (!co)
+        return -EINVAL;
+    int st = co->state_;
+    return st == WEFT_CORO_RUNNING && co != weft__current ? WEFT_CORO_NORMAL : st;
 }
 
 int weft_coro_set_name(weft_coro *co, const char *name)

@@ -141,8 +141,13 @@ static void *nest_b(weft_coro *self, void *arg)
     struct nest *t = arg;
     t->trace[t->n++] = 2;
     cr_assert_eq(weft_coro_state(&t->a), WEFT_CORO_NORMAL);
+    cr_assert_eq(weft_coro_state(self), WEFT_CORO_RUNNING);
     cr_assert_eq(weft_coro_current(), self);
     cr_assert_eq(self->resumer_, &t->a);
+    /* a waits for b: it may not be yielded for, resumed or destroyed. */
+    cr_assert_eq(weft_coro_yield(&t->a, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_coro_resume(&t->a, NULL, NULL), -EBUSY);
+    cr_assert_eq(weft_coro_destroy(&t->a), -EBUSY);
     cr_assert_eq(weft_coro_yield(self, (void *)22, NULL), 0);
     t->trace[t->n++] = 4;
     return (void *)44;
@@ -161,6 +166,8 @@ static void *nest_a(weft_coro *self, void *arg)
     cr_assert_eq(weft_coro_yield(self, (void *)33, NULL), 0);
     cr_assert_eq(weft_coro_resume(&t->b, NULL, &out), WEFT_CORO_DONE);
     cr_assert_eq((intptr_t)out, 44);
+    cr_assert_eq(weft_coro_state(self), WEFT_CORO_RUNNING); /* running again */
+    cr_assert_eq(weft_coro_state(&t->b), WEFT_CORO_DEAD);
     t->trace[t->n++] = 5;
     return NULL;
 }
