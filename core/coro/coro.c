@@ -177,8 +177,9 @@ TOOL_INLINE void finish(weft_coro *co, void *ret)
 {
     leave(co, ret, WEFT_CORO_DEAD);
     tool_leave(co, 1);
+    /* A tail call (nobody resumes a dead coroutine, so this never comes
+     * back); the trampoline's ud2 catches it if it ever did. */
     weft__switch_out(co, (void *)WEFT_CORO_DONE);
-    abort(); /* unreachable: nobody resumes a dead coroutine */
 }
 
 #if defined(__x86_64__) && !defined(_WIN32)
@@ -194,6 +195,7 @@ static void coro_main(weft_coro *co, void *arg)
 {
     tool_resumed(co, 1);
     finish(co, co->fn_(co, arg));
+    abort(); /* unreachable: nobody resumes a dead coroutine */
 }
 
 static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)

@@ -131,7 +131,10 @@ struct weft_stack_pool {
     size_t nmapped;
     struct weft__stack_header *free;
     int is_default;
-    int tools; /* ASan build or under valgrind: put takes the slow path */
+    /* What the inline put may fill the cache to: max_cached, or 0 in an
+     * ASan build or under valgrind, whose puts all take the slow path (it
+     * annotates the stack; one compare on the fast path for both). */
+    size_t fast_cached;
 };
 
 /* The slow paths (stack.c): a fresh mapping (NULL: out of memory), and a
@@ -165,7 +168,7 @@ static inline int weft__stack_get(weft_stack_pool *pool, weft__stack *out)
 /* Gives the stack at lo back to pool (cached or unmapped). */
 static inline void weft__stack_put(weft_stack_pool *pool, void *lo)
 {
-    if (pool->tools || pool->ncached >= pool->max_cached) {
+    if (pool->ncached >= pool->fast_cached) {
         weft__stack_put_slow(pool, lo);
         return;
     }

@@ -79,10 +79,11 @@ static int pool_setup(struct weft_stack_pool *p, const weft_stack_pool_options *
     p->guard += WIN_SOFT_GUARD_PAGES * pg;
 #endif
     p->max_cached = opt && opt->max_cached ? opt->max_cached : WEFT_STACK_DEFAULT_CACHE;
-    p->tools = WEFT__ASAN;
+    int tools = WEFT__ASAN;
 #if WEFT_HAVE_VALGRIND
-    p->tools |= RUNNING_ON_VALGRIND != 0;
+    tools |= RUNNING_ON_VALGRIND != 0;
 #endif
+    p->fast_cached = tools ? 0 : p->max_cached;
     return 0;
 }
 
