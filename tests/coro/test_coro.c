@@ -573,6 +573,49 @@ Test(coro, callee_saved_registers)
 #endif
 }
 
+#if defined(__x86_64__) && !defined(_WIN32) && !WEFT__ASAN
+/* The same through the entry points resume and yield use here
+ * (weft__switch_in / _out, which find the stack pointers in the coroutine). */
+uintptr_t weft_test_regs_switch_co(weft_coro *co, void *value, int dir, const uint64_t *in,
+                                   uint64_t *out);
+
+static void *regs_co_body(weft_coro *self, void *arg)
+{
+    struct regs_test *t = arg;
+    for (int round = 0; round < 3; round++) {
+        fill(t->in_b, 0xC000 + (uint64_t)round);
+        memset(t->out_b, 0, sizeof t->out_b);
+        uintptr_t v =
+            weft_test_regs_switch_co(self, (void *)(uintptr_t)(round + 1), 1, t->in_b, t->out_b);
+        if (memcmp(t->in_b, t->out_b, sizeof t->in_b) == 0 && v == (uintptr_t)(round + 100))
+            t->b_ok++;
+    }
+    return NULL;
+}
+
+Test(coro, callee_saved_registers_in_out)
+{
+    static struct regs_test t;
+    memset(&t, 0, sizeof t);
+    weft_coro co;
+    cr_assert_eq(weft_coro_init(&co, NULL, regs_co_body), 0);
+    cr_assert_eq(weft_coro_resume(&co, &t, NULL), 1); /* the body's first switch out */
+    for (int round = 0; round < 3; round++) {
+        fill(t.in_a, 0xD000 + (uint64_t)round);
+        memset(t.out_a, 0, sizeof t.out_a);
+        uintptr_t v =
+            weft_test_regs_switch_co(&co, (void *)(uintptr_t)(round + 100), 0, t.in_a, t.out_a);
+        for (int i = 0; i < NREGS; i++)
+            cr_assert_eq(t.out_a[i], t.in_a[i]);
+        /* the body's next switch out, or its finish */
+        cr_assert_eq(v, round < 2 ? (uintptr_t)(round + 2) : (uintptr_t)WEFT_CORO_DONE);
+    }
+    cr_assert_eq(t.b_ok, 3);
+    cr_assert_eq(weft_coro_state(&co), WEFT_CORO_DEAD);
+    cr_assert_eq(weft_coro_destroy(&co), 0);
+}
+#endif
+
 /* --- FP control word / FPCR --- */
 
 #if WEFT_FP_CONTROL
