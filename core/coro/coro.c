@@ -4,10 +4,18 @@
  * expects (arch_init_frame) and holds the per-thread "current coroutine".
  *
  * Life of a coroutine: resume() switches to it with the value as fn's arg;
- * it runs coro_main() -> fn(); yield() switches back; when fn returns,
- * coro_main() marks it dead and switches back for the last time, never to
- * be entered again. Its stack goes back to the pool in destroy(), on another
- * stack, since a coroutine cannot unmap the stack it runs on. */
+ * it runs fn (through coro_main() where tools or the ABI need a C entry);
+ * yield() switches back; when fn returns, finish() marks it dead and
+ * switches back for the last time, never to be entered again. Its stack
+ * goes back to the pool in destroy(), on another stack, since a coroutine
+ * cannot unmap the stack it runs on.
+ *
+ * States: state_ holds CREATED, SUSPENDED, RUNNING or DEAD, never NORMAL.
+ * A coroutine that resumed another keeps RUNNING; weft_coro_state() tells
+ * it from the running one by weft__current (only that one is current). So
+ * a resume and a yield store only the state of the coroutine they switch
+ * into or out of, not also its resumer's (two stores and tests fewer per
+ * round trip), and RUNNING is what "busy" checks test. */
 #include "coro_internal.h"
 
 #include <errno.h>
@@ -21,10 +29,8 @@
 
 WEFT__TLS weft_coro *weft__current;
 
-enum { CORO_ON_STACK = 1 }; /* made by weft_coro_create: the struct is on its stack */
-
 static void coro_main(weft_coro *co, void *arg);
-static inline void *leave(weft_coro *self, void *value, int state);
+static inline void leave(weft_coro *self, void *value, int state);
 
 /* --- first frame per ABI (must match core/coro/arch/switch_*.S) --- */
 
@@ -41,7 +47,7 @@ static uint64_t fp_control_word(void)
 }
 #endif
 
-static void *arch_init_frame(weft_coro *co, char *top)
+static void *arch_init_frame(weft_coro *co, weft_coro_fn fn, char *top)
 {
     uintptr_t *sp = (uintptr_t *)((uintptr_t)top & ~(uintptr_t)15);
 #if defined(__x86_64__) && !defined(_WIN32)
@@ -50,14 +56,16 @@ static void *arch_init_frame(weft_coro *co, char *top)
      * create). */
     sp[-1] = 0;                                /* the trampoline's null return address */
     sp[-2] = (uintptr_t)weft__coro_trampoline; /* where the switch jumps */
-    sp[-4] = (uintptr_t)coro_main;             /* rbx: the C entry */
-    sp[-5] = (uintptr_t)co;                    /* r12: its argument */
-    sp -= 8;                                   /* and rbp, r13, r14, r15 */
+    /* rbx: the C entry (see WEFT__DIRECT_ENTRY) */
+    sp[-4] = WEFT__DIRECT_ENTRY ? (uintptr_t)fn : (uintptr_t)coro_main;
+    sp[-5] = (uintptr_t)co; /* r12: its argument */
+    sp -= 8;                /* and rbp, r13, r14, r15 */
 #if WEFT_FP_CONTROL
     *--sp = fp_control_word();
 #endif
 #elif defined(__x86_64__) && defined(_WIN32)
     char *lo = co->stack_.lo_;
+    (void)fn;
     /* A switch frame has its return address at 8 mod 16, so that the xmm
      * area below is 16-byte aligned; the trampoline starts at 0 mod 16, on
      * a null return address. */
@@ -84,6 +92,7 @@ static void *arch_init_frame(weft_coro *co, char *top)
     sp -= 20; /* xmm6-xmm15 */
     memset(sp, 0, 20 * sizeof *sp);
 #elif defined(__aarch64__)
+    (void)fn;
     sp -= 22; /* x19-x28, x29, x30, d8-d15, fpcr, pad: 176 bytes */
     memset(sp, 0, 22 * sizeof *sp);
     sp[0] = (uintptr_t)coro_main;              /* x19: the C entry */
@@ -238,21 +247,39 @@ TOOL_INLINE void tool_resumed(weft_coro *co, int first)
 
 /* --- life cycle --- */
 
+/* The end of a coroutine whose body returned ret. */
+TOOL_INLINE void finish(weft_coro *co, void *ret)
+{
+    leave(co, ret, WEFT_CORO_DEAD);
+    tool_sigs held; /* on the dead stack: its resumer reads it before any destroy */
+    tool_leave(co, 1, &held);
+    /* A tail call (nobody resumes a dead coroutine, so this never comes
+     * back); the trampoline's ud2 catches it if it ever did. */
+    weft__switch_out(co, (void *)WEFT_CORO_DONE);
+}
+
+#if defined(__x86_64__) && !defined(_WIN32)
+void weft__coro_finish(weft_coro *co, void *ret)
+{
+    finish(co, ret);
+}
+#endif
+
+/* The C entry of the first frame where the body is not entered directly
+ * (WEFT__DIRECT_ENTRY): finish inline, for TSan's sake (TOOL_INLINE). */
 static void coro_main(weft_coro *co, void *arg)
 {
     tool_resumed(co, 1);
-    void *ret = co->fn_(co, arg);
-    void *to = leave(co, ret, WEFT_CORO_DEAD);
-    tool_sigs held; /* on the dead stack: its resumer reads it before any destroy */
-    tool_leave(co, 1, &held);
-    weft__switch(&co->sp_, to, (void *)WEFT_CORO_DONE);
+    finish(co, co->fn_(co, arg));
     abort(); /* unreachable: nobody resumes a dead coroutine */
 }
 
 static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)
 {
-    co->fn_ = fn;
+    if (!WEFT__DIRECT_ENTRY)
+        co->fn_ = fn; /* else in the first frame alone */
     co->state_ = WEFT_CORO_CREATED;
+    co->flags_ = 0; /* unused; one 8-byte store with state_ */
     /* resumer_, ret_sp_ and out_ are set by each resume (the switch stores
      * ret_sp_), in_ by each yield before anyone reads it: not here. */
     co->name_ = NULL;
@@ -269,7 +296,7 @@ static void coro_setup(weft_coro *co, weft_coro_fn fn, char *top)
 #if WEFT__TSAN
     co->tsan_fiber_ = __tsan_create_fiber(0);
 #endif
-    co->sp_ = arch_init_frame(co, top);
+    co->sp_ = arch_init_frame(co, fn, top);
 }
 
 static char *stack_top(const weft__stack *st)
@@ -277,14 +304,28 @@ static char *stack_top(const weft__stack *st)
     return (char *)st->lo_ + st->size_ - WEFT__STACK_HEADER;
 }
 
+/* weft_coro_init without a cached stack at hand: out of line, as
+ * create_slow below. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int
+init_slow(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn)
+{
+    int rc = weft__stack_get(pool, &co->stack_);
+    if (rc < 0)
+        return rc;
+    coro_setup(co, fn, stack_top(&co->stack_));
+    return 0;
+}
+
 int weft_coro_init(weft_coro *co, weft_stack_pool *pool, weft_coro_fn fn)
 {
     if (!co || !fn)
         return -EINVAL;
-    int rc = weft__stack_get(pool, &co->stack_);
-    if (rc < 0)
-        return rc;
-    co->flags_ = 0;
+    if (!pool || !pool->free)
+        return init_slow(co, pool, fn);
+    weft__stack_get(pool, &co->stack_); /* a cached stack: cannot fail */
     coro_setup(co, fn, stack_top(&co->stack_));
     return 0;
 }
@@ -300,7 +341,6 @@ static inline int place(weft_stack_pool *pool, size_t size, size_t co_offset, we
     uintptr_t at = ((uintptr_t)stack_top(&st) - size) & ~(uintptr_t)63;
     weft_coro *co = (weft_coro *)(at + co_offset);
     co->stack_ = st;
-    co->flags_ = CORO_ON_STACK;
     coro_setup(co, fn, (char *)at);
     *obj = (void *)at;
     return 0;
@@ -312,10 +352,14 @@ int weft__coro_place(weft_stack_pool *pool, size_t size, size_t co_offset, weft_
     return place(pool, size, co_offset, fn, obj);
 }
 
-int weft_coro_create(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out)
+/* weft_coro_create without a cached stack at hand (pool NULL or empty):
+ * out of line, so that the cached path saves no registers. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int
+create_slow(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out)
 {
-    if (!out || !fn)
-        return -EINVAL;
     void *obj;
     int rc = place(pool, sizeof(weft_coro), 0, fn, &obj);
     if (rc == 0)
@@ -323,22 +367,35 @@ int weft_coro_create(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out)
     return rc;
 }
 
+int weft_coro_create(weft_stack_pool *pool, weft_coro_fn fn, weft_coro **out)
+{
+    if (!out || !fn)
+        return -EINVAL;
+    if (!pool || !pool->free)
+        return create_slow(pool, fn, out);
+    void *obj;
+    place(pool, sizeof(weft_coro), 0, fn, &obj); /* a cached stack: cannot fail */
+    *out = obj;
+    return 0;
+}
+
 int weft_coro_destroy(weft_coro *co)
 {
     if (!co || !co->stack_.pool_)
-        return -EINVAL; /* NULL, or an embedded coroutine destroyed already */
-    if (co->state_ == WEFT_CORO_RUNNING || co->state_ == WEFT_CORO_NORMAL)
+        return -EINVAL;                  /* NULL, or an embedded coroutine destroyed already */
+    if (co->state_ == WEFT_CORO_RUNNING) /* or NORMAL: see "states" */
         return -EBUSY;
 #if WEFT__TSAN
     __tsan_destroy_fiber(co->tsan_fiber_);
 #endif
+    /* Embedded or on its own stack alike: read what the put needs, then
+     * mark co destroyed (a placed co goes with its stack, so the stores
+     * are harmless there). */
+    weft_stack_pool *pool = co->stack_.pool_;
+    void *lo = co->stack_.lo_;
     co->state_ = WEFT_CORO_DEAD;
-    if (co->flags_ & CORO_ON_STACK) {
-        weft__stack st = co->stack_;
-        weft__stack_put(&st); /* co goes with it */
-    } else {
-        weft__stack_put(&co->stack_);
-    }
+    co->stack_.pool_ = NULL;
+    weft__stack_put(pool, lo);
     return 0;
 }
 
@@ -370,8 +427,6 @@ int weft_coro_resume(weft_coro *co, void *value, void **out)
     if (st > WEFT_CORO_SUSPENDED)
         return st == WEFT_CORO_DEAD ? WEFT_ECLOSED : -EBUSY;
     weft_coro *prev = weft__current;
-    if (prev)
-        prev->state_ = WEFT_CORO_NORMAL;
     co->resumer_ = prev;
     co->state_ = WEFT_CORO_RUNNING;
     co->out_ = out;
@@ -386,42 +441,38 @@ int weft_coro_resume(weft_coro *co, void *value, void **out)
     void *fake = NULL;
     tool_sigs held;
     tool_enter(co, &fake, &held);
-    int rc = weft__switch(&co->ret_sp_, co->sp_, pass);
+    int rc = weft__switch_in(co, pass);
     tool_entered_back(co, fake);
     return rc;
 #else
-    return weft__switch(&co->ret_sp_, co->sp_, pass);
+    return weft__switch_in(co, pass);
 #endif
 }
 
-/* Hands value to the resumer and makes it current again; returns the
- * context to switch to. */
-static inline void *leave(weft_coro *self, void *value, int state)
+/* Hands value to the resumer and makes it current again. */
+static inline void leave(weft_coro *self, void *value, int state)
 {
     self->state_ = state;
     if (self->out_)
         *self->out_ = value;
-    weft_coro *r = self->resumer_;
-    weft__current = r;
-    if (r)
-        r->state_ = WEFT_CORO_RUNNING;
-    return self->ret_sp_;
+    weft__current = self->resumer_;
 }
 
 int weft_coro_yield(weft_coro *self, void *value, void **in)
 {
-    if (!self || self->state_ != WEFT_CORO_RUNNING)
+    weft_coro *cur = weft__current;
+    if (!cur || self != cur)
         return -EINVAL;
     self->in_ = in;
-    void *to = leave(self, value, WEFT_CORO_SUSPENDED);
+    leave(self, value, WEFT_CORO_SUSPENDED);
 #if WEFT__ASAN || WEFT__TSAN
     tool_sigs held;
     tool_leave(self, 0, &held);
-    int rc = weft__switch(&self->sp_, to, (void *)0);
+    int rc = weft__switch_out(self, (void *)0);
     tool_resumed(self, 0);
     return rc;
 #else
-    return weft__switch(&self->sp_, to, (void *)0);
+    return weft__switch_out(self, (void *)0);
 #endif
 }
 
@@ -432,7 +483,10 @@ weft_coro *weft_coro_current(void)
 
 int weft_coro_state(const weft_coro *co)
 {
-    return co ? co->state_ : -EINVAL;
+    if (!co)
+        return -EINVAL;
+    int st = co->state_;
+    return st == WEFT_CORO_RUNNING && co != weft__current ? WEFT_CORO_NORMAL : st;
 }
 
 int weft_coro_set_name(weft_coro *co, const char *name)

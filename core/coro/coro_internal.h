@@ -59,6 +59,40 @@ int weft__switch(void **save_sp, void *to_sp, void *value);
 /* The first frame of a fresh coroutine (see the .S files). */
 void weft__coro_trampoline(void);
 
+/* Where the first frame calls the body itself, not coro_main (x86-64
+ * SysV without ASan/TSan, whose first-entry hook must run before the
+ * body): a C frame fewer per coroutine's life. The trampoline then calls
+ * weft__coro_finish(co, the body's return value), which never returns. */
+#if defined(__x86_64__) && !defined(_WIN32) && !WEFT__ASAN && !WEFT__TSAN
+#define WEFT__DIRECT_ENTRY 1
+#else
+#define WEFT__DIRECT_ENTRY 0
+#endif
+#if defined(__x86_64__) && !defined(_WIN32)
+void weft__coro_finish(weft_coro *co, void *ret);
+#endif
+
+/* weft__switch into co (saving the running context in co->ret_sp_) and
+ * out of it (saving co's in co->sp_, entering co->ret_sp_). On x86-64
+ * SysV they are entry points of their own that read the two pointers from
+ * co; elsewhere these wrappers, which the compiler turns into a tail call
+ * of weft__switch. */
+#if defined(__x86_64__) && !defined(_WIN32)
+int weft__switch_in(weft_coro *co, void *value);
+int weft__switch_out(weft_coro *co, void *value);
+_Static_assert(offsetof(weft_coro, sp_) == 0 && offsetof(weft_coro, ret_sp_) == 8,
+               "switch_x86_64_sysv.S reads sp_ at 0 and ret_sp_ at 8");
+#else
+static inline int weft__switch_in(weft_coro *co, void *value)
+{
+    return weft__switch(&co->ret_sp_, co->sp_, value);
+}
+static inline int weft__switch_out(weft_coro *co, void *value)
+{
+    return weft__switch(&co->sp_, co->ret_sp_, value);
+}
+#endif
+
 /* --- core/coro.c --- */
 
 /* The coroutine running on this thread (NULL: the thread's own stack). */
@@ -97,10 +131,16 @@ struct weft_stack_pool {
     size_t guard;      /* guard bytes below, a multiple of the page size */
     size_t max_cached;
     size_t ncached;
-    size_t nout; /* stacks handed out and not yet returned */
+    /* Stacks mapped and not yet unmapped (cached or handed out), counted on
+     * the slow paths only: handed out = nmapped - ncached, so the fast get
+     * and put keep no count of their own. */
+    size_t nmapped;
     struct weft__stack_header *free;
     int is_default;
-    int tools; /* ASan build or under valgrind: put takes the slow path */
+    /* What the inline put may fill the cache to: max_cached, or 0 in an
+     * ASan build or under valgrind, whose puts all take the slow path (it
+     * annotates the stack; one compare on the fast path for both). */
+    size_t fast_cached;
 };
 
 /* The slow paths (stack.c): a fresh mapping (NULL: out of memory), and a
@@ -125,22 +165,16 @@ static inline int weft__stack_get(weft_stack_pool *pool, weft__stack *out)
         if (!lo)
             return -ENOMEM;
     }
-    pool->nout++;
     out->lo_ = lo;
     out->size_ = pool->stack_size;
     out->pool_ = pool;
     return 0;
 }
 
-/* Gives a stack back to its pool (cached or unmapped). */
-static inline void weft__stack_put(weft__stack *st)
+/* Gives the stack at lo back to pool (cached or unmapped). */
+static inline void weft__stack_put(weft_stack_pool *pool, void *lo)
 {
-    weft_stack_pool *pool = st->pool_;
-    void *lo = st->lo_;
-    st->pool_ = NULL;
-    st->lo_ = NULL;
-    pool->nout--;
-    if (pool->tools || pool->ncached >= pool->max_cached) {
+    if (pool->ncached >= pool->fast_cached) {
         weft__stack_put_slow(pool, lo);
         return;
     }

@@ -61,7 +61,7 @@ int weft_gen_send(weft_gen *gen, void *value, void **out)
     if (!gen)
         return -EINVAL;
     int st = gen->co_.state_;
-    if (st == WEFT_CORO_RUNNING || st == WEFT_CORO_NORMAL)
+    if (st == WEFT_CORO_RUNNING) /* or NORMAL (coro.c: "states") */
         return -EBUSY;
     if (gen->closed_ || st == WEFT_CORO_DEAD)
         return WEFT_ECLOSED;
@@ -91,7 +91,7 @@ int weft_gen_close(weft_gen *gen)
     if (!gen)
         return -EINVAL;
     int st = gen->co_.state_;
-    if (st == WEFT_CORO_RUNNING || st == WEFT_CORO_NORMAL)
+    if (st == WEFT_CORO_RUNNING) /* or NORMAL (coro.c: "states") */
         return -EBUSY;
     gen->closed_ = 1;
     if (st != WEFT_CORO_SUSPENDED)
@@ -122,7 +122,7 @@ int weft_gen_yield(weft_gen *gen, void *value, void **sent)
 
 int weft_gen_yield_from(weft_gen *gen, weft_gen *sub, void **result)
 {
-    if (!gen || !sub || gen == sub || gen->co_.state_ != WEFT_CORO_RUNNING)
+    if (!gen || !sub || gen == sub || weft_coro_current() != &gen->co_)
         return -EINVAL;
     void *v = NULL;
     int rc = weft_gen_next(sub, &v);
@@ -150,7 +150,7 @@ int weft_gen_state(const weft_gen *gen)
 {
     if (!gen)
         return -EINVAL;
-    int st = gen->co_.state_;
+    int st = weft_coro_state(&gen->co_);
     if (gen->closed_ && (st == WEFT_CORO_CREATED || st == WEFT_CORO_DEAD))
         return WEFT_CORO_DEAD;
     return st;

@@ -79,10 +79,11 @@ static int pool_setup(struct weft_stack_pool *p, const weft_stack_pool_options *
     p->guard += WIN_SOFT_GUARD_PAGES * pg;
 #endif
     p->max_cached = opt && opt->max_cached ? opt->max_cached : WEFT_STACK_DEFAULT_CACHE;
-    p->tools = WEFT__ASAN;
+    int tools = WEFT__ASAN;
 #if WEFT_HAVE_VALGRIND
-    p->tools |= RUNNING_ON_VALGRIND != 0;
+    tools |= RUNNING_ON_VALGRIND != 0;
 #endif
+    p->fast_cached = tools ? 0 : p->max_cached;
     return 0;
 }
 
@@ -170,6 +171,7 @@ static void *map_stack(struct weft_stack_pool *p)
 #endif
 #endif
     char *lo = m + p->guard;
+    p->nmapped++;
     struct stack_header *h = header_of(lo, p->stack_size);
     h->next = NULL;
     h->vg_id = 0;
@@ -186,6 +188,7 @@ static void unmap_stack(struct weft_stack_pool *p, void *lo)
     VALGRIND_STACK_DEREGISTER(header_of(lo, p->stack_size)->vg_id);
 #endif
     char *m = (char *)lo - p->guard;
+    p->nmapped--;
 #if defined(_WIN32)
     VirtualFree(m, 0, MEM_RELEASE);
 #else
@@ -526,7 +529,7 @@ int weft_stack_pool_free(weft_stack_pool *pool)
 {
     if (!pool || pool->is_default)
         return -EINVAL;
-    if (pool->nout)
+    if (pool->nmapped != pool->ncached)
         return -EBUSY;
     drain(pool);
     free(pool);

@@ -42,6 +42,48 @@ SYM(weft_test_regs_switch):
     popq %rbx
     popq %rbp
     ret
+
+/* The same around weft__switch_in (dir = 0) or weft__switch_out (else):
+ *
+ * uintptr_t weft_test_regs_switch_co(weft_coro *co, void *value, int dir,
+ *                                    const uint64_t *in, uint64_t *out) */
+    .globl SYM(weft_test_regs_switch_co)
+SYM(weft_test_regs_switch_co):
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    pushq %r8
+    movq 0(%rcx), %rbx
+    movq 8(%rcx), %rbp
+    movq 16(%rcx), %r12
+    movq 24(%rcx), %r13
+    movq 32(%rcx), %r14
+    movq 40(%rcx), %r15
+    testl %edx, %edx
+    jnz 1f
+    call SYM(weft__switch_in)
+    jmp 2f
+1:
+    call SYM(weft__switch_out)
+2:
+    movq (%rsp), %rcx
+    movq %rbx, 0(%rcx)
+    movq %rbp, 8(%rcx)
+    movq %r12, 16(%rcx)
+    movq %r13, 24(%rcx)
+    movq %r14, 32(%rcx)
+    movq %r15, 40(%rcx)
+    popq %r8
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
 #if defined(__linux__) && defined(__ELF__)
     .section .note.GNU-stack, "", @progbits
 #endif

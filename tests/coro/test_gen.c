@@ -192,11 +192,17 @@ struct deleg {
     int inner_cleaned, outer_cleaned;
     intptr_t inner_got[4];
     int ngot;
+    weft_gen *outer; /* while it delegates to inner */
 };
 
 static void *inner(weft_gen *g, void *arg)
 {
     struct deleg *d = arg;
+    /* outer waits in yield_from: NORMAL, and not the one running. */
+    cr_assert_eq(weft_gen_state(d->outer), WEFT_CORO_NORMAL);
+    cr_assert_eq(weft_gen_state(g), WEFT_CORO_RUNNING);
+    cr_assert_eq(weft_gen_yield_from(d->outer, g, NULL), -EINVAL);
+    cr_assert_eq(weft_gen_next(d->outer, NULL), -EBUSY);
     for (intptr_t i = 10; i < 13; i++) {
         void *sent = NULL;
         if (weft_gen_yield(g, (void *)i, &sent) == WEFT_ECLOSED) {
@@ -216,6 +222,7 @@ static void *outer(weft_gen *g, void *arg)
     if (weft_gen_yield(g, (void *)1, NULL) != 0)
         goto closed;
     cr_assert_eq(weft_gen_init(&sub, NULL, inner, d), 0);
+    d->outer = g;
     int rc = weft_gen_yield_from(g, &sub, &result);
     cr_assert_eq(weft_gen_destroy(&sub), 0);
     if (rc == WEFT_ECLOSED)

@@ -1,6 +1,8 @@
 /* Context switch for x86-64, System V ABI (Linux, the BSDs, macOS).
  *
  * void *weft__switch(void **save_sp, void *to_sp, void *value)
+ * (and weft__switch_in / weft__switch_out below, the same with the two
+ * stack pointers found in the coroutine)
  *   rdi = where to store this context's stack pointer
  *   rsi = the stack pointer of the context to enter
  *   rdx = the value to hand over; it comes out in rax on the other side
@@ -26,8 +28,9 @@
  *
  * A fresh context is built by coro.c (arch_init_frame) so that the first
  * switch into it "returns" to weft__coro_trampoline with rbx = the C entry
- * function, r12 = its first argument, rax = the value, and a null return
- * address on the stack above it.
+ * function (the body itself, or coro_main in ASan/TSan builds), r12 = the
+ * coroutine, rax = the value, and a null return address on the stack above
+ * it.
  */
 #include "weft_config.h"
 
@@ -41,57 +44,79 @@
 #define END(x) .size x, . - x
 #endif
 
+/* SWITCH(name, SAVE, LOAD, VAL): the switch, with this context's stack
+ * pointer stored to SAVE, the other's loaded from LOAD and VAL handed over
+ * in rax. Three entry points share it: weft__switch (the general form,
+ * used by the tests), and weft__switch_in / weft__switch_out, which take
+ * the coroutine and find sp_ (offset 0) and ret_sp_ (offset 8) in it
+ * themselves, so resume and yield need no argument shuffling before the
+ * tail call (coro_internal.h). Each has its own indirect jmp, so resume's
+ * and yield's targets are predicted apart. */
+#if WEFT_FP_CONTROL
+#define FP_SAVE \
+    subq $8, %rsp; \
+    .cfi_adjust_cfa_offset 8; \
+    stmxcsr (%rsp); \
+    fnstcw 4(%rsp);
+#define FP_LOAD \
+    ldmxcsr (%rsp); \
+    fldcw 4(%rsp); \
+    addq $8, %rsp; \
+    .cfi_adjust_cfa_offset -8;
+#else
+#define FP_SAVE
+#define FP_LOAD
+#endif
+
+/* From the mov to rsp on, the CFI describes the other context's frame,
+ * which has the same shape. */
+#define SWITCH(name, SAVE, LOAD, VAL) \
+    .p2align 4; \
+FUNC(name) \
+    .cfi_startproc; \
+    pushq %rbp; \
+    .cfi_adjust_cfa_offset 8; \
+    pushq %rbx; \
+    .cfi_adjust_cfa_offset 8; \
+    pushq %r12; \
+    .cfi_adjust_cfa_offset 8; \
+    pushq %r13; \
+    .cfi_adjust_cfa_offset 8; \
+    pushq %r14; \
+    .cfi_adjust_cfa_offset 8; \
+    pushq %r15; \
+    .cfi_adjust_cfa_offset 8; \
+    FP_SAVE \
+    movq %rsp, SAVE; \
+    movq LOAD, %rsp; \
+    FP_LOAD \
+    popq %r15; \
+    .cfi_adjust_cfa_offset -8; \
+    popq %r14; \
+    .cfi_adjust_cfa_offset -8; \
+    popq %r13; \
+    .cfi_adjust_cfa_offset -8; \
+    popq %r12; \
+    .cfi_adjust_cfa_offset -8; \
+    popq %rbx; \
+    .cfi_adjust_cfa_offset -8; \
+    popq %rbp; \
+    .cfi_adjust_cfa_offset -8; \
+    popq %rcx; \
+    .cfi_adjust_cfa_offset -8; \
+    .cfi_register %rip, %rcx; \
+    movq VAL, %rax; \
+    jmp *%rcx; \
+    .cfi_endproc; \
+END(name)
+
     .text
-    .p2align 4
-FUNC(weft__switch)
-    .cfi_startproc
-    pushq %rbp
-    .cfi_adjust_cfa_offset 8
-    pushq %rbx
-    .cfi_adjust_cfa_offset 8
-    pushq %r12
-    .cfi_adjust_cfa_offset 8
-    pushq %r13
-    .cfi_adjust_cfa_offset 8
-    pushq %r14
-    .cfi_adjust_cfa_offset 8
-    pushq %r15
-    .cfi_adjust_cfa_offset 8
-#if WEFT_FP_CONTROL
-    subq $8, %rsp
-    .cfi_adjust_cfa_offset 8
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-#endif
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    /* From here on the CFI above describes the other context's frame,
-     * which has the same shape. */
-#if WEFT_FP_CONTROL
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    .cfi_adjust_cfa_offset -8
-#endif
-    popq %r15
-    .cfi_adjust_cfa_offset -8
-    popq %r14
-    .cfi_adjust_cfa_offset -8
-    popq %r13
-    .cfi_adjust_cfa_offset -8
-    popq %r12
-    .cfi_adjust_cfa_offset -8
-    popq %rbx
-    .cfi_adjust_cfa_offset -8
-    popq %rbp
-    .cfi_adjust_cfa_offset -8
-    popq %rcx
-    .cfi_adjust_cfa_offset -8
-    .cfi_register %rip, %rcx
-    movq %rdx, %rax
-    jmp *%rcx
-    .cfi_endproc
-END(weft__switch)
+/* weft__switch(save_sp = rdi, to_sp = rsi, value = rdx) */
+SWITCH(weft__switch, (%rdi), %rsi, %rdx)
+/* weft__switch_in(co = rdi, value = rsi): into co (resume) */
+SWITCH(weft__switch_in, 8(%rdi), (%rdi), %rsi)
+/* weft__switch_out(co = rdi, value = rsi): out of co (yield, finish) */
+SWITCH(weft__switch_out, (%rdi), 8(%rdi), %rsi)
 
 /* The first frame of every coroutine. Entered by weft__switch's jmp with
  * rsp pointing at a null "return address", which ends the frame chain for
@@ -108,6 +133,12 @@ FUNC(weft__coro_trampoline)
     pushq %rbp /* align rsp to 16 for the call */
     .cfi_adjust_cfa_offset 8
     callq *%rbx
+    /* Reached only when rbx is the body itself (coro_internal.h:
+     * WEFT__DIRECT_ENTRY): r12 still holds the coroutine (callee-saved),
+     * rax the body's return value; the finish never returns. */
+    movq %r12, %rdi
+    movq %rax, %rsi
+    callq SYM(weft__coro_finish)
     ud2
     .cfi_endproc
 END(weft__coro_trampoline)
