@@ -148,8 +148,10 @@ static void on_sent(weft_op *op)
 {
     weft_stream *s = op->data;
     s->sending = 0;
-    free(s->wretired);
-    s->wretired = NULL;
+    if (s->wretired) { /* a buffer replaced while this send used it */
+        free(s->wretired);
+        s->wretired = NULL;
+    }
     if (s->closing) {
         stream_free(s); /* closed while this send was in flight */
         return;
@@ -169,7 +171,8 @@ static void on_sent(weft_op *op)
         }
         kick(s);
     }
-    weft_event_set(&s->wev);
+    if (s->writing) /* only wait_sent waits on wev, and it sets writing first */
+        weft_event_set(&s->wev);
 }
 
 int weft_stream_new(weft_loop *loop, int fd, const weft_stream_opts *opts, weft_stream **out)
@@ -682,7 +685,8 @@ static int wait_level(weft_stream *s, size_t level)
     return s->werr;
 }
 
-int64_t weft__stream_wroom(weft_stream *s, size_t want, int may_wait, char **at)
+/* weft__stream_wroom, inlined into weft_stream_write (once per write). */
+static inline int64_t wroom(weft_stream *s, size_t want, int may_wait, char **at)
 {
     for (;;) {
         if (!s->sending && s->wstart > 0) {
@@ -709,11 +713,21 @@ int64_t weft__stream_wroom(weft_stream *s, size_t want, int may_wait, char **at)
     }
 }
 
-int weft__stream_wcommit(weft_stream *s, size_t n)
+static inline int wcommit(weft_stream *s, size_t n)
 {
     s->wend += n;
     kick(s);
     return s->werr;
+}
+
+int64_t weft__stream_wroom(weft_stream *s, size_t want, int may_wait, char **at)
+{
+    return wroom(s, want, may_wait, at);
+}
+
+int weft__stream_wcommit(weft_stream *s, size_t n)
+{
+    return wcommit(s, n);
 }
 
 int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
@@ -741,15 +755,15 @@ int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
         return r < 0 ? r : (int64_t)n;
     }
     while (left) {
-        char *at;
-        int64_t room = weft__stream_wroom(s, left, 1, &at);
+        char *at = NULL; /* set by wroom whenever it returns >= 0 */
+        int64_t room = wroom(s, left, 1, &at);
         if (room < 0)
             return room;
         size_t k = left < (size_t)room ? left : (size_t)room;
         memcpy(at, p, k);
         p += k;
         left -= k;
-        rc = weft__stream_wcommit(s, k);
+        rc = wcommit(s, k);
         if (rc)
             return rc;
     }

@@ -3,6 +3,7 @@
  * until it suspends (await, sleep, yield, an op) and switches back. Each
  * suspension records where it waits, so a cancel can interrupt it. */
 #include "sys/fault.h"
+#include "coro_internal.h"
 #include "loop_internal.h"
 #include "task_internal.h"
 
@@ -133,7 +134,7 @@ static weft__task *current_task(weft_loop *loop)
     weft__task *t = ts ? ts->current : NULL;
     /* Only the task's own coroutine may suspend it (not a generator nested
      * inside it). */
-    return t && weft_coro_current() == &t->co ? t : NULL;
+    return t && weft__current == &t->co ? t : NULL; /* weft_coro_current(), without the call */
 }
 
 weft_future *weft_task_current(weft_loop *loop)
