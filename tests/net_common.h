@@ -1,5 +1,6 @@
 /* Helpers shared by the networking suites (test_net, test_stream,
- * test_server): run a task to completion, loopback listeners, patterns,
+ * test_server, test_threads): run a task to completion, an echo handler,
+ * loopback listeners, patterns,
  * and the few socket calls a test makes itself, spelled for POSIX and for
  * Windows (where a socket is the SOCKET's value as an int: core/sys/sys.h). */
 #ifndef WEFT_TEST_NET_COMMON_H
@@ -9,6 +10,7 @@
 
 #include "sys.h"
 
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #ifdef _WIN32
@@ -22,6 +24,25 @@
 #endif
 
 #define MS 1000000LL
+
+/* A server handler (weft_start_server, weft_serve_threads): echo bytes back
+ * until end of stream; arg, when not NULL, is an atomic_int counting the
+ * connections served. */
+static inline int test_echo_handler(weft_stream *s, void *arg)
+{
+    atomic_int *served = arg;
+    char buf[4096];
+    for (;;) {
+        int64_t n = weft_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        if (weft_stream_write(s, buf, (size_t)n) < 0 || weft_stream_drain(s) < 0)
+            break;
+    }
+    if (served)
+        atomic_fetch_add(served, 1);
+    return 0;
+}
 
 /* Spawn fn(arg) on loop, run the loop until it is done, return its result
  * (its error code, or 0). */

@@ -12,23 +12,6 @@
 
 TestSuite(server, .timeout = 60);
 
-/* The echo handler: bytes back until end of stream. */
-static int echo_handler(weft_stream *s, void *arg)
-{
-    atomic_int *served = arg;
-    char buf[4096];
-    for (;;) {
-        int64_t n = weft_stream_read(s, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (weft_stream_write(s, buf, (size_t)n) < 0 || weft_stream_drain(s) < 0)
-            break;
-    }
-    if (served)
-        atomic_fetch_add(served, 1);
-    return 0;
-}
-
 typedef struct {
     weft_stream *s;
     const unsigned char *p;
@@ -84,7 +67,7 @@ static void start(srv_ctx *c, const char *where, const weft_server_opts *opts)
 {
     weft_addr a;
     cr_assert_eq(weft_addr_parse(&a, where), 0);
-    int rc = weft_start_server(c->loop, &a, echo_handler, &c->served, opts, &c->srv);
+    int rc = weft_start_server(c->loop, &a, test_echo_handler, &c->served, opts, &c->srv);
     cr_assert_eq(rc, 0, "start_server: %s", weft_strerror(rc));
     cr_assert_eq(weft_server_addr(c->srv, &c->addr), 0);
 }
@@ -570,10 +553,10 @@ Test(server, unix_socket_server)
     weft_addr a;
     cr_assert_eq(weft_addr_parse(&a, "unix:C:\\weft-srv.sock"), 0);
     weft_server *srv = NULL;
-    cr_assert_eq(weft_start_server(loop, &a, echo_handler, NULL, NULL, &srv), -EAFNOSUPPORT);
+    cr_assert_eq(weft_start_server(loop, &a, test_echo_handler, NULL, NULL, &srv), -EAFNOSUPPORT);
     cr_assert_null(srv);
     weft_threads *t = NULL;
-    cr_assert_eq(weft_serve_threads(2, NULL, &a, echo_handler, NULL, NULL, &t), -EAFNOSUPPORT);
+    cr_assert_eq(weft_serve_threads(2, NULL, &a, test_echo_handler, NULL, NULL, &t), -EAFNOSUPPORT);
     test_loop_free(loop);
 #else
     weft_loop *loop = test_loop_new();
@@ -608,7 +591,7 @@ Test(server, serve_on_threads)
     cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
     weft_threads *t;
     weft_serve_opts so = {.grace_ns = 500 * MS};
-    int rc = weft_serve_threads(3, NULL, &a, echo_handler, &served, &so, &t);
+    int rc = weft_serve_threads(3, NULL, &a, test_echo_handler, &served, &so, &t);
     if (rc == WEFT_EUNAVAILABLE)
         cr_skip_test("backend unavailable");
     cr_assert_eq(rc, 0, "serve_threads: %s", weft_strerror(rc));
@@ -675,7 +658,7 @@ static int per_thread_echo(weft_stream *s, void *arg)
     per_thread *p = arg;
     if (weft_stream_loop(s) != p->loop)
         p->wrong_loop++;
-    echo_handler(s, NULL);
+    test_echo_handler(s, NULL);
     p->conns++; /* after the echo: counted only once the client is answered */
     return 0;
 }
@@ -873,25 +856,25 @@ Test(server, bad_input)
     weft_server *srv = NULL;
     weft_addr a;
     cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
-    cr_assert_eq(weft_start_server(NULL, &a, echo_handler, NULL, NULL, &srv), -EINVAL);
-    cr_assert_eq(weft_start_server(loop, NULL, echo_handler, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_start_server(NULL, &a, test_echo_handler, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_start_server(loop, NULL, test_echo_handler, NULL, NULL, &srv), -EINVAL);
     cr_assert_eq(weft_start_server(loop, &a, NULL, NULL, NULL, &srv), -EINVAL);
-    cr_assert_eq(weft_start_server(loop, &a, echo_handler, NULL, NULL, NULL), -EINVAL);
-    cr_assert_eq(weft_start_server_fd(loop, -1, echo_handler, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_start_server(loop, &a, test_echo_handler, NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_start_server_fd(loop, -1, test_echo_handler, NULL, NULL, &srv), -EINVAL);
     weft_addr junk;
     memset(&junk, 0x77, sizeof junk);
-    cr_assert_eq(weft_start_server(loop, &junk, echo_handler, NULL, NULL, &srv), -EINVAL);
+    cr_assert_eq(weft_start_server(loop, &junk, test_echo_handler, NULL, NULL, &srv), -EINVAL);
     cr_assert_eq(weft_server_addr(NULL, &a), -EINVAL);
     cr_assert_eq(weft_server_connections(NULL), 0);
     /* close outside a task: refused, nothing done */
-    cr_assert_eq(weft_start_server(loop, &a, echo_handler, NULL, NULL, &srv), 0);
+    cr_assert_eq(weft_start_server(loop, &a, test_echo_handler, NULL, NULL, &srv), 0);
     cr_assert_eq(weft_server_close(srv, 0), -EPERM);
     cr_assert_eq(run_task(loop, bad_in_task, loop), 0);
     weft_threads *t;
     cr_assert_eq(weft_threads_start(0, NULL, thread_fails, NULL, &t), -EINVAL);
     cr_assert_eq(weft_threads_start(2, NULL, NULL, NULL, &t), -EINVAL);
     cr_assert_eq(weft_threads_start(100000, NULL, thread_fails, NULL, &t), -EINVAL);
-    cr_assert_eq(weft_serve_threads(2, NULL, NULL, echo_handler, NULL, NULL, &t), -EINVAL);
+    cr_assert_eq(weft_serve_threads(2, NULL, NULL, test_echo_handler, NULL, NULL, &t), -EINVAL);
     cr_assert_eq(weft_serve_threads(2, NULL, &a, NULL, NULL, NULL, &t), -EINVAL);
     cr_assert_eq(weft_threads_stop(NULL), -EINVAL);
     cr_assert_eq(weft_threads_join(NULL), -EINVAL);

@@ -473,21 +473,6 @@ Test(threads, getaddrinfo_many_at_once_some_cancelled_then_loop_freed)
 
 enum { SV_ROUNDS = 20, SV_CLIENTS = 4, SV_MSG = 64 };
 
-static int sv_echo(weft_stream *s, void *arg)
-{
-    atomic_int *served = arg;
-    char buf[512];
-    for (;;) {
-        int64_t n = weft_stream_read(s, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (weft_stream_write(s, buf, (size_t)n) < 0 || weft_stream_drain(s) < 0)
-            break;
-    }
-    atomic_fetch_add(served, 1);
-    return 0;
-}
-
 typedef struct {
     weft_addr addr;
     int idle;             /* one echo, then only wait for the close */
@@ -546,7 +531,7 @@ Test(threads, serve_threads_stopped_while_clients_are_busy_twenty_rounds)
         weft_serve_opts so = {.grace_ns = 20 * MS};
         weft_threads *t;
         int n = 2 + round % 3;
-        int rc = weft_serve_threads(n, NULL, &a, sv_echo, &served, &so, &t);
+        int rc = weft_serve_threads(n, NULL, &a, test_echo_handler, &served, &so, &t);
         if (rc == WEFT_EUNAVAILABLE)
             cr_skip_test("backend unavailable");
         cr_assert_eq(rc, 0, "round %d: serve_threads: %s", round, weft_strerror(rc));
