@@ -801,4 +801,36 @@ Test(fault, forget_fd_with_submits_refused)
         test_loop_free(loop);
     }
 }
+
+/* A submit the backend refuses (io_uring: the SQ full and every flush
+ * refused) leaves the op idle and not counted in flight
+ * (weft__op_refused): it can be submitted again, and the loop goes idle
+ * once it is done. The readiness backends never refuse an op (its errors
+ * are completions), so there the first submit simply succeeds. */
+Test(fault, refused_submit_leaves_the_op_idle)
+{
+    weft_loop *loop = test_loop_new();
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    fg_run f = {0};
+    char buf[16];
+    weft_op op;
+    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, fg_on_recv, &f);
+    weft__fault_config(1, 1000, WEFT__FK_SQFULL);
+    int rc = weft_op_submit(loop, &op);
+    faults_off();
+    if (strcmp(weft_loop_backend_name(loop), "io_uring") == 0)
+        cr_assert_lt(rc, 0, "every SQE refused, yet the submit succeeded");
+    if (rc < 0) {
+        cr_assert_not(weft_op_pending(&op), "a refused op still counts as in flight");
+        cr_assert_eq(weft_op_submit(loop, &op), 0);
+    }
+    cr_assert_eq(send(sv[1], "x", 1, 0), 1);
+    cr_assert_eq(weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE), 0);
+    cr_assert(f.done);
+    cr_assert_eq(f.result, 1);
+    close(sv[0]);
+    close(sv[1]);
+    test_loop_free(loop);
+}
 #endif
