@@ -47,7 +47,6 @@ static int ep_init(weft__backend *be, const weft_loop_opts *opts)
     (void)opts;
     weft_epoll *ep = (weft_epoll *)be;
     ep->r.mech = &ep_mech;
-    ep->r.register_once = ep_mech.register_once;
     ep->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (ep->epfd < 0)
         return -errno;

@@ -224,7 +224,6 @@ static int kq_init(weft__backend *be, const weft_loop_opts *opts)
     (void)opts;
     weft_kqueue *k = (weft_kqueue *)be;
     k->r.mech = &kq_mech;
-    k->r.register_once = kq_mech.register_once;
     k->wake_rd = k->wake_wr = -1;
     k->kq = kqueue();
     if (k->kq < 0)

@@ -75,7 +75,6 @@ static int pl_init(weft__backend *be, const weft_loop_opts *opts)
     weft_pollbe *p = (weft_pollbe *)be;
     int pfd[2];
     p->r.mech = &pl_mech;
-    p->r.register_once = pl_mech.register_once;
     if (pipe(pfd) < 0)
         return -errno;
     for (int i = 0; i < 2; i++) {

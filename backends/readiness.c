@@ -186,7 +186,7 @@ static int sync_want(weft__readiness *r, int fd, weft__fdslot *slot)
     if (old == want)
         return 0;
     slot->want = want;
-    if (slot->registered && r->register_once)
+    if (slot->registered && r->mech->register_once)
         return 0; /* watched for both directions already */
     return r->mech->update(r, fd, slot, old);
 }

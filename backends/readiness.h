@@ -32,7 +32,6 @@ typedef struct weft__readiness_mech {
 struct weft__readiness {
     weft__backend base;
     const weft__readiness_mech *mech;
-    int register_once; /* mech->register_once, at hand on every want change */
     weft__fd_table fds;
     /* Multishot emulation (readiness_multi.c): the loop's receive buffers. */
     weft__buf_pool bufs;
