@@ -42,6 +42,13 @@ typedef struct weft__vtable {
      * and hand them to weft__op_done(). Returns 0 or a negative error; a
      * wake-up or a signal is not an error. */
     int (*poll)(weft__backend *be, int64_t timeout_ns);
+    /* The loop is about to run the callback of op, which completed with
+     * WEFT__OPFLAG_LATE set: do op's I/O now, next to the callback that
+     * uses its data (late recvs: io_uring, readiness.c; NULL for IOCP). 0:
+     * op->result is final, the callback runs; 1: op went back in flight
+     * (never once a cancel was asked for: WEFT__OPFLAG_CANCEL, set by
+     * weft_op_cancel on a late op whose callback has not run). */
+    int (*late)(weft__backend *be, weft_op *op);
     /* Make a poll() blocked in another thread return. Thread-safe. */
     int (*wake)(weft__backend *be);
     /* What the backend found at setup, for weft-info (may be NULL). */
@@ -106,6 +113,9 @@ enum {
     WEFT__OPFLAG_READ_WRITE = 4, /* fd is not a socket: use read/write */
     WEFT__OPFLAG_MULTI = 8,      /* the op inside a weft_multi (readiness emulation) */
     WEFT__OPFLAG_FAULT = 16,     /* io_uring, fault injection: a NOP carrying the errno in pad_ */
+    WEFT__OPFLAG_DEFERRED = 32,  /* io_uring: a recv held back until the next enter */
+    WEFT__OPFLAG_LATE = 64,      /* a recv done when its fd turned readable; its data is read
+                                    just before its callback runs (vt->late) */
 };
 
 /* Declared only where compiled (weft_config.h): a reference to a backend

@@ -1,6 +1,7 @@
 /* What every readiness backend (epoll, kqueue, poll) shares: the per-fd
  * wait lists (fd_table.h, the table io_uring uses too), the "try the system call first, park on
- * EAGAIN" rule, and finishing parked ops when their fd becomes ready. A backend adds only its
+ * EAGAIN" rule, and finishing parked ops when their fd becomes ready (a long recv: just before
+ * its callback, see "late recvs" in readiness.c). A backend adds only its
  * notification mechanism: how to watch an fd and how to wait. */
 #ifndef WEFT_READINESS_H
 #define WEFT_READINESS_H
@@ -63,11 +64,13 @@ void weft__ready_multi_fini(weft__readiness *r);
     .submit = weft__ready_submit, .cancel = weft__ready_cancel,                                    \
     .forget_fd = weft__ready_forget_fd, .multi_start = weft__ready_multi_start,                    \
     .multi_cancel = weft__ready_multi_cancel, .bufs_setup = weft__ready_bufs_setup,                \
-    .buf_put = weft__ready_buf_put, .buf_owned = weft__ready_buf_owned
+    .buf_put = weft__ready_buf_put, .buf_owned = weft__ready_buf_owned, .late = weft__ready_late
 
 int weft__ready_submit(weft__backend *be, weft_op *op);
 int weft__ready_cancel(weft__backend *be, weft_op *op);
 int weft__ready_forget_fd(weft__backend *be, int fd);
+/* vt->late: read a late recv's data (readiness.c, "late recvs"). */
+int weft__ready_late(weft__backend *be, weft_op *op);
 /* The mechanism saw fd ready: finish the parked ops that can finish now. */
 void weft__ready_event(weft__readiness *r, int fd, int readable, int writable, int hup);
 /* Fault injection (core/sys/fault.h): an injected EAGAIN owes its fd a

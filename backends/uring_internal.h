@@ -13,6 +13,10 @@
 enum { UD_IGNORE = 0, UD_WAKE = 1, UD_MULTI = 2 /* | a weft_multi address */ };
 
 enum { WEFT__REAP_BATCH = 32 };
+/* Recvs submit() may hold back for one enter (uring.c, "deferred recvs"). */
+enum { WEFT__DEFER_MAX = 256 };
+/* Sends at least this long go out with send() at submit (uring.c). */
+enum { WEFT__SEND_NOW_MIN = 8192 };
 
 /* A CQE copied off the ring, waiting to be handled (uring.c reap). */
 struct weft__reaped {
@@ -46,6 +50,11 @@ typedef struct weft__uring {
     /* CQEs taken off the ring and not handled yet: [reaped_pos, reaped_len). */
     struct weft__reaped reaped[WEFT__REAP_BATCH];
     unsigned reaped_pos, reaped_len;
+    /* Recvs on a socket with a send in flight, for the SQ after the next
+     * reap: [0, ndeferred). */
+    weft_op *deferred[WEFT__DEFER_MAX];
+    unsigned ndeferred;
+    uint16_t poll_gen; /* counts polls; see "sends at submit" */
 } weft__uring;
 
 /* uring.c */

@@ -127,7 +127,7 @@ void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flag
         return;
     }
     if (m->kind_ == WEFT__MULTI_ACCEPT && res >= 0 && res < u->fds.nslots)
-        u->fds.slots[res].not_socket = 0;
+        u->fds.slots[res].marks &= WEFT__MARK_LATE_WAITS; /* a reused number */
     if (!more && !m->cancel_) {
         /* The kernel ended the request but the caller did not: carry on. */
         int again = 0;

@@ -26,7 +26,9 @@
 # not run), SOAK_CONNS, SOAK_SECS, SOAK_SAMPLE (seconds between printed samples),
 # SOAK_THINK (ms of pause at most between a connection's requests),
 # SOAK_HTTP=0 (echo_server only), SOAK_ONLY (server names, as ECHO_ONLY), B (build dir),
-# PIN=0 (no pinning: a multi-threaded server then shares the cores with the client).
+# PIN=0 (no pinning: a multi-threaded server then shares the cores with the client),
+# STEAL_MAX (the tables' medians leave out runs whose steal %, the
+# hypervisor's share of the two pinned cores, was above it).
 set -eu
 cd "$(dirname "$0")/.."
 QUICK=0

@@ -7,6 +7,7 @@
 # server at 2 % user gets ~10 user ticks in a 4 s run, +-30 %; 10 kHz
 # sampling gives ~1,000x the samples.
 #   user_share.sh LOAD SECS CONNS "name|command ending in --port" ...
+# SIZE=B sets the message size (default 64).
 # Prints: name, messages/s, server CPU ns/msg, user share %, user ns/msg.
 set -eu
 load=$1 secs=$2 conns=$3
@@ -28,12 +29,12 @@ for s in "$@"; do
         sleep 0.05
     done
     # warm-up, then the measured run
-    taskset -c 1 "$load" --port "$port" -c "$conns" -s 64 -d 0.5 -w 0 >/dev/null 2>&1 || true
+    taskset -c 1 "$load" --port "$port" -c "$conns" -s "${SIZE:-64}" -d 0.5 -w 0 >/dev/null 2>&1 || true
     t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     perf record -q -e cpu-clock -F "$freq" -p "$pid" -o "$tmp/perf.data" -- sleep "$secs" \
         >/dev/null 2>&1 &
     ppid=$!
-    out=$(taskset -c 1 "$load" --port "$port" -c "$conns" -s 64 -d "$secs" -w 0 --json)
+    out=$(taskset -c 1 "$load" --port "$port" -c "$conns" -s "${SIZE:-64}" -d "$secs" -w 0 --json)
     wait $ppid || true
     t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     kill $pid

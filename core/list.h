@@ -29,6 +29,17 @@ static inline void weft__list_push(weft__list *l, weft__link *n)
     l->last = n;
 }
 
+static inline void weft__list_push_front(weft__list *l, weft__link *n)
+{
+    n->prev = NULL;
+    n->next = l->first;
+    if (l->first)
+        l->first->prev = n;
+    else
+        l->last = n;
+    l->first = n;
+}
+
 static inline void weft__list_remove(weft__list *l, weft__link *n)
 {
     if (n->prev)

@@ -15,7 +15,9 @@
  *
  * Writing: bytes are copied into the write buffer [wstart, wend) and a
  * background send op (a plain callback op owned by the stream) pushes them
- * out while the task goes on. Tasks that must wait (no room, drain, flush)
+ * out while the task goes on. A write of 8 KiB or more on an empty buffer,
+ * or one larger than the buffer's limit, is sent from the caller's memory
+ * instead, the task awaiting the same op (no copy). Tasks that must wait (no room, drain, flush)
  * sleep on an event that every send completion sets. A failed send sticks:
  * every later write returns its error.
  *
@@ -47,6 +49,7 @@ struct weft_stream {
     size_t wcap, wsize; /* the limit, and what is allocated */
     size_t wstart, wend, high, low;
     int sending, werr, writing;
+    int wdirect; /* the writing task awaits wop itself (send_direct) */
     weft_op wop;
     weft_event wev;
     int closing;
@@ -298,6 +301,13 @@ static int arm(weft_stream *s)
     return weft_call_at(s->loop, &s->timer, e, on_timer, s);
 }
 
+/* arm(), skipped when no wait of the stream can expire (no timeout, no
+ * deadline: the common case, once per read). */
+static inline int arm_if_timed(weft_stream *s)
+{
+    return s->idle_ns || s->deadline || s->reclaimed ? arm(s) : 0;
+}
+
 static void on_timer(void *arg)
 {
     weft_stream *s = arg;
@@ -308,7 +318,10 @@ static void on_timer(void *arg)
     }
     if (s->writing && !s->wtimedout && expiry(s, s->wwait) <= now) {
         s->wtimedout = 1;
-        weft_event_set(&s->wev);
+        if (s->wdirect)
+            weft_op_cancel(s->loop, &s->wop); /* the send gets -ECANCELED: -ETIMEDOUT */
+        else
+            weft_event_set(&s->wev);
     }
     arm(s);
 }
@@ -382,7 +395,7 @@ static int64_t await_read(weft_stream *s)
     s->reading = 1;
     s->rtimedout = 0;
     s->rwait = weft_loop_now(s->loop);
-    int rc = arm(s);
+    int rc = arm_if_timed(s);
     if (rc) {
         s->reading = 0;
         return rc;
@@ -656,21 +669,36 @@ static int write_enter(weft_stream *s)
     return s->werr;
 }
 
+/* A write wait begins: the stream's deadlines start to count for it.
+ * 0, or arm()'s error (the wait must not start). */
+static int write_wait_begin(weft_stream *s)
+{
+    s->writing = 1;
+    s->wtimedout = 0;
+    s->wwait = weft_loop_now(s->loop);
+    return arm_if_timed(s);
+}
+
+/* The wait has ended: rc, or -ETIMEDOUT when the timer ended it (it sets
+ * wev for wait_sent, which then sees 0; it cancels send_direct's op). */
+static int64_t write_wait_end(weft_stream *s, int64_t rc)
+{
+    if (s->wtimedout && rc == (s->wdirect ? -ECANCELED : 0))
+        rc = -ETIMEDOUT;
+    s->writing = 0;
+    s->wdirect = 0;
+    s->wtimedout = 0;
+    return rc;
+}
+
 /* Wait for the next send completion (or a write error). */
 static int wait_sent(weft_stream *s)
 {
     weft_event_clear(&s->wev);
-    s->writing = 1;
-    s->wtimedout = 0;
-    s->wwait = weft_loop_now(s->loop);
-    int rc = arm(s);
+    int rc = write_wait_begin(s);
     if (!rc)
         rc = weft_event_wait(&s->wev);
-    s->writing = 0;
-    if (!rc && s->wtimedout)
-        rc = -ETIMEDOUT;
-    s->wtimedout = 0;
-    return rc;
+    return (int)write_wait_end(s, rc);
 }
 
 /* Wait until at most `level` bytes are buffered. */
@@ -730,6 +758,31 @@ int weft__stream_wcommit(weft_stream *s, size_t n)
     return wcommit(s, n);
 }
 
+/* Send p[0, n) straight from the caller's memory, the task waiting for it
+ * under the stream's deadlines; the buffer is empty and no send is in
+ * flight. n, or an error (lasting, but for -ETIMEDOUT and -ECANCELED). */
+static int64_t send_direct(weft_stream *s, const char *p, size_t n)
+{
+    s->wdirect = 1;
+    int64_t r = write_wait_begin(s);
+    for (size_t done = 0; r == 0 && done < n;) {
+        weft_op_prep_send(&s->wop, s->fd, p + done, n - done, NET_MSG_NOSIGNAL, NULL, NULL);
+        r = weft_await_op(s->loop, &s->wop);
+        if (r < 0 && r != -ECANCELED)
+            s->werr = (int)r;
+        if (r > 0) {
+            done += (size_t)r;
+            r = 0;
+        }
+    }
+    r = write_wait_end(s, r);
+    return r < 0 ? r : (int64_t)n;
+}
+
+/* Writes of at least this many bytes on an empty buffer skip the copy:
+ * one loop turn of waiting costs less than copying them. */
+#define DIRECT_MIN 8192
+
 int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
 {
     int rc = write_enter(s);
@@ -741,18 +794,11 @@ int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n)
         return weft__tls_write(s, s->tls, buf, n);
     const char *p = buf;
     size_t left = n;
-    if (n >= s->wcap) {
-        /* Larger than the buffer: send what is queued, then straight from
-         * the caller's memory. */
+    if (n >= s->wcap || (n >= DIRECT_MIN && !s->sending && wbuffered(s) == 0)) {
+        /* Larger than the buffer, or large with nothing queued: send what
+         * is queued, then straight from the caller's memory. */
         rc = wait_level(s, 0);
-        if (rc)
-            return rc;
-        s->writing = 1;
-        int64_t r = weft_send_all(s->loop, s->fd, p, left);
-        s->writing = 0;
-        if (r < 0 && r != -ECANCELED)
-            s->werr = (int)r;
-        return r < 0 ? r : (int64_t)n;
+        return rc ? rc : send_direct(s, p, n);
     }
     while (left) {
         char *at = NULL; /* set by wroom whenever it returns >= 0 */

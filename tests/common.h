@@ -45,6 +45,17 @@ static inline void test_net_start(void)
 #endif
 }
 
+/* WEFT_TEST_TIMEOUT_SCALE (set for the wine and qemu runs): how much
+ * slower than a native run this one may be. A test whose assertions race
+ * a deadline of its own (a server timeout it configures) stretches that
+ * deadline by it, as the harness stretches each test's timeout. */
+static inline int64_t test_time_scale(void)
+{
+    const char *s = getenv("WEFT_TEST_TIMEOUT_SCALE");
+    int k = s ? atoi(s) : 1;
+    return k > 1 ? k : 1;
+}
+
 static inline weft_loop *test_loop_new(void)
 {
     test_net_start();

@@ -18,17 +18,12 @@ trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
 start() {
     pattern=$1
     shift
-    $run "$server" --port 0 --backend "$backend" "$@" >"$out" 2>&1 &
-    pid=$!
-    port=$(server_port "$out" "$pattern") && return 0
-    echo "server did not start:"
-    cat "$out"
-    exit 1
+    # shellcheck disable=SC2086
+    start_server "$out" "$pattern" $run "$server" --backend "$backend" "$@"
 }
 
 stop() {
-    kill -TERM "$pid"
-    wait "$pid"
+    stop_server
     grep -q "SIGTERM, closing" "$out"
 }
 

@@ -9,3 +9,29 @@ server_port() {
     done
     return 1
 }
+
+# start_server OUT PATTERN COMMAND...: run COMMAND --port 0 in the
+# background, its output in OUT; its pid in $pid, its port in $port (from
+# a "listening on" line that also matches PATTERN). If it does not say so,
+# print its output and exit 1.
+start_server() {
+    out_=$1 pattern_=$2
+    shift 2
+    # OUT is emptied here, before the server's shell opens it: the wait
+    # below meets neither a missing file nor an earlier server's line.
+    : >"$out_"
+    "$@" --port 0 >>"$out_" 2>&1 &
+    pid=$!
+    # shellcheck disable=SC2034 # $port is the caller's
+    port=$(server_port "$out_" "$pattern_") && return 0
+    echo "$* did not start:"
+    cat "$out_"
+    exit 1
+}
+
+# stop_server: SIGTERM the server start_server started last and wait for
+# it; its exit status is wait's.
+stop_server() {
+    kill -TERM "$pid"
+    wait "$pid"
+}

@@ -144,6 +144,18 @@ Test(deadline, request_deadline_beats_a_trickling_peer)
     dl_run(deadline_main);
 }
 
+/* Write chunks of n bytes to a peer that never reads until the stream's
+ * timeout ends a wait: -ETIMEDOUT, in well under 5 s. */
+static void write_until_timeout(dl_ctx *c, const char *chunk, size_t n)
+{
+    int64_t r = 0;
+    int64_t t0 = mono_ns();
+    for (int i = 0; i < 100000 && r >= 0; i++)
+        r = weft_stream_write(c->s, chunk, n);
+    cr_assert_eq(r, -ETIMEDOUT);
+    cr_assert_lt(mono_ns() - t0, 5000 * MS);
+}
+
 static int write_timeout_main(void *arg, intptr_t *result)
 {
     (void)result;
@@ -154,12 +166,7 @@ static int write_timeout_main(void *arg, intptr_t *result)
      * ours are full, and the idle timeout ends that wait. */
     cr_assert_eq(weft_stream_set_timeout(c->s, 100 * MS), 0);
     static char chunk[1024];
-    int64_t r = 0;
-    int64_t t0 = mono_ns();
-    for (int i = 0; i < 100000 && r >= 0; i++)
-        r = weft_stream_write(c->s, chunk, sizeof chunk);
-    cr_assert_eq(r, -ETIMEDOUT);
-    cr_assert_lt(mono_ns() - t0, 5000 * MS);
+    write_until_timeout(c, chunk, sizeof chunk);
     /* Winsock (wine) may still take the queued bytes: then the flush ends
      * without waiting; where they stay queued it times out too. */
     int fr = weft_stream_flush(c->s);
@@ -173,6 +180,43 @@ static int write_timeout_main(void *arg, intptr_t *result)
 Test(deadline, a_peer_that_never_reads_times_out_writes)
 {
     dl_run(write_timeout_main);
+}
+
+static int drain_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    dl_ctx *c = arg;
+    static char sink[64 * 1024];
+    while (weft_recv(c->loop, c->raw, sink, sizeof sink) > 0) {
+    }
+    return 0;
+}
+
+static int direct_write_timeout_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    dl_ctx *c = arg;
+    dl_open(c);
+    /* Writes of 16 KiB on an empty buffer go from the caller's memory,
+     * awaited by the task: the timeout must end that wait too. */
+    cr_assert_eq(weft_stream_set_timeout(c->s, 100 * MS), 0);
+    static char chunk[16 * 1024];
+    write_until_timeout(c, chunk, sizeof chunk);
+    /* Not a lasting error: once the peer reads, writes go through. */
+    weft_future *f;
+    cr_assert_eq(weft_task_spawn(c->loop, drain_task, c, &f), 0);
+    cr_assert_eq(weft_stream_write(c->s, chunk, sizeof chunk), (int64_t)sizeof chunk);
+    cr_assert_eq(weft_stream_flush(c->s), 0);
+    cr_assert_eq(weft_stream_close(c->s), 0);
+    cr_assert_eq(weft_await(f, NULL), 0);
+    weft_future_unref(f);
+    weft_close(c->loop, c->raw);
+    return 0;
+}
+
+Test(deadline, a_large_write_to_a_peer_that_never_reads_times_out)
+{
+    dl_run(direct_write_timeout_main);
 }
 
 /* ------------------------------------------------------------------ */

@@ -144,7 +144,12 @@ static unsigned char byte_at(uint64_t seed, size_t i)
 
 /* ---- echo through callbacks (raw ops) ---- */
 
-enum { CB_LEN = 6000 };
+/* LONG_PIECE: odd seeds send this first, above io_uring's send-at-submit
+ * threshold (WEFT__SEND_NOW_MIN), and their server reads up to CB_LEN at
+ * once (even seeds: SMALL_READ), so that a read brings more than
+ * WEFT__LATE_READ_MIN and the next ones are late recvs (every POSIX
+ * backend): those paths meet the faults too. */
+enum { CB_LEN = 15000, LONG_PIECE = 9000, SMALL_READ = 512 };
 
 typedef struct cb_run {
     weft_loop *loop;
@@ -154,7 +159,7 @@ typedef struct cb_run {
     /* server side */
     int sfd;
     weft_op srecv, ssend;
-    unsigned char sbuf[512];
+    unsigned char sbuf[CB_LEN];
     size_t sfill, ssent;
     int s_closed;
     /* client side */
@@ -210,7 +215,8 @@ static void on_server_recv(weft_op *op)
 
 static void server_recv(cb_run *r)
 {
-    weft_op_prep_recv(&r->srecv, r->sfd, r->sbuf, sizeof r->sbuf, 0, on_server_recv, r);
+    size_t room = (r->seed & 1) ? sizeof r->sbuf : SMALL_READ;
+    weft_op_prep_recv(&r->srecv, r->sfd, r->sbuf, room, 0, on_server_recv, r);
     if (weft_op_submit(r->loop, &r->srecv) < 0)
         cb_fail(r, -EIO);
 }
@@ -251,6 +257,8 @@ static void client_send(cb_run *r)
 {
     /* Pieces of a seeded size, so the server sees many boundaries. */
     size_t n = 1 + (size_t)byte_at(r->seed, r->csent) * 3;
+    if (r->csent == 0 && (r->seed & 1))
+        n = LONG_PIECE;
     if (n > CB_LEN - r->csent)
         n = CB_LEN - r->csent;
     weft_op_prep_send(&r->csend, r->cfd, r->out + r->csent, n, 0, on_client_send, r);
@@ -749,6 +757,9 @@ Test(fault, multishot_echo)
 #ifndef _WIN32 /* socketpair; and it is io_uring's contract */
 
 typedef struct fg_run {
+    int sv[2]; /* sv[0] is the one read */
+    char buf[16];
+    weft_op op; /* a recv on sv[0] */
     int done, bound;
     int64_t result;
 } fg_run;
@@ -758,6 +769,13 @@ static void fg_on_recv(weft_op *op)
     fg_run *f = op->data;
     f->done = 1;
     f->result = op->result;
+}
+
+/* A socket pair and f->op prepared as a recv on its first end. */
+static void fg_open(fg_run *f)
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, f->sv), 0);
+    weft_op_prep_recv(&f->op, f->sv[0], f->buf, sizeof f->buf, 0, fg_on_recv, f);
 }
 
 static void fg_on_bound(void *arg)
@@ -775,13 +793,10 @@ Test(fault, forget_fd_with_submits_refused)
     load_seeds();
     for (size_t i = 0; i < nseeds; i++) {
         weft_loop *loop = test_loop_new();
-        int sv[2];
-        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
         fg_run f = {0};
-        char buf[16];
-        weft_op op;
-        weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, fg_on_recv, &f);
-        cr_assert_eq(weft_op_submit(loop, &op), 0);
+        fg_open(&f);
+        int *sv = f.sv;
+        cr_assert_eq(weft_op_submit(loop, &f.op), 0);
         weft_loop_run(loop, WEFT_RUN_NOWAIT); /* the recv is with the kernel */
         weft_handle bound = WEFT_HANDLE_INIT;
         weft_call_later(loop, &bound, 2000 * MS, fg_on_bound, &f);
@@ -810,20 +825,18 @@ Test(fault, forget_fd_with_submits_refused)
 Test(fault, refused_submit_leaves_the_op_idle)
 {
     weft_loop *loop = test_loop_new();
-    int sv[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     fg_run f = {0};
-    char buf[16];
-    weft_op op;
-    weft_op_prep_recv(&op, sv[0], buf, sizeof buf, 0, fg_on_recv, &f);
+    fg_open(&f);
+    int *sv = f.sv;
+    weft_op *op = &f.op;
     weft__fault_config(1, 1000, WEFT__FK_SQFULL);
-    int rc = weft_op_submit(loop, &op);
+    int rc = weft_op_submit(loop, op);
     faults_off();
     if (strcmp(weft_loop_backend_name(loop), "io_uring") == 0)
         cr_assert_lt(rc, 0, "every SQE refused, yet the submit succeeded");
     if (rc < 0) {
-        cr_assert_not(weft_op_pending(&op), "a refused op still counts as in flight");
-        cr_assert_eq(weft_op_submit(loop, &op), 0);
+        cr_assert_not(weft_op_pending(op), "a refused op still counts as in flight");
+        cr_assert_eq(weft_op_submit(loop, op), 0);
     }
     cr_assert_eq(send(sv[1], "x", 1, 0), 1);
     cr_assert_eq(weft_loop_run(loop, WEFT_RUN_UNTIL_IDLE), 0);

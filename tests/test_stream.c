@@ -220,6 +220,16 @@ static int slow_read_task(void *arg, intptr_t *result)
     return 0;
 }
 
+/* End the writing side and check that the slow reader f got every byte. */
+static void end_and_check_reader(st_ctx *c, weft_future *f, const slow_reader *r)
+{
+    cr_assert_eq(weft_stream_write_eof(c->s), 0);
+    cr_assert_eq(weft_await(f, NULL), 0);
+    weft_future_unref(f);
+    cr_assert(r->ok, "reader got %llu of %llu", (unsigned long long)r->got,
+              (unsigned long long)r->total);
+}
+
 static int backpressure_main(void *arg, intptr_t *result)
 {
     (void)result;
@@ -281,10 +291,7 @@ static int big_write_main(void *arg, intptr_t *result)
     cr_assert_eq(weft_stream_write(c->s, big, 10), 10);
     cr_assert_eq(weft_stream_write(c->s, big + 10, r.total - 10), (int64_t)(r.total - 10));
     cr_assert_eq(weft_stream_flush(c->s), 0);
-    cr_assert_eq(weft_stream_write_eof(c->s), 0);
-    cr_assert_eq(weft_await(f, NULL), 0);
-    weft_future_unref(f);
-    cr_assert(r.ok);
+    end_and_check_reader(c, f, &r);
     free(big);
     st_close(c);
     return 0;
@@ -293,6 +300,36 @@ static int big_write_main(void *arg, intptr_t *result)
 Test(stream, write_larger_than_the_buffer)
 {
     st_run((weft_stream_opts){0}, big_write_main);
+}
+
+static int direct_write_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    st_ctx *c = arg;
+    st_open(c);
+    slow_reader r = {.c = c, .total = 40110};
+    weft_future *f;
+    cr_assert_eq(weft_task_spawn(c->loop, slow_read_task, &r, &f), 0);
+    unsigned char *p = malloc(r.total);
+    fill_pattern(p, r.total);
+    /* small (buffered), large behind it (copied: a send is in flight) */
+    cr_assert_eq(weft_stream_write(c->s, p, 10), 10);
+    cr_assert_eq(weft_stream_write(c->s, p + 10, 10000), 10000);
+    cr_assert_eq(weft_stream_flush(c->s), 0);
+    /* large on an empty buffer: sent from p, taken by the kernel on return */
+    cr_assert_eq(weft_stream_write(c->s, p + 10010, 10000), 10000);
+    cr_assert_eq(weft_stream_write_buffered(c->s), 0, "the 10,000 bytes were not copied");
+    cr_assert_eq(weft_stream_write(c->s, p + 20010, 100), 100);
+    cr_assert_eq(weft_stream_write(c->s, p + 20110, 20000), 20000);
+    end_and_check_reader(c, f, &r);
+    free(p);
+    st_close(c);
+    return 0;
+}
+
+Test(stream, large_writes_on_an_empty_buffer_skip_the_copy)
+{
+    st_run((weft_stream_opts){0}, direct_write_main);
 }
 
 static int reset_main(void *arg, intptr_t *result)
@@ -486,11 +523,7 @@ static int grow_while_sending_main(void *arg, intptr_t *result)
     slow_reader r = {.c = c, .total = total};
     weft_future *f;
     cr_assert_eq(weft_task_spawn(c->loop, slow_read_task, &r, &f), 0);
-    cr_assert_eq(weft_stream_write_eof(c->s), 0);
-    cr_assert_eq(weft_await(f, NULL), 0);
-    weft_future_unref(f);
-    cr_assert(r.ok, "reader got %llu of %llu", (unsigned long long)r.got,
-              (unsigned long long)r.total);
+    end_and_check_reader(c, f, &r);
     free(data);
     st_close(c);
     return 0;

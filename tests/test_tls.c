@@ -40,12 +40,13 @@ Test(tls, not_built_answers_enotsup)
 
 /* --- certificates, made per test in a temporary directory --- */
 
+/* GOOD: CN=localhost, SAN localhost + 127.0.0.1; EXPIRED: the same names,
+ * expired yesterday; OTHER: an unrelated self-signed certificate. */
+enum { GOOD, EXPIRED, OTHER, NCERTS };
+
 typedef struct {
     char dir[64];
-    char cert[128], key[128];         /* CN=localhost, SAN localhost + 127.0.0.1 */
-    char old_cert[128], old_key[128]; /* the same names, expired yesterday */
-    char other_cert[128];             /* an unrelated self-signed certificate */
-    char other_key[128];
+    char cert[NCERTS][128], key[NCERTS][128];
 } certs;
 
 static EVP_PKEY *gen_key(void)
@@ -98,58 +99,67 @@ static void make_cert(const char *cert_path, const char *key_path, const char *c
 
 static void certs_make(certs *c)
 {
+    static const char *const names[NCERTS] = {"cert", "old", "other"};
+    static const long from[NCERTS] = {-3600, -2 * 86400, -3600};
+    static const long to[NCERTS] = {86400, -86400, 86400};
     snprintf(c->dir, sizeof c->dir, "/tmp/weft-tls-XXXXXX");
     cr_assert(mkdtemp(c->dir) != NULL);
-    snprintf(c->cert, sizeof c->cert, "%s/cert.pem", c->dir);
-    snprintf(c->key, sizeof c->key, "%s/key.pem", c->dir);
-    snprintf(c->old_cert, sizeof c->old_cert, "%s/old.pem", c->dir);
-    snprintf(c->old_key, sizeof c->old_key, "%s/oldkey.pem", c->dir);
-    snprintf(c->other_cert, sizeof c->other_cert, "%s/other.pem", c->dir);
-    snprintf(c->other_key, sizeof c->other_key, "%s/otherkey.pem", c->dir);
-    make_cert(c->cert, c->key, "localhost", -3600, 86400);
-    make_cert(c->old_cert, c->old_key, "localhost", -2 * 86400, -86400);
-    make_cert(c->other_cert, c->other_key, "localhost", -3600, 86400);
+    for (int i = 0; i < NCERTS; i++) {
+        snprintf(c->cert[i], sizeof c->cert[i], "%s/%s.pem", c->dir, names[i]);
+        snprintf(c->key[i], sizeof c->key[i], "%s/%skey.pem", c->dir, names[i]);
+        make_cert(c->cert[i], c->key[i], "localhost", from[i], to[i]);
+    }
 }
 
 static void certs_remove(certs *c)
 {
-    const char *files[] = {c->cert, c->key, c->old_cert, c->old_key, c->other_cert, c->other_key};
-    for (size_t i = 0; i < 6; i++)
-        unlink(files[i]);
+    for (int i = 0; i < NCERTS; i++) {
+        unlink(c->cert[i]);
+        unlink(c->key[i]);
+    }
     rmdir(c->dir);
 }
 
-static weft_tls_ctx *server_ctx(const char *cert, const char *key)
+/* A context made from o; the test fails with OpenSSL's reason if it cannot be. */
+static weft_tls_ctx *new_ctx(const weft_tls_ctx_opts *o)
 {
-    weft_tls_ctx_opts o = {.server = 1, .cert_file = cert, .key_file = key};
     weft_tls_ctx *ctx = NULL;
     char why[256];
-    int rc = weft_tls_ctx_new(&o, &ctx, why, sizeof why);
-    cr_assert_eq(rc, 0, "server ctx: %s", why);
+    int rc = weft_tls_ctx_new(o, &ctx, why, sizeof why);
+    cr_assert_eq(rc, 0, "%s ctx: %s", o->server ? "server" : "client", why);
     return ctx;
 }
 
-static weft_tls_ctx *client_ctx(const char *ca)
-{
-    weft_tls_ctx_opts o = {.ca_file = ca};
-    weft_tls_ctx *ctx = NULL;
-    char why[256];
-    int rc = weft_tls_ctx_new(&o, &ctx, why, sizeof why);
-    cr_assert_eq(rc, 0, "client ctx: %s", why);
-    return ctx;
-}
+/* --- the fixture: a TLS server in the test's loop, a client task --- */
 
-/* --- a TLS server in the test's loop --- */
+typedef struct tls_ctx tls_ctx;
 
+/* One test: what it changes from the common case (zero: the server shows
+ * GOOD, the client trusts GOOD, line_echo, no server handshake timeout)
+ * and what the server must have seen by the end. */
 typedef struct {
+    void (*main)(tls_ctx *c);  /* the client side, in a task */
+    int server_cert;           /* GOOD or EXPIRED */
+    int client_ca;             /* the one certificate the client trusts */
+    int verify_client;         /* the server requires a client certificate issued by OTHER */
+    weft_conn_handler handler; /* NULL: line_echo */
+    int64_t hs_timeout;        /* the server's handshake timeout */
+    int served;                /* connections the handler served */
+    int handler_rc;            /* what the last of them ended with */
+    size_t failures;           /* handshakes the server counted as failed */
+    const char *name, *expect; /* verify_main: the name asked for, the failure's reason */
+} tls_opts;
+
+struct tls_ctx {
+    const tls_opts *o;
     weft_loop *loop;
     certs certs;
     weft_tls_ctx *sctx, *cctx;
-    weft_server *srv;
+    weft_server *srv; /* NULL once main closed it itself */
     weft_addr addr;
     int served;
     int handler_rc;
-} tls_ctx;
+};
 
 /* Lines back until the peer's close_notify (readline gives 0). */
 static int line_echo(weft_stream *s, void *arg)
@@ -179,29 +189,6 @@ static int byte_echo(weft_stream *s, void *arg)
     return 0;
 }
 
-static void tls_setup(tls_ctx *c, const char *cert, const char *key, weft_conn_handler h,
-                      int64_t hs_timeout)
-{
-    c->loop = test_loop_new();
-    certs_make(&c->certs);
-    c->sctx = server_ctx(cert ? cert : c->certs.cert, key ? key : c->certs.key);
-    c->cctx = client_ctx(c->certs.cert);
-    weft_addr a;
-    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
-    weft_server_opts so = {.tls = c->sctx, .tls_handshake_timeout_ns = hs_timeout};
-    cr_assert_eq(weft_start_server(c->loop, &a, h ? h : line_echo, c, &so, &c->srv), 0);
-    cr_assert_eq(weft_server_addr(c->srv, &c->addr), 0);
-}
-
-static void tls_teardown(tls_ctx *c)
-{
-    test_run(c->loop);
-    weft_tls_ctx_free(c->sctx);
-    weft_tls_ctx_free(c->cctx);
-    test_loop_free(c->loop);
-    certs_remove(&c->certs);
-}
-
 static void close_server(tls_ctx *c)
 {
     cr_assert_geq(weft_server_close(c->srv, 2000 * MS), 0);
@@ -215,6 +202,51 @@ static void wait_failures(tls_ctx *c, size_t n)
     cr_assert_eq(weft_server_tls_failures(c->srv), n);
 }
 
+/* The test's task: main, then the failed handshakes, then a graceful close
+ * (unless main closed the server in its own way). */
+static int case_task(void *arg, intptr_t *result)
+{
+    (void)result;
+    tls_ctx *c = arg;
+    c->o->main(c);
+    if (c->srv) {
+        wait_failures(c, c->o->failures);
+        close_server(c);
+    }
+    return 0;
+}
+
+/* The whole of a test: certificates, contexts and server made as o says,
+ * o->main run as a task, the server's counts checked, everything freed. */
+static void tls_case(const tls_opts *o)
+{
+    tls_ctx c = {.o = o, .loop = test_loop_new()};
+    certs_make(&c.certs);
+    weft_tls_ctx_opts so = {.server = 1,
+                            .cert_file = c.certs.cert[o->server_cert],
+                            .key_file = c.certs.key[o->server_cert]};
+    if (o->verify_client) {
+        so.ca_file = c.certs.cert[OTHER];
+        so.verify = WEFT_TLS_VERIFY_PEER;
+    }
+    c.sctx = new_ctx(&so);
+    c.cctx = new_ctx(&(weft_tls_ctx_opts){.ca_file = c.certs.cert[o->client_ca]});
+    weft_addr a;
+    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
+    weft_server_opts sv = {.tls = c.sctx, .tls_handshake_timeout_ns = o->hs_timeout};
+    weft_conn_handler h = o->handler ? o->handler : line_echo;
+    cr_assert_eq(weft_start_server(c.loop, &a, h, &c, &sv, &c.srv), 0);
+    cr_assert_eq(weft_server_addr(c.srv, &c.addr), 0);
+    cr_assert_eq(run_task(c.loop, case_task, &c), 0);
+    cr_assert_eq(c.served, o->served);
+    cr_assert_eq(c.handler_rc, o->handler_rc);
+    test_run(c.loop);
+    weft_tls_ctx_free(c.sctx);
+    weft_tls_ctx_free(c.cctx);
+    test_loop_free(c.loop);
+    certs_remove(&c.certs);
+}
+
 static int connect_tls(tls_ctx *c, const char *name, weft_stream **s, char *why, size_t len)
 {
     weft_tls_opts to = {.server_name = name, .handshake_timeout_ns = 5000 * MS};
@@ -223,10 +255,8 @@ static int connect_tls(tls_ctx *c, const char *name, weft_stream **s, char *why,
 
 /* ------------------------------------------------------------------ */
 
-static int lines_main(void *arg, intptr_t *result)
+static void lines_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
     const char *names[] = {"localhost", "127.0.0.1"};
     for (int i = 0; i < 2; i++) {
         weft_stream *s;
@@ -254,18 +284,11 @@ static int lines_main(void *arg, intptr_t *result)
         cr_assert(weft_stream_at_eof(s));
         cr_assert_eq(weft_stream_close(s), 0);
     }
-    close_server(c);
-    return 0;
 }
 
 Test(tls, lines_readuntil_readexactly_and_close_notify)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, NULL, 0);
-    cr_assert_eq(run_task(c.loop, lines_main, &c), 0);
-    cr_assert_eq(c.served, 2);
-    cr_assert_eq(c.handler_rc, 0);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = lines_main, .served = 2});
 }
 
 /* ------------------------------------------------------------------ */
@@ -310,10 +333,8 @@ static int big_write_task(void *arg, intptr_t *result)
     return 0;
 }
 
-static int big_main(void *arg, intptr_t *result)
+static void big_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
     weft_stream *s;
     char why[256];
     int rc = connect_tls(c, "localhost", &s, why, sizeof why);
@@ -339,96 +360,59 @@ static int big_main(void *arg, intptr_t *result)
     cr_assert_eq(got, BIG);
     cr_assert(!bad, "the echo differs");
     weft_stream_close(s);
-    close_server(c);
-    return 0;
 }
 
 Test(tls, echo_100_mb_byte_exact)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, byte_echo, 0);
-    cr_assert_eq(run_task(c.loop, big_main, &c), 0);
-    cr_assert_eq(c.served, 1);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = big_main, .handler = byte_echo, .served = 1});
 }
 
 /* ------------------------------------------------------------------ */
 
-typedef struct {
-    tls_ctx *c;
-    const char *name;
-    const char *expect; /* in the reason */
-} verify_case;
-
-static int verify_main(void *arg, intptr_t *result)
+/* A handshake the client refuses: -EPROTO, c->o->expect in the reason;
+ * the server gets the client's alert (one failure: .failures = 1). */
+static void verify_main(tls_ctx *c)
 {
-    (void)result;
-    verify_case *v = arg;
     weft_stream *s = NULL;
     char why[256];
-    int rc = connect_tls(v->c, v->name, &s, why, sizeof why);
+    int rc = connect_tls(c, c->o->name, &s, why, sizeof why);
     cr_assert_eq(rc, -EPROTO, "%s: %s", weft_strerror(rc), why);
-    cr_assert(strstr(why, v->expect) != NULL, "reason: %s", why);
+    cr_assert(strstr(why, c->o->expect) != NULL, "reason: %s", why);
     cr_assert_null(s);
-    wait_failures(v->c, 1); /* the server got our alert */
-    close_server(v->c);
-    return 0;
-}
-
-static void verify_test(const char *cert, const char *key, const char *ca, const char *name,
-                        const char *expect)
-{
-    tls_ctx c = {0};
-    tls_setup(&c, cert, key, NULL, 0);
-    if (ca) {
-        weft_tls_ctx_free(c.cctx);
-        c.cctx = client_ctx(ca);
-    }
-    verify_case v = {&c, name, expect};
-    cr_assert_eq(run_task(c.loop, verify_main, &v), 0);
-    cr_assert_eq(c.served, 0);
-    tls_teardown(&c);
 }
 
 Test(tls, wrong_hostname_is_eproto)
 {
-    verify_test(NULL, NULL, NULL, "wrong.example", "hostname mismatch");
+    tls_case(&(tls_opts){.main = verify_main,
+                         .failures = 1,
+                         .name = "wrong.example",
+                         .expect = "hostname mismatch"});
 }
 
 Test(tls, wrong_ip_is_eproto)
 {
-    verify_test(NULL, NULL, NULL, "127.0.0.2", "IP address mismatch");
+    tls_case(&(tls_opts){
+        .main = verify_main, .failures = 1, .name = "127.0.0.2", .expect = "IP address mismatch"});
 }
 
 Test(tls, expired_certificate_is_eproto)
 {
-    /* tls_setup makes the files first: name them by the struct's layout */
-    tls_ctx c = {0};
-    c.loop = test_loop_new();
-    certs_make(&c.certs);
-    c.sctx = server_ctx(c.certs.old_cert, c.certs.old_key);
-    c.cctx = client_ctx(c.certs.old_cert);
-    weft_addr a;
-    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
-    weft_server_opts so = {.tls = c.sctx};
-    cr_assert_eq(weft_start_server(c.loop, &a, line_echo, &c, &so, &c.srv), 0);
-    cr_assert_eq(weft_server_addr(c.srv, &c.addr), 0);
-    verify_case v = {&c, "localhost", "certificate has expired"};
-    cr_assert_eq(run_task(c.loop, verify_main, &v), 0);
-    cr_assert_eq(c.served, 0);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = verify_main,
+                         .server_cert = EXPIRED,
+                         .client_ca = EXPIRED,
+                         .failures = 1,
+                         .name = "localhost",
+                         .expect = "certificate has expired"});
 }
 
 Test(tls, unknown_issuer_is_eproto)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, NULL, 0);
-    weft_tls_ctx_free(c.cctx);
-    c.cctx = client_ctx(c.certs.other_cert); /* trusts only another certificate */
-    verify_case v = {&c, "localhost", "certificate verify failed"};
-    cr_assert_eq(run_task(c.loop, verify_main, &v), 0);
-    cr_assert_eq(c.served, 0);
-    tls_teardown(&c);
+    /* the client trusts only another certificate */
+    tls_case(&(tls_opts){.main = verify_main,
+                         .client_ca = OTHER,
+                         .failures = 1,
+                         .name = "localhost",
+                         .expect = "certificate verify failed"});
 }
 
 /* ------------------------------------------------------------------ */
@@ -436,10 +420,8 @@ Test(tls, unknown_issuer_is_eproto)
 /* Random bytes instead of a ClientHello: the server's handshake fails
  * (-EPROTO, counted), its alert reaches the raw peer, the handler never
  * runs. */
-static int garbage_main(void *arg, intptr_t *result)
+static void garbage_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
     int fd = weft_connect(c->loop, &c->addr, 2000 * MS);
     cr_assert_geq(fd, 0);
     unsigned char junk[517];
@@ -458,18 +440,11 @@ static int garbage_main(void *arg, intptr_t *result)
         total += n;
     cr_assert_geq(total, 7, "an alert record"); /* 5-byte header + 2-byte alert */
     weft_close(c->loop, fd);
-    wait_failures(c, 1);
-    close_server(c);
-    return 0;
 }
 
 Test(tls, random_bytes_instead_of_client_hello)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, NULL, 0);
-    cr_assert_eq(run_task(c.loop, garbage_main, &c), 0);
-    cr_assert_eq(c.served, 0);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = garbage_main, .failures = 1});
 }
 
 /* A peer that closes in the middle of the handshake, either side: the
@@ -493,10 +468,8 @@ static int client_hs_task(void *arg, intptr_t *result)
     return 0;
 }
 
-static int truncated_main(void *arg, intptr_t *result)
+static void truncated_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
     weft_addr raw_addr;
     int lfd = loopback_listener(&raw_addr, 4);
     weft_stream *s;
@@ -531,25 +504,16 @@ static int truncated_main(void *arg, intptr_t *result)
     while (weft_recv(c->loop, fd, buf, sizeof buf) > 0)
         ;
     weft_close(c->loop, fd);
-    wait_failures(c, 1);
-    close_server(c);
-    return 0;
 }
 
 Test(tls, truncated_handshake_is_econnreset)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, NULL, 0);
-    cr_assert_eq(run_task(c.loop, truncated_main, &c), 0);
-    cr_assert_eq(c.served, 0);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = truncated_main, .failures = 1});
 }
 
 /* A silent peer: the client's handshake timeout, and the server's. */
-static int silent_main(void *arg, intptr_t *result)
+static void silent_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
     weft_addr raw_addr;
     int lfd = loopback_listener(&raw_addr, 4);
     weft_stream *s;
@@ -564,7 +528,7 @@ static int silent_main(void *arg, intptr_t *result)
     cr_assert_lt(took, 3000 * MS);
     weft_close(c->loop, lfd);
 
-    /* the server's timeout (100 ms in tls_setup): it hangs up on us */
+    /* the server's timeout (100 ms: .hs_timeout): it hangs up on us */
     int fd = weft_connect(c->loop, &c->addr, 2000 * MS);
     cr_assert_geq(fd, 0);
     char buf[64];
@@ -575,18 +539,11 @@ static int silent_main(void *arg, intptr_t *result)
     cr_assert_geq(took, 90 * MS);
     cr_assert_lt(took, 3000 * MS);
     weft_close(c->loop, fd);
-    wait_failures(c, 1);
-    close_server(c);
-    return 0;
 }
 
 Test(tls, handshake_timeouts)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, NULL, 100 * MS);
-    cr_assert_eq(run_task(c.loop, silent_main, &c), 0);
-    cr_assert_eq(c.served, 0);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = silent_main, .hs_timeout = 100 * MS, .failures = 1});
 }
 
 /* ------------------------------------------------------------------ */
@@ -595,10 +552,8 @@ Test(tls, handshake_timeouts)
  * an accepted stream, the server side without weft_start_server); then a
  * read timeout, data after it, and a server that closes without
  * close_notify: -ECONNRESET, lasting. */
-static int starttls_main(void *arg, intptr_t *result)
+static void starttls_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
     weft_addr raw_addr;
     int lfd = loopback_listener(&raw_addr, 4);
     weft_stream *cs, *ss;
@@ -637,16 +592,11 @@ static int starttls_main(void *arg, intptr_t *result)
     cr_assert_eq(weft_stream_readline(cs, &line), -ECONNRESET);
     weft_stream_close(cs);
     weft_close(c->loop, lfd);
-    close_server(c);
-    return 0;
 }
 
 Test(tls, starttls_timeout_and_truncated_stream)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, NULL, 0);
-    cr_assert_eq(run_task(c.loop, starttls_main, &c), 0);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = starttls_main});
 }
 
 /* ------------------------------------------------------------------ */
@@ -661,10 +611,8 @@ static int no_reader(weft_stream *s, void *arg)
     return 0;
 }
 
-static int write_timeout_main(void *arg, intptr_t *result)
+static void write_timeout_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
     weft_stream *s;
     char why[256];
     cr_assert_eq(connect_tls(c, "localhost", &s, why, sizeof why), 0, "%s", why);
@@ -686,17 +634,13 @@ static int write_timeout_main(void *arg, intptr_t *result)
     free(big);
     weft_stream_close(s);
     cr_assert_eq(weft_server_close(c->srv, 0), 1); /* the sleeping handler, cancelled */
-    return 0;
+    c->srv = NULL;
 }
 
 Test(tls, write_timeout_and_deadline)
 {
-    tls_ctx c = {0};
-    tls_setup(&c, NULL, NULL, no_reader, 0);
-    cr_assert_eq(run_task(c.loop, write_timeout_main, &c), 0);
-    cr_assert_eq(c.served, 1);
-    cr_assert_eq(c.handler_rc, -ECANCELED);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){
+        .main = write_timeout_main, .handler = no_reader, .served = 1, .handler_rc = -ECANCELED});
 }
 
 /* ------------------------------------------------------------------ */
@@ -705,15 +649,13 @@ Test(tls, write_timeout_and_deadline)
  * serves a client that has it, and refuses one that has none (TLS 1.3:
  * the client's handshake is done before the server checks, so the
  * client's first read gets the server's alert: -EPROTO). */
-static int client_cert_main(void *arg, intptr_t *result)
+static void client_cert_main(tls_ctx *c)
 {
-    (void)result;
-    tls_ctx *c = arg;
-    weft_tls_ctx_opts o = {
-        .cert_file = c->certs.other_cert, .key_file = c->certs.other_key, .ca_file = c->certs.cert};
-    weft_tls_ctx *with = NULL;
+    weft_tls_ctx_opts o = {.cert_file = c->certs.cert[OTHER],
+                           .key_file = c->certs.key[OTHER],
+                           .ca_file = c->certs.cert[GOOD]};
+    weft_tls_ctx *with = new_ctx(&o);
     char why[256];
-    cr_assert_eq(weft_tls_ctx_new(&o, &with, why, sizeof why), 0, "%s", why);
     weft_tls_opts to = {.server_name = "localhost"};
     weft_stream *s;
     int rc = weft_open_connection_tls(c->loop, &c->addr, NULL, 2000 * MS, with, &to, &s, why,
@@ -738,35 +680,11 @@ static int client_cert_main(void *arg, intptr_t *result)
     } else {
         cr_assert_eq(rc, -EPROTO, "%s", why);
     }
-    wait_failures(c, 1);
-    close_server(c);
-    return 0;
 }
 
 Test(tls, client_certificate_required)
 {
-    tls_ctx c = {0};
-    c.loop = test_loop_new();
-    certs_make(&c.certs);
-    weft_tls_ctx_opts so = {.server = 1,
-                            .cert_file = c.certs.cert,
-                            .key_file = c.certs.key,
-                            .ca_file = c.certs.other_cert,
-                            .verify = WEFT_TLS_VERIFY_PEER};
-    char why[256];
-    cr_assert_eq(weft_tls_ctx_new(&so, &c.sctx, why, sizeof why), 0, "%s", why);
-    so.ca_file = NULL; /* a server that checks needs its CA */
-    weft_tls_ctx *bad = NULL;
-    cr_assert_eq(weft_tls_ctx_new(&so, &bad, why, sizeof why), -EINVAL);
-    c.cctx = client_ctx(c.certs.cert);
-    weft_addr a;
-    cr_assert_eq(weft_addr_parse(&a, "127.0.0.1:0"), 0);
-    weft_server_opts o = {.tls = c.sctx};
-    cr_assert_eq(weft_start_server(c.loop, &a, line_echo, &c, &o, &c.srv), 0);
-    cr_assert_eq(weft_server_addr(c.srv, &c.addr), 0);
-    cr_assert_eq(run_task(c.loop, client_cert_main, &c), 0);
-    cr_assert_eq(c.served, 1);
-    tls_teardown(&c);
+    tls_case(&(tls_opts){.main = client_cert_main, .verify_client = 1, .served = 1, .failures = 1});
 }
 
 /* ------------------------------------------------------------------ */
@@ -778,24 +696,26 @@ Test(tls, context_errors)
     weft_tls_ctx *ctx = NULL;
     char why[256];
     cr_assert_eq(weft_tls_available(), 1);
-    weft_tls_ctx_opts o = {.server = 1, .cert_file = k.cert};
+    weft_tls_ctx_opts o = {.server = 1, .cert_file = k.cert[GOOD]};
     cr_assert_eq(weft_tls_ctx_new(&o, &ctx, why, sizeof why), -EINVAL); /* no key */
     cr_assert_eq(weft_tls_ctx_new(NULL, &ctx, why, sizeof why), -EINVAL);
     o.key_file = "/nonexistent/key.pem";
     cr_assert_eq(weft_tls_ctx_new(&o, &ctx, why, sizeof why), -ENOENT);
     cr_assert(strstr(why, "/nonexistent/key.pem") != NULL, "%s", why);
-    o.key_file = k.other_key; /* not the certificate's key */
+    o.key_file = k.key[OTHER]; /* not the certificate's key */
     cr_assert_eq(weft_tls_ctx_new(&o, &ctx, why, sizeof why), -EPROTO);
     cr_assert(why[0] != '\0');
-    o.key_file = k.cert; /* not a key at all */
+    o.key_file = k.cert[GOOD]; /* not a key at all */
     cr_assert_eq(weft_tls_ctx_new(&o, &ctx, why, sizeof why), -EPROTO);
-    o.key_file = k.key;
+    o.key_file = k.key[GOOD];
     o.ciphers = "NO-SUCH-CIPHER";
     cr_assert_eq(weft_tls_ctx_new(&o, &ctx, why, sizeof why), -EPROTO);
     o.ciphers = NULL;
     cr_assert_eq(weft_tls_ctx_new(&o, &ctx, why, sizeof why), 0, "%s", why);
     cr_assert_str_eq(why, "");
     weft_tls_ctx_free(ctx);
+    o.verify = WEFT_TLS_VERIFY_PEER; /* a server that checks needs its CA */
+    cr_assert_eq(weft_tls_ctx_new(&o, &ctx, why, sizeof why), -EINVAL);
     weft_tls_ctx_opts co = {.ca_file = "/nonexistent/ca.pem"};
     cr_assert_eq(weft_tls_ctx_new(&co, &ctx, NULL, 0), -ENOENT);
     weft_tls_ctx_free(NULL);

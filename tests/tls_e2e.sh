@@ -17,29 +17,21 @@ dir=$(mktemp -d)
 pid=""
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 out=$dir/out
-# The file exists before a server's shell opens it: server_port's sed must
-# not meet a missing file (under set -e it would end the wait at once).
-: >"$out"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
 tls="--tls-cert $dir/cert.pem --tls-key $dir/key.pem"
 
+# start PROG FLAGS...: PROG serving TLS; its port in $port.
 start() {
     prog=$1
     shift
-    "$prog" --port 0 --backend "$backend" "$@" >"$out" 2>&1 &
-    pid=$!
-    port=$(server_port "$out" "TLS") && return 0
-    echo "server did not start:"
-    cat "$out"
-    exit 1
+    start_server "$out" "TLS" "$prog" --backend "$backend" "$@"
 }
 
 stop() {
-    kill -TERM "$pid"
-    wait "$pid"
+    stop_server
     pid=""
 }
 

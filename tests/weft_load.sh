@@ -6,29 +6,8 @@
 # with a count that can never be reached); the io_uring worker the same way.
 # usage: weft_load.sh WEFT_LOAD ECHO_SERVER HTTP_SERVER
 set -eu
-. "$(dirname "$0")/server_port.sh"
+. "$(dirname "$0")/e2e_servers.sh"
 load=$1 echo_server=$2 http_server=$3
-tmp=$(mktemp -d)
-pids=""
-trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
-
-# start NAME "BINARY [FLAGS]": run it on an ephemeral port; its port in $port.
-start() {
-    # The file exists before the server starts: the background shell may
-    # open it only after the first look below.
-    : >"$tmp/$1.out"
-    # shellcheck disable=SC2086
-    $2 --port 0 >>"$tmp/$1.out" 2>&1 &
-    pid=$!
-    pids="$pids $pid"
-    port=$(server_port "$tmp/$1.out") && return 0
-    echo "$1 did not start:"
-    cat "$tmp/$1.out"
-    exit 1
-}
-
-# field NAME < JSON: the number after "NAME":
-field() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
 
 # expect_run DESCRIPTION REQUESTS weft-load-flags...: exactly REQUESTS done, no errors.
 expect_run() {

@@ -6,24 +6,9 @@
 # (ended early); bad flags exit 2.
 # usage: weft_soak.sh WEFT_SOAK ECHO_SERVER HTTP_SERVER
 set -eu
-. "$(dirname "$0")/server_port.sh"
+. "$(dirname "$0")/e2e_servers.sh"
 soak=$1 echo_server=$2 http_server=$3
-tmp=$(mktemp -d)
-pids=""
-trap 'for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 
-start() {
-    : >"$tmp/$1.out"
-    # shellcheck disable=SC2086
-    $2 --port 0 >>"$tmp/$1.out" 2>&1 &
-    pid=$!
-    pids="$pids $pid"
-    port=$(server_port "$tmp/$1.out") && return 0
-    echo "$1 did not start:"
-    cat "$tmp/$1.out"
-    exit 1
-}
-field() { sed -n "s/.*\"$1\":\"*\([-0-9.a-zA-Z]*\).*/\1/p"; }
 fail() { echo "FAILED: $*"; exit 1; }
 
 # run WANT_STATUS FLAGS...: weft-soak's JSON in $out, its status checked.

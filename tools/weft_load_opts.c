@@ -1,5 +1,6 @@
 /* weft-load: command-line flags. */
 #include "weft_load.h"
+#include "weft_tool_opts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,11 +55,12 @@ static int is(const char *a, const char *s, const char *l)
     return (s && strcmp(a, s) == 0) || strcmp(a, l) == 0;
 }
 
+static int flag(void *c, const char *a, char *v);
+static const char *check(const void *c);
+
 int wl_parse(wl_config *cfg, int argc, char **argv)
 {
-    *cfg = (wl_config){.host = "127.0.0.1",
-                       .port = 7000,
-                       .conns = 64,
+    *cfg = (wl_config){.conns = 64,
                        .size = 64,
                        .depth = 1,
                        .duration = 5,
@@ -66,46 +68,37 @@ int wl_parse(wl_config *cfg, int argc, char **argv)
                        .threads = 1,
                        .mode = WL_ECHO,
                        .label = ""};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (is(a, "-h", "--help")) {
-            usage(stdout);
-            return 1;
-        }
-        if (strcmp(a, "--json") == 0) {
-            cfg->json = 1;
-            continue;
-        }
-        if (strcmp(a, "--spin") == 0) {
-            cfg->spin = 1;
-            continue;
-        }
-        if (strcmp(a, "--interleave") == 0) {
-            cfg->interleave = 1;
-            continue;
-        }
-        if (strcmp(a, "--uring") == 0) {
+    const wt_cli cli = {"weft-load", usage, 1,
+                        flag,        check, {&cfg->host, &cfg->port, &cfg->conns, &cfg->json}};
+    int rc = wt_parse(&cli, cfg, argc, argv);
+    if (rc == 0 && cfg->threads > cfg->conns)
+        cfg->threads = cfg->conns;
+    return rc;
+}
+
+/* weft-load's flags: wt_parse's callback. */
+static int flag(void *c, const char *a, char *v)
+{
+    wl_config *cfg = c;
+    if (strcmp(a, "--spin") == 0) {
+        cfg->spin = 1;
+        return 1;
+    }
+    if (strcmp(a, "--interleave") == 0) {
+        cfg->interleave = 1;
+        return 1;
+    }
+    if (strcmp(a, "--uring") == 0) {
 #ifdef WL_HAVE_URING
-            cfg->uring = 1;
-            continue;
+        cfg->uring = 1;
+        return 1;
 #else
-            fprintf(stderr, "weft-load: --uring: built without liburing\n");
-            return -1;
+        fprintf(stderr, "weft-load: --uring: built without liburing\n");
+        return WT_REFUSED;
 #endif
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "weft-load: %s needs a value (or is unknown)\n", a);
-            usage(stderr);
-            return -1;
-        }
-        char *v = argv[++i];
-        if (strcmp(a, "--host") == 0)
-            cfg->host = v;
-        else if (strcmp(a, "--port") == 0)
-            cfg->port = atoi(v);
-        else if (is(a, "-c", "--connections"))
-            cfg->conns = atoi(v);
-        else if (is(a, "-s", "--size"))
+    }
+    if (v) {
+        if (is(a, "-s", "--size"))
             cfg->size = (size_t)strtoull(v, NULL, 10);
         else if (is(a, "-p", "--pipeline"))
             cfg->depth = atoi(v);
@@ -134,18 +127,19 @@ int wl_parse(wl_config *cfg, int argc, char **argv)
             cfg->label = v;
         else if (strcmp(a, "--server-pid") == 0)
             cfg->server_pid = atoi(v);
-        else {
-            fprintf(stderr, "weft-load: unknown flag %s\n", a);
-            usage(stderr);
-            return -1;
-        }
+        else
+            return WT_UNKNOWN;
+        return 2;
     }
+    return WT_NO_VALUE;
+}
+
+/* The checks of the values: wt_parse's callback. */
+static const char *check(const void *c)
+{
+    const wl_config *cfg = c;
     const char *bad = NULL;
-    if (cfg->port <= 0 || cfg->port > 65535)
-        bad = "--port must be 1..65535";
-    else if (cfg->conns < 1)
-        bad = "--connections must be at least 1";
-    else if (cfg->depth < 1 || cfg->depth > 4096)
+    if (cfg->depth < 1 || cfg->depth > 4096)
         bad = "--pipeline must be 1..4096";
     else if (cfg->mode == WL_ECHO && (cfg->size < 1 || cfg->size > (64u << 20)))
         bad = "--size must be 1..64 MiB";
@@ -159,11 +153,5 @@ int wl_parse(wl_config *cfg, int argc, char **argv)
         bad = "--duration must be positive";
     else if (cfg->warmup < 0)
         bad = "--warmup must not be negative";
-    if (bad) {
-        fprintf(stderr, "weft-load: %s\n", bad);
-        return -1;
-    }
-    if (cfg->threads > cfg->conns)
-        cfg->threads = cfg->conns;
-    return 0;
+    return bad;
 }

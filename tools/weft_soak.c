@@ -2,6 +2,7 @@
  * report. See weft_soak.h. Exit status: 0 when every byte was verified and
  * nothing failed, 1 when something did, 2 for bad flags. */
 #include "weft_soak.h"
+#include "weft_tool_opts.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -45,11 +46,12 @@ static void usage(FILE *f)
           f);
 }
 
+static int flag(void *c, const char *a, char *v);
+static const char *check(const void *c);
+
 static int parse(ws_config *cfg, int argc, char **argv)
 {
-    *cfg = (ws_config){.host = "127.0.0.1",
-                       .port = 7000,
-                       .conns = 1000,
+    *cfg = (ws_config){.conns = 1000,
                        .max_requests = 8,
                        .max_size = 4096,
                        .duration = 10,
@@ -60,28 +62,40 @@ static int parse(ws_config *cfg, int argc, char **argv)
                        .max_connecting = 256,
                        .stall = 15,
                        .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 1;
-        }
-        if (!strcmp(a, "--json")) {
-            cfg->json = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "weft-soak: %s needs a value (or is unknown)\n", a);
-            return -1;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--host"))
-            cfg->host = v;
-        else if (!strcmp(a, "--port"))
-            cfg->port = atoi(v);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--connections"))
-            cfg->conns = atoi(v);
-        else if (!strcmp(a, "-d") || !strcmp(a, "--duration"))
+    const wt_cli cli = {"weft-soak", usage, 0,
+                        flag,        check, {&cfg->host, &cfg->port, &cfg->conns, &cfg->json}};
+    return wt_parse(&cli, cfg, argc, argv);
+}
+
+/* The checks of the values: wt_parse's callback. */
+static const char *check(const void *c)
+{
+    const ws_config *cfg = c;
+    const char *bad = NULL;
+    if (cfg->max_requests < 1)
+        bad = "--requests must be at least 1";
+    else if (cfg->max_size < 1 || cfg->max_size > (16u << 20))
+        bad = "--size must be 1..16 MiB";
+    else if (cfg->duration <= 0 || cfg->stall <= 0)
+        bad = "--duration and --stall must be positive";
+    else if (cfg->proto == WS_HTTP && !*cfg->body)
+        bad = "--http needs a body";
+    else if (cfg->pct_reset < 0 || cfg->pct_midreset < 0 || cfg->pct_eof < 0 ||
+             cfg->pct_reset + cfg->pct_midreset + cfg->pct_eof > 100)
+        bad = "--reset, --mid-reset and --eof are percentages adding up to at most 100";
+    else if (cfg->think_ms < 0 || cfg->think_ms > WS_MAX_THINK)
+        bad = "--think must be 0..4000";
+    else if (cfg->max_connecting < 1)
+        bad = "--max-connecting must be at least 1";
+    return bad;
+}
+
+/* weft-soak's flags: wt_parse's callback. */
+static int flag(void *c, const char *a, char *v)
+{
+    ws_config *cfg = c;
+    if (v) {
+        if (!strcmp(a, "-d") || !strcmp(a, "--duration"))
             cfg->duration = atof(v);
         else if (!strcmp(a, "-r") || !strcmp(a, "--requests"))
             cfg->max_requests = atoi(v);
@@ -106,36 +120,11 @@ static int parse(ws_config *cfg, int argc, char **argv)
             cfg->think_ms = atoi(v);
         else if (!strcmp(a, "--seed"))
             cfg->seed = strtoull(v, NULL, 10);
-        else {
-            fprintf(stderr, "weft-soak: unknown flag %s\n", a);
-            return -1;
-        }
+        else
+            return WT_UNKNOWN;
+        return 2;
     }
-    const char *bad = NULL;
-    if (cfg->port <= 0 || cfg->port > 65535)
-        bad = "--port must be 1..65535";
-    else if (cfg->conns < 1)
-        bad = "--connections must be at least 1";
-    else if (cfg->max_requests < 1)
-        bad = "--requests must be at least 1";
-    else if (cfg->max_size < 1 || cfg->max_size > (16u << 20))
-        bad = "--size must be 1..16 MiB";
-    else if (cfg->duration <= 0 || cfg->stall <= 0)
-        bad = "--duration and --stall must be positive";
-    else if (cfg->proto == WS_HTTP && !*cfg->body)
-        bad = "--http needs a body";
-    else if (cfg->pct_reset < 0 || cfg->pct_midreset < 0 || cfg->pct_eof < 0 ||
-             cfg->pct_reset + cfg->pct_midreset + cfg->pct_eof > 100)
-        bad = "--reset, --mid-reset and --eof are percentages adding up to at most 100";
-    else if (cfg->think_ms < 0 || cfg->think_ms > WS_MAX_THINK)
-        bad = "--think must be 0..4000";
-    else if (cfg->max_connecting < 1)
-        bad = "--max-connecting must be at least 1";
-    if (bad) {
-        fprintf(stderr, "weft-soak: %s\n", bad);
-        return -1;
-    }
-    return 0;
+    return WT_NO_VALUE;
 }
 
 static int resolve(ws_client *k)

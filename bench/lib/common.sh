@@ -82,7 +82,17 @@ core_ticks() {
         /proc/stat
 }
 
+# cores_steal N M: "steal total" jiffies of CPUs N and M together. Steal is
+# time the hypervisor gave to other guests while these virtual CPUs wanted
+# to run: on a shared VM a disturbed run shows here ("0 0" unpinned).
+cores_steal() {
+    [ -n "$1" ] || { echo "0 0"; return 0; }
+    awk -v a="cpu$1" -v b="cpu$2" '$1 == a || $1 == b {
+        for (i = 2; i <= 9; i++) t += $i; s += $9 } END { print s + 0, t + 0 }' /proc/stat
+}
+
 # core_busy "BEFORE" "AFTER": percent of the interval the core was busy, or "-".
+# (Also the steal share, from two cores_steal readings.)
 core_busy() {
     printf '%s %s\n' "$1" "$2" | awk '{ if ($4 > $2) printf "%.1f", ($3 - $1) * 100 / ($4 - $2); else print "-" }'
 }
@@ -129,12 +139,14 @@ load_record() {
     sec=$1 wl=$2 name=$3 round=$4
     shift 4
     s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+    q0=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
     u0=$(proc_ut "$SERVER_PID") t0=$(now_s)
     # shellcheck disable=SC2086
     out=$($PIN_CLIENT "$LOAD" ${LOAD_FLAGS:-} --port "$PORT" --json --label "$name" "$@" \
         2>"$TMPD/load.err") || true
     u1=$(proc_ut "$SERVER_PID") t1=$(now_s)
     s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+    q1=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
     printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
     rps=$(printf '%s\n' "$out" | json_field rps)
     [ -n "$rps" ] || { say "  $name: no weft-load result ($(head -c 200 "$TMPD/load.err"))"; return 1; }
@@ -142,7 +154,7 @@ load_record() {
     # shellcheck disable=SC2046
     record "$sec" "$wl" "$name" "$round" "$rps" "$(printf '%s\n' "$out" | json_field p99_us)" \
         "$(core_busy "$k0" "$k1")" "$scpu" "$(per_core "$rps" "$scpu")" \
-        $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")")
+        $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")") "$(core_busy "$q0" "$q1")"
 }
 
 # json_field NAME < one JSON object line: the number after "NAME":
@@ -159,7 +171,7 @@ median() {
 
 # Where each measurement goes: one tab-separated line per run
 #   section workload server rep rps p99_us client_core% server_core% rps_per_server_core
-#   server_user_ns_per_request server_sys_ns_per_request
+#   server_user_ns_per_request server_sys_ns_per_request steal% (both pinned cores)
 RAW=${RAW:-/dev/null}
 record() {
     {

@@ -45,12 +45,14 @@ echo_round() {
         # shellcheck disable=SC2086
         start_server $cmd || continue
         s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+        q0=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
         u0=$(proc_ut "$SERVER_PID") t0=$(now_s)
         # shellcheck disable=SC2086
         out=$($PIN_CLIENT "$LOAD" $LOAD_FLAGS --port "$PORT" -c "$conns" -s "$size" -d "$ECHO_SECS" \
             -w "$ECHO_WARMUP" --json --label "$name" --server-pid "$SERVER_PID" 2>"$TMPD/load.err") || true
         u1=$(proc_ut "$SERVER_PID") t1=$(now_s)
         s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+        q1=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
         stop_server
         printf '%s\n' "$out" >>"${JSONL:-/dev/null}"
         rps=$(printf '%s\n' "$out" | json_field rps)
@@ -69,7 +71,7 @@ echo_round() {
         [ -n "$rps" ] || { say "  $name: no result ($(head -c 200 "$TMPD/load.err"))"; continue; }
         # shellcheck disable=SC2046
         record echo "$wl" "$name" "$rep" "$rps" "$p99" "$cpu" "$scpu" "$percpu" \
-            $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")")
+            $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")") "$(core_busy "$q0" "$q1")"
         printf '.' >&2
     done
 }

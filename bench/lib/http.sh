@@ -45,6 +45,53 @@ wrk_us() {
         else print "-" }'
 }
 
+# wrk_measure NAME WRK_COMMAND...: run WRK_COMMAND (output to $TMPD/wrk.out)
+# against the server start_server started, then stop it. Sets rps, p99
+# (us), scpu and ccpu (pinned: the cores' busy share, softirq included;
+# else the server processes' CPU time, ccpu ""), eff (per_core), steal
+# (the two cores' steal share, "-" unpinned), and u0 u1
+# t0 t1 for cpu_per_req. Returns 1, having said why, without a wrk result.
+wrk_measure() {
+    name_=$1
+    shift
+    c0=$(proc_tree_cpu "$SERVER_PID")
+    u0=$(proc_ut "$SERVER_PID") t0=$(now_s)
+    s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+    q0=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
+    "$@" >"$TMPD/wrk.out" 2>&1 || true
+    c1=$(proc_tree_cpu "$SERVER_PID")
+    u1=$(proc_ut "$SERVER_PID") t1=$(now_s)
+    s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+    q1=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
+    steal=$(core_busy "$q0" "$q1")
+    stop_server
+    rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMPD/wrk.out")
+    p99=$(wrk_us "$(sed -n 's/^ *99% *\([0-9.a-z]*\).*/\1/p' "$TMPD/wrk.out")")
+    errs=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$TMPD/wrk.out")
+    [ -n "$rps" ] || { say "  $name_: no wrk result ($(head -c 200 "$TMPD/wrk.out"))"; return 1; }
+    [ -z "$errs" ] || say "  $name_: $errs non-2xx responses"
+    ccpu=""
+    if [ -n "$SERVER_CORE" ]; then
+        scpu=$(core_busy "$s0" "$s1")
+        ccpu=$(core_busy "$k0" "$k1")
+    else
+        scpu=$(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v s="$HTTP_SECS" \
+            'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
+    fi
+    eff=$(per_core "$rps" "$scpu")
+}
+
+# rounds FUNC: FUNC with r = 1 .. REPS (a dot per result on stderr), then
+# the end of the line of dots.
+rounds() {
+    r=1
+    while [ "$r" -le "$REPS" ]; do
+        "$1"
+        r=$((r + 1))
+    done
+    printf '\n' >&2
+}
+
 http_servers() {
     [ -x "$B/examples/servers/http/http_server" ] && echo "weft http_server|$B/examples/servers/http/http_server --port" &&
         [ "$BUSY_POLL_US" != 0 ] &&
@@ -61,60 +108,36 @@ run_http() {
     fi
     mkdir -p "$TMPD/nginx"
     nginx_conf "$TMPD/nginx"
-    hz=$(getconf CLK_TCK)
-    r=1
-    while [ "$r" -le "$REPS" ]; do
-        for conns in 64 512; do
-            http_servers | while IFS='|' read -r name cmd; do
-                # shellcheck disable=SC2086
-                start_server $cmd || continue
-                c0=$(proc_tree_cpu "$SERVER_PID")
-                u0=$(proc_ut "$SERVER_PID") t0=$(now_s)
-                s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
-                # shellcheck disable=SC2086
-                $PIN_CLIENT wrk -t1 -c"$conns" -d"${HTTP_SECS}s" --latency \
-                    "http://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
-                c1=$(proc_tree_cpu "$SERVER_PID")
-                u1=$(proc_ut "$SERVER_PID") t1=$(now_s)
-                s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
-                stop_server
-                rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMPD/wrk.out")
-                p99=$(wrk_us "$(sed -n 's/^ *99% *\([0-9.a-z]*\).*/\1/p' "$TMPD/wrk.out")")
-                errs=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$TMPD/wrk.out")
-                [ -n "$rps" ] || { say "  $name: no wrk result"; continue; }
-                [ -z "$errs" ] || say "  $name: $errs non-2xx responses"
-                # Pinned: the cores' busy share (softirq included); else the
-                # server processes' CPU time.
-                ccpu=""
-                if [ -n "$SERVER_CORE" ]; then
-                    scpu=$(core_busy "$s0" "$s1")
-                    ccpu=$(core_busy "$k0" "$k1")
-                else
-                    scpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$HTTP_SECS" \
-                        'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
-                fi
-                eff=$(per_core "$rps" "$scpu")
-                # shellcheck disable=SC2046
-                record http "wrk-c$conns" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff" \
-                    $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")")
-                printf '.' >&2
-            done
+    rounds http_round
+}
+
+# http_round: round $r of run_http (rounds).
+http_round() {
+    for conns in 64 512; do
+        http_servers | while IFS='|' read -r name cmd; do
+            # shellcheck disable=SC2086
+            start_server $cmd || continue
+            # shellcheck disable=SC2086
+            wrk_measure "$name" $PIN_CLIENT wrk -t1 -c"$conns" -d"${HTTP_SECS}s" --latency \
+                "http://127.0.0.1:$PORT/" || continue
+            # shellcheck disable=SC2046
+            record http "wrk-c$conns" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff" \
+                $(cpu_per_req "$u0" "$u1" "$(reqs_over "$rps" "$t0" "$t1")") "$steal"
+            printf '.' >&2
         done
-        # weft-load, unpipelined and 16 deep (TechEmpower's plaintext test
-        # pipelines 16): it needs less CPU per request than wrk (section
-        # "load client"), so the servers, not the client, set the pace.
-        for pipe in 1 16; do
-            http_servers | while IFS='|' read -r name cmd; do
-                # shellcheck disable=SC2086
-                start_server $cmd || continue
-                load_record http "weft-load-p$pipe-c64" "$name" "$r" -c 64 -p "$pipe" \
-                    -d "$HTTP_SECS" -w 0.5 --request 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' \
-                    --expect 'HTTP/1.1 200' || true
-                stop_server
-                printf '.' >&2
-            done
-        done
-        r=$((r + 1))
     done
-    printf '\n' >&2
+    # weft-load, unpipelined and 16 deep (TechEmpower's plaintext test
+    # pipelines 16): it needs less CPU per request than wrk (section
+    # "load client"), so the servers, not the client, set the pace.
+    for pipe in 1 16; do
+        http_servers | while IFS='|' read -r name cmd; do
+            # shellcheck disable=SC2086
+            start_server $cmd || continue
+            load_record http "weft-load-p$pipe-c64" "$name" "$r" -c 64 -p "$pipe" \
+                -d "$HTTP_SECS" -w 0.5 --request 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' \
+                --expect 'HTTP/1.1 200' || true
+            stop_server
+            printf '.' >&2
+        done
+    done
 }

@@ -28,11 +28,13 @@ run_resp() {
                 # share belongs to that test.
                 for t in ping_inline ping_mbulk set get; do
                     s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
+                    q0=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
                     u0=$(proc_ut "$SERVER_PID")
                     $PIN_CLIENT redis-benchmark -p "$PORT" -c 50 -n "$n" -P "$pipe" \
                         -t "$t" --csv -q >"$TMPD/rb.out" 2>&1 || true
                     u1=$(proc_ut "$SERVER_PID")
                     s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
+                    q1=$(cores_steal "$SERVER_CORE" "$CLIENT_CORE")
                     scpu="" ccpu=""
                     if [ -n "$SERVER_CORE" ]; then
                         scpu=$(core_busy "$s0" "$s1")
@@ -46,7 +48,8 @@ run_resp() {
                             # One test per run: its n requests.
                             # shellcheck disable=SC2046
                             record resp "$test" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" \
-                                "$(per_core "$rps" "$scpu")" $(cpu_per_req "$u0" "$u1" "$n")
+                                "$(per_core "$rps" "$scpu")" $(cpu_per_req "$u0" "$u1" "$n") \
+                                "$(core_busy "$q0" "$q1")"
                         done
                 done
                 stop_server

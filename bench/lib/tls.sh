@@ -50,52 +50,35 @@ system_default = sys
 MinProtocol = TLSv1.3
 Ciphersuites = TLS_AES_128_GCM_SHA256
 CNF
-    hz=$(getconf CLK_TCK)
-    r=1
-    while [ "$r" -le "$REPS" ]; do
-        for wl in keepalive-c64 handshake-c16; do
-            case $wl in
-            keepalive-c64) wflags="-c64" close_hdr="" ;;
-            # wrk takes a header only as "Name: value" (with the space):
-            # "Connection:close" is dropped and the run stays keep-alive.
-            *) wflags="-c16" close_hdr="Connection: close" ;;
-            esac
-            tls_servers | while IFS='|' read -r name cmd; do
-                # shellcheck disable=SC2086
-                start_server $cmd || continue
-                if [ "$r" = 1 ] && [ "$wl" = keepalive-c64 ]; then
-                    neg=$(OPENSSL_CONF=$TLSD/client.cnf openssl s_client -brief \
-                        -connect "127.0.0.1:$PORT" </dev/null 2>&1 |
-                        sed -n 's/^Ciphersuite: //p' | head -1)
-                    say "  $name: ${neg:-no handshake}"
-                fi
-                c0=$(proc_tree_cpu "$SERVER_PID")
-                s0=$(core_ticks "$SERVER_CORE") k0=$(core_ticks "$CLIENT_CORE")
-                # shellcheck disable=SC2086
-                OPENSSL_CONF=$TLSD/client.cnf $PIN_CLIENT wrk -t1 $wflags ${close_hdr:+-H "$close_hdr"} \
-                    -d"${HTTP_SECS}s" --latency "https://127.0.0.1:$PORT/" >"$TMPD/wrk.out" 2>&1 || true
-                c1=$(proc_tree_cpu "$SERVER_PID")
-                s1=$(core_ticks "$SERVER_CORE") k1=$(core_ticks "$CLIENT_CORE")
-                stop_server
-                rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$TMPD/wrk.out")
-                p99=$(wrk_us "$(sed -n 's/^ *99% *\([0-9.a-z]*\).*/\1/p' "$TMPD/wrk.out")")
-                errs=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$TMPD/wrk.out")
-                [ -n "$rps" ] || { say "  $name: no wrk result ($(head -c 200 "$TMPD/wrk.out"))"; continue; }
-                [ -z "$errs" ] || say "  $name: $errs non-2xx responses"
-                ccpu=""
-                if [ -n "$SERVER_CORE" ]; then
-                    scpu=$(core_busy "$s0" "$s1")
-                    ccpu=$(core_busy "$k0" "$k1")
-                else
-                    scpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$HTTP_SECS" \
-                        'BEGIN { printf "%.1f", (b - a) / hz / s * 100 }')
-                fi
-                eff=$(per_core "$rps" "$scpu")
-                record tls "wrk-$wl" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff"
-                printf '.' >&2
-            done
+    rounds tls_round
+}
+
+# tls_round: round $r of run_tls (rounds).
+tls_round() {
+    for wl in keepalive-c64 handshake-c16; do
+        case $wl in
+        keepalive-c64) wflags="-c64" close_hdr="" ;;
+        # wrk takes a header only as "Name: value" (with the space):
+        # "Connection:close" is dropped and the run stays keep-alive.
+        *) wflags="-c16" close_hdr="Connection: close" ;;
+        esac
+        tls_servers | while IFS='|' read -r name cmd; do
+            # shellcheck disable=SC2086
+            start_server $cmd || continue
+            # shellcheck disable=SC2154 # r: the round (rounds, http.sh)
+            if [ "$r" = 1 ] && [ "$wl" = keepalive-c64 ]; then
+                neg=$(OPENSSL_CONF=$TLSD/client.cnf openssl s_client -brief \
+                    -connect "127.0.0.1:$PORT" </dev/null 2>&1 |
+                    sed -n 's/^Ciphersuite: //p' | head -1)
+                say "  $name: ${neg:-no handshake}"
+            fi
+            # shellcheck disable=SC2086
+            wrk_measure "$name" env OPENSSL_CONF="$TLSD/client.cnf" $PIN_CLIENT wrk -t1 $wflags \
+                ${close_hdr:+-H "$close_hdr"} -d"${HTTP_SECS}s" --latency \
+                "https://127.0.0.1:$PORT/" || continue
+            # shellcheck disable=SC2154 # set by wrk_measure (http.sh)
+            record tls "wrk-$wl" "$name" "$r" "$rps" "$p99" "$ccpu" "$scpu" "$eff" - - "$steal"
+            printf '.' >&2
         done
-        r=$((r + 1))
     done
-    printf '\n' >&2
 }

@@ -101,6 +101,10 @@ static void run_completions(weft_loop *loop)
         weft__link *next = n->next;
         n->next = n->prev = NULL;
         weft_op *op = weft__container_of(n, weft_op, link_);
+        if ((op->opflags_ & WEFT__OPFLAG_LATE) && loop->backend->vt->late(loop->backend, op)) {
+            n = next; /* not ready after all: back in flight */
+            continue;
+        }
         op->state_ = WEFT__OPSTATE_IDLE;
         loop->ops_inflight--;
         op->cb(op);

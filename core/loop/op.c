@@ -109,7 +109,14 @@ int weft_op_cancel(weft_loop *loop, weft_op *op)
         return -EINVAL;
     if (op->state_ == WEFT__OPSTATE_IDLE)
         return -EINVAL;
-    if (op->state_ == WEFT__OPSTATE_DONE || (op->opflags_ & WEFT__OPFLAG_CANCEL))
+    if (op->state_ == WEFT__OPSTATE_DONE) {
+        /* A late op's read is still to come: marked, it ends cancelled
+         * rather than go back in flight when it finds nothing (vt->late). */
+        if (op->opflags_ & WEFT__OPFLAG_LATE)
+            op->opflags_ |= WEFT__OPFLAG_CANCEL;
+        return -EALREADY;
+    }
+    if (op->opflags_ & WEFT__OPFLAG_CANCEL)
         return -EALREADY;
     op->opflags_ |= WEFT__OPFLAG_CANCEL;
     return loop->backend->vt->cancel(loop->backend, op);

@@ -333,9 +333,12 @@ int weft_stream_at_eof(const weft_stream *s);
 /* Task only: queue n bytes for sending. Bytes go into the write buffer and
  * out through a background send op while the task goes on; when the buffer
  * is full the call waits for room (memory stays bounded by write_limit); a
- * write larger than the buffer sends straight from buf. Returns n, or the
+ * write larger than the buffer, or of 8 KiB or more while nothing is
+ * buffered, is sent straight from buf and the call returns once the kernel
+ * has taken all of it (no copy). Returns n, or the
  * connection's error (-EPIPE, -ECONNRESET: a failed background send fails
- * every later write), -EBUSY, -ECANCELED (some bytes may be queued), -EPERM,
+ * every later write), -ETIMEDOUT (the stream's timeout or deadline passed
+ * while waiting), -EBUSY, -ECANCELED (some bytes may be queued), -EPERM,
  * -EINVAL. */
 int64_t weft_stream_write(weft_stream *s, const void *buf, size_t n);
 

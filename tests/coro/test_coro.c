@@ -717,11 +717,25 @@ static DWORD WINAPI native_cache_one_stack(void *arg)
 }
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define CORO_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORO_TEST_TSAN 1
+#endif
+#endif
+
 Test(coro, thread_exit_unmaps_stacks)
 {
 #if !defined(_WIN32)
     if (RUNNING_ON_VALGRIND)
         cr_skip_test("valgrind reports the probe of an unmapped page as an error");
+#endif
+#ifdef CORO_TEST_TSAN
+    /* Once in a CI run (2026-12-02) the probe found the range mapped again
+     * after the join: TSan's runtime maps its own memory, and may take the
+     * addresses just freed. Every other build runs the probe. */
+    cr_skip_test("under TSan a freed range may be mapped again at once");
 #endif
     void *lo = NULL;
     pthread_t th;
@@ -806,7 +820,7 @@ static DWORD overflow_in_child(const char *test, char *buf, size_t cap)
     si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
     si.hStdError = wr;
     PROCESS_INFORMATION pi;
-    cr_assert(CreateProcessA(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi));
+    cr_assert(weft__test_create_process(self, cmd, &si, &pi));
     CloseHandle(wr);
     size_t got = 0;
     DWORD n;

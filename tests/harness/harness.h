@@ -115,5 +115,16 @@ static inline int weft__str_cmp(const char *a, const char *b)
     return strcmp(a, b);
 }
 
+#if defined(_WIN32)
+#include <windows.h>
+/* CreateProcessA(self, cmd, ..., inherit handles, si, pi), tried again up to
+ * five times: wine's CreateProcess now and then fails with
+ * ERROR_INTERNAL_ERROR (1359) while many processes start at once, and a
+ * test that never started has not failed. Returns its last result;
+ * GetLastError() holds the last error. */
+BOOL weft__test_create_process(const char *self, char *cmd, STARTUPINFOA *si,
+                               PROCESS_INFORMATION *pi);
+#endif
+
 #endif /* WEFT_TEST_PORTABLE */
 #endif

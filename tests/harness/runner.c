@@ -159,6 +159,24 @@ enum outcome { PASSED, FAILED, SKIPPED };
 
 #if defined(_WIN32)
 
+BOOL weft__test_create_process(const char *self, char *cmd, STARTUPINFOA *si,
+                               PROCESS_INFORMATION *pi)
+{
+    enum { ATTEMPTS = 5 };
+    for (int attempt = 1;; attempt++) {
+        if (CreateProcessA(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, si, pi))
+            return TRUE;
+        DWORD err = GetLastError();
+        if (attempt == ATTEMPTS) {
+            SetLastError(err);
+            return FALSE;
+        }
+        fprintf(stderr, "[note] CreateProcess: error %lu, trying again (%d of %d)\n", err,
+                attempt + 1, ATTEMPTS);
+        Sleep(100 * attempt);
+    }
+}
+
 static enum outcome run_child(const char *self, const char *which, double timeout)
 {
     char cmd[2048];
@@ -166,7 +184,7 @@ static enum outcome run_child(const char *self, const char *which, double timeou
     STARTUPINFOA si = {.cb = sizeof si};
     PROCESS_INFORMATION pi;
     fflush(NULL);
-    if (!CreateProcessA(self, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+    if (!weft__test_create_process(self, cmd, &si, &pi)) {
         fprintf(stderr, "[FAIL] %s: CreateProcess: error %lu\n", which, GetLastError());
         return FAILED;
     }
