@@ -80,7 +80,8 @@ echo_round() {
 ECHO_WORKLOADS=${ECHO_WORKLOADS:-"64B-c1 1 64
 64B-c64 64 64
 64B-c512 512 64
-16KiB-c64 64 16384"}
+16KiB-c64 64 16384
+64KiB-c64 64 65536"}
 
 run_echo() {
     r=1
