@@ -25,6 +25,7 @@
 # servers also run with --busy-poll this many us; default 50, --quick 0 =
 # not run), SOAK_CONNS, SOAK_SECS, SOAK_SAMPLE (seconds between printed samples),
 # SOAK_THINK (ms of pause at most between a connection's requests),
+# SOAK_SIZE (echo: bytes per request at most, default 4096),
 # SOAK_HTTP=0 (echo_server only), SOAK_ONLY (server names, as ECHO_ONLY), B (build dir),
 # PIN=0 (no pinning: a multi-threaded server then shares the cores with the client),
 # STEAL_MAX (the tables' medians leave out runs whose steal %, the
@@ -239,7 +240,7 @@ if want soak; then
     say "== soak: $SOAK_CONNS connections churning for $SOAK_SECS s per server"
     run_soak
     out ""
-    out "## soak ($SOAK_CONNS connections churning for $SOAK_SECS s: 1..8 requests each with pauses of 0..${SOAK_THINK:-3000} ms, then close, half-close, reset or reset mid-request; every byte verified by weft-soak; the server's /proc/PID/fd and VmRSS)"
+    out "## soak ($SOAK_CONNS connections churning for $SOAK_SECS s: 1..8 requests each (echo: 1..${SOAK_SIZE:-4096} bytes) with pauses of 0..${SOAK_THINK:-3000} ms, then close, half-close, reset or reset mid-request; every byte verified by weft-soak; the server's /proc/PID/fd and VmRSS)"
     out ""
     soak_table | tee -a "$OUT"
 fi

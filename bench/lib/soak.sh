@@ -2,7 +2,8 @@
 # churning for SOAK_SECS seconds against each server (echo_server on every
 # backend, the kqueue peer from BK where ./dev bench built it, http_server
 # on every backend unless SOAK_HTTP=0). weft-soak keeps the connections
-# open, each doing 1..8 requests with pauses of 0..SOAK_THINK ms (default
+# open, each doing 1..8 requests (echo: of 1..SOAK_SIZE bytes, default
+# 4096; 65536 takes the long reads' path) with pauses of 0..SOAK_THINK ms (default
 # 3000: without them a connection lives a few ms and far fewer are open at
 # once) and then closing, half-closing, resetting or resetting
 # mid-request, and verifies every byte. The server's descriptors
@@ -52,7 +53,11 @@ soak_servers() {
 soak_pass() {
     set -- --port "$PORT" -c "$SOAK_CONNS" -d "$2" --think "${SOAK_THINK:-3000}" \
         --source-ips 16 --json
-    [ "$proto" = echo ] || set -- "$@" --http "Hello, World!"
+    if [ "$proto" = echo ]; then
+        set -- "$@" -s "${SOAK_SIZE:-4096}"
+    else
+        set -- "$@" --http "Hello, World!"
+    fi
     $PIN_CLIENT "$SOAK" "$@" >"$TMPD/soak.out" 2>"$TMPD/soak.err" &
     client=$!
     t=0
