@@ -16,7 +16,6 @@ typedef struct weft__fdslot {
     weft__list readers;  /* FIFO; io_uring: the head is with the kernel */
     weft__list writers;  /* FIFO */
     uint32_t mech_index; /* readiness: the mechanism's own bookkeeping (poll: pollfd index + 1) */
-    uint8_t not_socket;  /* readiness: recv/send said ENOTSOCK: use read/write */
     uint8_t want;        /* readiness: WEFT__WANT_* the mechanism was last told */
     uint8_t registered;  /* readiness: the mechanism watches this fd */
     uint8_t kind;      /* readiness: 0 not known yet, FD_STREAM (a SOCK_STREAM socket), FD_OTHER */
@@ -38,7 +37,7 @@ enum { WEFT__LATE_READ_MIN = 8192 };
 /* What the backend knows of an fd (weft__fdslot.marks): submit looks
  * closer only when one is set. */
 enum {
-    WEFT__MARK_NOT_SOCKET = 1, /* io_uring: recv/send said ENOTSOCK: use read/write */
+    WEFT__MARK_NOT_SOCKET = 1, /* recv/send said ENOTSOCK: use read/write */
     WEFT__MARK_BIG_READS = 2,  /* a recv brought WEFT__LATE_READ_MIN or more, and no late
                                   recv since came back shorter */
     WEFT__MARK_LATE_WAITS = 4, /* slot->late is set: no other reader goes ahead of it */

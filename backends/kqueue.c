@@ -269,7 +269,7 @@ static void drain_wake_pipe(weft_kqueue *k)
  * Native kqueue leaves it set, so this gives the same result there. */
 static void fail_heads(weft_kqueue *k, int fd, weft__fdslot *slot, int err)
 {
-    if (slot->not_socket)
+    if (slot->marks & WEFT__MARK_NOT_SOCKET)
         return; /* libkqueue's EIO for a pipe's error: the retried call tells better */
     weft__list *lists[2] = {&slot->readers, &slot->writers};
     for (int i = 0; i < 2; i++) {

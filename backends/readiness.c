@@ -58,7 +58,7 @@ static int64_t try_recv(weft__readiness *r, weft__fdslot *slot, weft_op *op)
         return PARK; /* nothing came since the last short read */
     size_t len = op->len;
     int ferr;
-    if (!slot->not_socket) {
+    if (!(slot->marks & WEFT__MARK_NOT_SOCKET)) {
         do {
             len = op->len;
             ferr = WEFT__FAULT(r, op->fd, WEFT__FS_RECV, &len);
@@ -72,7 +72,7 @@ static int64_t try_recv(weft__readiness *r, weft__fdslot *slot, weft_op *op)
             slot->marks |= WEFT__MARK_BIG_READS; /* see "late recvs" */
         if (!(n < 0 && errno == ENOTSOCK && op->flags == 0))
             return sys_result(n);
-        slot->not_socket = 1;
+        slot->marks |= WEFT__MARK_NOT_SOCKET;
     }
     do {
         len = op->len;
@@ -87,7 +87,7 @@ static int64_t try_send(weft__readiness *r, weft__fdslot *slot, weft_op *op)
     ssize_t n;
     size_t len;
     int ferr;
-    if (!slot->not_socket) {
+    if (!(slot->marks & WEFT__MARK_NOT_SOCKET)) {
         do {
             len = op->len;
             ferr = WEFT__FAULT(r, op->fd, WEFT__FS_SEND, &len);
@@ -95,7 +95,7 @@ static int64_t try_send(weft__readiness *r, weft__fdslot *slot, weft_op *op)
         } while (n < 0 && errno == EINTR);
         if (!(n < 0 && errno == ENOTSOCK && op->flags == 0))
             return sys_result(n);
-        slot->not_socket = 1;
+        slot->marks |= WEFT__MARK_NOT_SOCKET;
     }
     do {
         len = op->len;
@@ -316,8 +316,8 @@ int weft__ready_forget_fd(weft__backend *be, int fd)
 static int goes_late(const weft__fdslot *slot, const weft_op *op)
 {
     return (slot->marks & WEFT__MARK_BIG_READS) && op->opcode == WEFT_OP_RECV &&
-           op->len >= WEFT__LATE_READ_MIN && op->flags == 0 && !slot->not_socket &&
-           op->link_.next == NULL;
+           op->len >= WEFT__LATE_READ_MIN && op->flags == 0 &&
+           !(slot->marks & WEFT__MARK_NOT_SOCKET) && op->link_.next == NULL;
 }
 
 static void run_list(weft__readiness *r, weft__fdslot *slot, weft__list *list)
