@@ -24,6 +24,7 @@
  * Closing is synchronous: the loop forgets the fd (which also stops an
  * in-flight send on every backend), the fd is closed, and the memory is
  * freed at once, or by the send's completion when one was in flight. */
+#include "sys/bigbuf.h"
 #include "sys/fault.h"
 #include "net_internal.h"
 #include "stream_tls.h"
@@ -44,8 +45,9 @@ struct weft_stream {
     int eof, rerr, reading;
     weft_op rop;
     /* write side */
-    char *wbuf;         /* NULL until the first write */
-    char *wretired;     /* the buffer an in-flight send reads, after a growth */
+    char *wbuf;     /* NULL until the first write */
+    char *wretired; /* the buffer an in-flight send reads, after a growth */
+    size_t wretired_size;
     size_t wcap, wsize; /* the limit, and what is allocated */
     size_t wstart, wend, high, low;
     int sending, werr, writing;
@@ -77,14 +79,16 @@ static void stream_free(weft_stream *s)
 {
     if (s->tls)
         weft__tls_free(s->tls);
-    free(s->rbuf);
-    free(s->wbuf);
-    free(s->wretired);
+    weft__bigbuf_free(s->rbuf, s->rsize);
+    weft__bigbuf_free(s->wbuf, s->wsize);
+    weft__bigbuf_free(s->wretired, s->wretired_size);
     free(s);
 }
 
 /* Grow *buf (now *size bytes) to hold at least `need`, doubling, at most
- * `limit`; the contents are kept. 0, or -ENOMEM (the buffer unchanged). */
+ * `limit`; the contents are kept. 0, or -ENOMEM (the buffer unchanged).
+ * Large buffers are mapped pages (sys/bigbuf.h): a closed connection's
+ * memory goes back to the system, not into malloc's heap. */
 static int grow(char **buf, size_t *size, size_t need, size_t limit)
 {
     size_t n = *size ? *size : FIRST_BUF;
@@ -94,7 +98,7 @@ static int grow(char **buf, size_t *size, size_t need, size_t limit)
         n = limit;
     if (n <= *size)
         return 0;
-    char *p = WEFT__REALLOC(*buf, n);
+    char *p = weft__bigbuf_resize(*buf, *size, n);
     if (!p)
         return -ENOMEM;
     *buf = p;
@@ -115,10 +119,12 @@ static int grow_wbuf(weft_stream *s, size_t need)
     if (rc || !copy)
         return rc;
     memcpy(copy, s->wbuf, s->wend);
-    if (s->wretired)
-        free(s->wbuf); /* not the one the send reads from */
-    else
+    if (s->wretired) {
+        weft__bigbuf_free(s->wbuf, s->wsize); /* not the one the send reads from */
+    } else {
         s->wretired = s->wbuf;
+        s->wretired_size = s->wsize;
+    }
     s->wbuf = copy;
     s->wsize = size;
     return 0;
@@ -152,7 +158,7 @@ static void on_sent(weft_op *op)
     weft_stream *s = op->data;
     s->sending = 0;
     if (s->wretired) { /* a buffer replaced while this send used it */
-        free(s->wretired);
+        weft__bigbuf_free(s->wretired, s->wretired_size);
         s->wretired = NULL;
     }
     if (s->closing) {

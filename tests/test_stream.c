@@ -2,6 +2,7 @@
  * readuntil with limits; write, drain, flush with water marks; the slow
  * reader keeps memory bounded). Runs once per backend (WEFT_BACKEND). */
 #include "net_common.h"
+#include "sys/bigbuf.h"
 
 TestSuite(stream, .timeout = 60);
 
@@ -611,4 +612,30 @@ static int fill_grows_main(void *arg, intptr_t *result)
 Test(stream, read_buffer_grows_when_receives_fill_it)
 {
     st_run((weft_stream_opts){0}, fill_grows_main);
+}
+
+/* The stream buffers' allocator (sys/bigbuf.h): growing from malloc's
+ * sizes to mapped pages and on keeps every byte, and a large buffer is
+ * writable to its last byte. */
+Test(stream, big_buffers_keep_their_bytes_across_the_threshold)
+{
+    size_t size = 0;
+    unsigned char *p = NULL;
+    for (size_t n = 4096; n <= 4 * WEFT__BIGBUF_MIN; n *= 2) {
+        unsigned char *q = weft__bigbuf_resize(p, size, n);
+        cr_assert_not_null(q, "resize to %zu", n);
+        for (size_t i = 0; i < size; i++)
+            cr_assert_eq(q[i], (unsigned char)(i * 7 + 1), "byte %zu after %zu -> %zu", i, size, n);
+        for (size_t i = size; i < n; i++)
+            q[i] = (unsigned char)(i * 7 + 1);
+        p = q;
+        size = n;
+    }
+    /* Shrinking back under the threshold keeps the head. */
+    unsigned char *q = weft__bigbuf_resize(p, size, 4096);
+    cr_assert_not_null(q);
+    for (size_t i = 0; i < 4096; i++)
+        cr_assert_eq(q[i], (unsigned char)(i * 7 + 1));
+    weft__bigbuf_free(q, 4096);
+    weft__bigbuf_free(NULL, 0);
 }
