@@ -36,16 +36,16 @@ stop_under_load() {
     }
     # Connections that come and go first (their tasks finish: before the
     # fix, each finished one unbalanced TSan's shadow stack, and the
-    # shutdown's new fibers then crashed it), then ones busy at the signal (0.5 s
-    # into a 1.5 s run without warm-up: its report counts what was served).
+    # shutdown's new fibers then crashed it), then ones busy at the signal (0.4 s
+    # into a 1 s run without warm-up: its report counts what was served).
     "$load" --port "$port" -c 32 -w 0 -n 2000 "$@" >"$tmp/load.err" 2>&1 || {
         echo "$what: weft-load -n 2000 failed:"
         cat "$tmp/load.err" "$tmp/server.out"
         exit 1
     }
-    "$load" --port "$port" -c 64 -w 0 -d 1.5 --json "$@" >"$tmp/load.json" 2>"$tmp/load.err" &
+    "$load" --port "$port" -c 64 -w 0 -d 1 --json "$@" >"$tmp/load.json" 2>"$tmp/load.err" &
     lpid=$!
-    sleep 0.5
+    sleep 0.4
     if ! kill -"$sig" "$pid" 2>/dev/null; then
         echo "$what: died under load, before SIG$sig:"
         cat "$tmp/server.out"
