@@ -79,17 +79,19 @@ static void stream_free(weft_stream *s)
 {
     if (s->tls)
         weft__tls_free(s->tls);
-    weft__bigbuf_free(s->rbuf, s->rsize);
-    weft__bigbuf_free(s->wbuf, s->wsize);
-    weft__bigbuf_free(s->wretired, s->wretired_size);
+    weft__bigbuf_cache *c = weft__loop_bigbufs(s->loop);
+    weft__bigbuf_free(c, s->rbuf, s->rsize);
+    weft__bigbuf_free(c, s->wbuf, s->wsize);
+    weft__bigbuf_free(c, s->wretired, s->wretired_size);
     free(s);
 }
 
 /* Grow *buf (now *size bytes) to hold at least `need`, doubling, at most
  * `limit`; the contents are kept. 0, or -ENOMEM (the buffer unchanged).
  * Large buffers are mapped pages (sys/bigbuf.h): a closed connection's
- * memory goes back to the system, not into malloc's heap. */
-static int grow(char **buf, size_t *size, size_t need, size_t limit)
+ * go to the loop's capped cache or back to the system, not into malloc's
+ * heap. */
+static int grow(weft_stream *s, char **buf, size_t *size, size_t need, size_t limit)
 {
     size_t n = *size ? *size : FIRST_BUF;
     while (n < need && n < limit)
@@ -98,7 +100,7 @@ static int grow(char **buf, size_t *size, size_t need, size_t limit)
         n = limit;
     if (n <= *size)
         return 0;
-    char *p = weft__bigbuf_resize(*buf, *size, n);
+    char *p = weft__bigbuf_resize(weft__loop_bigbufs(s->loop), *buf, *size, n);
     if (!p)
         return -ENOMEM;
     *buf = p;
@@ -112,15 +114,16 @@ static int grow(char **buf, size_t *size, size_t need, size_t limit)
 static int grow_wbuf(weft_stream *s, size_t need)
 {
     if (!s->sending)
-        return grow(&s->wbuf, &s->wsize, need, s->wcap);
+        return grow(s, &s->wbuf, &s->wsize, need, s->wcap);
     char *copy = NULL;
     size_t size = s->wsize;
-    int rc = grow(&copy, &size, need, s->wcap);
+    int rc = grow(s, &copy, &size, need, s->wcap);
     if (rc || !copy)
         return rc;
     memcpy(copy, s->wbuf, s->wend);
     if (s->wretired) {
-        weft__bigbuf_free(s->wbuf, s->wsize); /* not the one the send reads from */
+        weft__bigbuf_free(weft__loop_bigbufs(s->loop), s->wbuf,
+                          s->wsize); /* not the one the send reads from */
     } else {
         s->wretired = s->wbuf;
         s->wretired_size = s->wsize;
@@ -158,7 +161,7 @@ static void on_sent(weft_op *op)
     weft_stream *s = op->data;
     s->sending = 0;
     if (s->wretired) { /* a buffer replaced while this send used it */
-        weft__bigbuf_free(s->wretired, s->wretired_size);
+        weft__bigbuf_free(weft__loop_bigbufs(s->loop), s->wretired, s->wretired_size);
         s->wretired = NULL;
     }
     if (s->closing) {
@@ -461,7 +464,7 @@ static int first_buffer(weft_stream *s)
         if (r < 0)
             return (int)r;
     }
-    return grow(&s->rbuf, &s->rsize, FIRST_BUF, s->rcap);
+    return grow(s, &s->rbuf, &s->rsize, FIRST_BUF, s->rcap);
 }
 
 /* Receive once into the free end of the read buffer, compacting or
@@ -487,7 +490,7 @@ static int64_t fill(weft_stream *s)
      * which says the peer sends more at once than fits, or when less than
      * half is free after compacting: rather than receive in small pieces. */
     if ((s->rfilled || s->rsize - s->rend < s->rsize / 2) &&
-        grow(&s->rbuf, &s->rsize, s->rsize + 1, s->rcap))
+        grow(s, &s->rbuf, &s->rsize, s->rsize + 1, s->rcap))
         return -ENOMEM;
     if (s->rend == s->rsize)
         return -EMSGSIZE;

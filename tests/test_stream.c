@@ -616,13 +616,13 @@ Test(stream, read_buffer_grows_when_receives_fill_it)
 
 /* The stream buffers' allocator (sys/bigbuf.h): growing from malloc's
  * sizes to mapped pages and on keeps every byte, and a large buffer is
- * writable to its last byte. */
-Test(stream, big_buffers_keep_their_bytes_across_the_threshold)
+ * writable to its last byte; with and without a cache. */
+static void grow_and_check(weft__bigbuf_cache *c)
 {
     size_t size = 0;
     unsigned char *p = NULL;
     for (size_t n = 4096; n <= 4 * WEFT__BIGBUF_MIN; n *= 2) {
-        unsigned char *q = weft__bigbuf_resize(p, size, n);
+        unsigned char *q = weft__bigbuf_resize(c, p, size, n);
         cr_assert_not_null(q, "resize to %zu", n);
         for (size_t i = 0; i < size; i++)
             cr_assert_eq(q[i], (unsigned char)(i * 7 + 1), "byte %zu after %zu -> %zu", i, size, n);
@@ -632,10 +632,53 @@ Test(stream, big_buffers_keep_their_bytes_across_the_threshold)
         size = n;
     }
     /* Shrinking back under the threshold keeps the head. */
-    unsigned char *q = weft__bigbuf_resize(p, size, 4096);
+    unsigned char *q = weft__bigbuf_resize(c, p, size, 4096);
     cr_assert_not_null(q);
     for (size_t i = 0; i < 4096; i++)
         cr_assert_eq(q[i], (unsigned char)(i * 7 + 1));
-    weft__bigbuf_free(q, 4096);
-    weft__bigbuf_free(NULL, 0);
+    weft__bigbuf_free(c, q, 4096);
+    weft__bigbuf_free(c, NULL, 0);
+}
+
+Test(stream, big_buffers_keep_their_bytes_across_the_threshold)
+{
+    grow_and_check(NULL);
+    weft__bigbuf_cache c = {0};
+    grow_and_check(&c);
+    grow_and_check(&c); /* now from the cache */
+    weft__bigbuf_cache_drain(&c);
+    cr_assert_eq(c.bytes, 0);
+}
+
+/* A freed large buffer is the next one of its size; the cache keeps at
+ * most its cap, and sizes it does not cache go straight back. */
+Test(stream, big_buffer_cache_reuses_and_is_capped)
+{
+    weft__bigbuf_cache c = {0};
+    const size_t n = 2 * WEFT__BIGBUF_MIN;
+    void *a = weft__bigbuf_resize(&c, NULL, 0, n);
+    cr_assert_not_null(a);
+    weft__bigbuf_free(&c, a, n);
+    cr_assert_eq(c.bytes, n);
+    cr_assert_eq(weft__bigbuf_resize(&c, NULL, 0, n), a, "the freed buffer was not reused");
+    cr_assert_eq(c.bytes, 0);
+    weft__bigbuf_free(&c, a, n);
+
+    size_t count = WEFT__BIGBUF_CACHE_MAX / n + 4;
+    void **v = calloc(count, sizeof *v);
+    for (size_t i = 0; i < count; i++)
+        cr_assert_not_null(v[i] = weft__bigbuf_resize(&c, NULL, 0, n));
+    for (size_t i = 0; i < count; i++)
+        weft__bigbuf_free(&c, v[i], n);
+    cr_assert_eq(c.bytes, WEFT__BIGBUF_CACHE_MAX, "kept %zu", c.bytes);
+    size_t odd = WEFT__BIGBUF_MIN * 3; /* a limit that is not a power of two */
+    void *o = weft__bigbuf_resize(&c, NULL, 0, odd);
+    cr_assert_not_null(o);
+    weft__bigbuf_free(&c, o, odd);
+    cr_assert_eq(c.bytes, WEFT__BIGBUF_CACHE_MAX);
+    weft__bigbuf_cache_drain(&c);
+    cr_assert_eq(c.bytes, 0);
+    for (int k = 0; k < WEFT__BIGBUF_CLASSES; k++)
+        cr_assert_null(c.free[k]);
+    free(v);
 }

@@ -142,9 +142,15 @@ int weft_loop_free(weft_loop *loop)
     if (loop->ext_free)
         loop->ext_free(loop, loop->ext); /* task stacks go last: ops lived on them */
     weft__heap_free(&loop->timers);
+    weft__bigbuf_cache_drain(&loop->bigbufs);
     free(be);
     free(loop);
     return 0;
+}
+
+weft__bigbuf_cache *weft__loop_bigbufs(weft_loop *loop)
+{
+    return &loop->bigbufs;
 }
 
 uint64_t weft_loop_now(const weft_loop *loop)

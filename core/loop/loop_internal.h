@@ -4,6 +4,7 @@
 
 #include "weft.h"
 #include "backend.h"
+#include "bigbuf.h"
 #include "list.h"
 #include "timer_heap.h"
 
@@ -71,6 +72,10 @@ struct weft_loop {
      * idle. */
     struct weft__sigloop *sig;
     uint32_t sig_wants;
+
+    /* Freed large stream buffers kept for the next connection
+     * (core/sys/bigbuf.h); given back in weft_loop_free. */
+    weft__bigbuf_cache bigbufs;
 };
 
 uint64_t weft__clock_ns(void);

@@ -1,6 +1,7 @@
-/* Large buffers from the system's pages, small ones from malloc (see
- * bigbuf.h). Crossing the threshold copies; a buffer grows only a few
- * times in its life (doubling), so the copy is not on a per-op path. */
+/* Large buffers from the system's pages, small ones from malloc, and the
+ * per-loop cache of freed large ones (see bigbuf.h). Crossing the
+ * threshold copies; a buffer grows only a few times in its life
+ * (doubling), so the copy is not on a per-op path. */
 #include "bigbuf.h"
 
 #include "fault.h"
@@ -16,6 +17,15 @@
 static int is_big(size_t size)
 {
     return size >= WEFT__BIGBUF_MIN;
+}
+
+/* The cache's class of a buffer of size bytes, or -1 if not cached. */
+static int size_class(size_t size)
+{
+    for (int i = 0; i < WEFT__BIGBUF_CLASSES; i++)
+        if (size == WEFT__BIGBUF_MIN << i)
+            return i;
+    return -1;
 }
 
 static void *map_pages(size_t n)
@@ -38,27 +48,59 @@ static void unmap_pages(void *p, size_t n)
 #endif
 }
 
-void *weft__bigbuf_resize(void *p, size_t size, size_t n)
+static void *big_alloc(weft__bigbuf_cache *c, size_t n)
+{
+    int k = c ? size_class(n) : -1;
+    if (k >= 0 && c->free[k]) {
+        void *p = c->free[k];
+        memcpy(&c->free[k], p, sizeof(void *));
+        c->bytes -= n;
+        return p;
+    }
+    return map_pages(n);
+}
+
+void *weft__bigbuf_resize(weft__bigbuf_cache *c, void *p, size_t size, size_t n)
 {
     if (!is_big(n) && !is_big(size))
         return WEFT__REALLOC(p, n);
     if (WEFT__FAULT(NULL, -1, WEFT__FS_ALLOC, NULL))
         return NULL;
-    void *q = is_big(n) ? map_pages(n) : malloc(n);
+    void *q = is_big(n) ? big_alloc(c, n) : malloc(n);
     if (!q)
         return NULL;
     if (p)
         memcpy(q, p, size < n ? size : n);
-    weft__bigbuf_free(p, size);
+    weft__bigbuf_free(c, p, size);
     return q;
 }
 
-void weft__bigbuf_free(void *p, size_t size)
+void weft__bigbuf_free(weft__bigbuf_cache *c, void *p, size_t size)
 {
     if (!p)
         return;
-    if (is_big(size))
-        unmap_pages(p, size);
-    else
+    if (!is_big(size)) {
         free(p);
+        return;
+    }
+    int k = c ? size_class(size) : -1;
+    if (k >= 0 && c->bytes + size <= WEFT__BIGBUF_CACHE_MAX) {
+        memcpy(p, &c->free[k], sizeof(void *));
+        c->free[k] = p;
+        c->bytes += size;
+        return;
+    }
+    unmap_pages(p, size);
+}
+
+void weft__bigbuf_cache_drain(weft__bigbuf_cache *c)
+{
+    for (int k = 0; k < WEFT__BIGBUF_CLASSES; k++) {
+        while (c->free[k]) {
+            void *p = c->free[k];
+            memcpy(&c->free[k], p, sizeof(void *));
+            unmap_pages(p, WEFT__BIGBUF_MIN << k);
+        }
+    }
+    c->bytes = 0;
 }

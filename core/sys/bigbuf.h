@@ -1,11 +1,17 @@
 /* Buffers that may grow large (the stream buffers): small ones come from
  * malloc, large ones (WEFT__BIGBUF_MIN bytes and more) straight from the
- * system in whole pages, so that freeing one gives its memory back at once.
+ * system in whole pages, so that freeing one can give its memory back.
  *
  * Why: glibc serves 64-128 KiB blocks from its heap once its dynamic mmap
  * threshold has risen, and keeps them when they are freed. After a burst
  * of large messages over 10,000 connections, echo_server held 0.9 GB of
  * freed stream buffers (bench/RESULTS.md, the soak with 64 KiB messages).
+ *
+ * Mapping fresh pages costs a page fault per page touched, which the
+ * heap's reused blocks did not: a cache (one per loop, since a loop is
+ * owned by one thread) keeps up to WEFT__BIGBUF_CACHE_MAX bytes of freed
+ * buffers of the power-of-two sizes streams grow to, for the next
+ * connection. Beyond it, freed buffers go back to the system.
  *
  * The caller keeps each buffer's size and passes it back. */
 #ifndef WEFT_BIGBUF_H
@@ -15,14 +21,31 @@
 
 /* From this size on, a buffer is mapped from the system. */
 #define WEFT__BIGBUF_MIN ((size_t)32 * 1024)
+/* Sizes cached: WEFT__BIGBUF_MIN << 0 .. << (WEFT__BIGBUF_CLASSES - 1). */
+#define WEFT__BIGBUF_CLASSES 8
+/* Bytes a cache keeps at most. */
+#define WEFT__BIGBUF_CACHE_MAX ((size_t)8 * 1024 * 1024)
+
+typedef struct weft__bigbuf_cache {
+    void *free[WEFT__BIGBUF_CLASSES]; /* per size: freed buffers, linked through their first word */
+    size_t bytes;                     /* kept in all */
+} weft__bigbuf_cache;
 
 /* Resize buffer p (size bytes; NULL and 0 for none) to n bytes (n > 0),
- * keeping the first min(size, n) bytes. The new buffer, or NULL (p is
- * then unchanged and still owned by the caller). An allocation fault
- * site. */
-void *weft__bigbuf_resize(void *p, size_t size, size_t n);
+ * keeping the first min(size, n) bytes. Large buffers are taken from and
+ * given back to cache c (NULL: none). The new buffer, or NULL (p is then
+ * unchanged and still owned by the caller). An allocation fault site. */
+void *weft__bigbuf_resize(weft__bigbuf_cache *c, void *p, size_t size, size_t n);
 
-/* Free buffer p of size bytes (NULL is ignored). */
-void weft__bigbuf_free(void *p, size_t size);
+/* Free buffer p of size bytes (NULL is ignored) into cache c (NULL: none)
+ * or back to the system. */
+void weft__bigbuf_free(weft__bigbuf_cache *c, void *p, size_t size);
+
+/* Give every buffer cache c keeps back to the system. */
+void weft__bigbuf_cache_drain(weft__bigbuf_cache *c);
+
+/* The cache of a loop (defined in core/loop/loop.c; loop thread only). */
+struct weft_loop;
+weft__bigbuf_cache *weft__loop_bigbufs(struct weft_loop *loop);
 
 #endif
