@@ -7,6 +7,8 @@
 # minimal servers with no library, what each backend allows at best. The kqueue rows
 # come from BK (build-release-kqueue, where ./dev bench could build
 # libkqueue): kqueue emulated over epoll, a number to watch, not a peer.
+# weft-multi is callback style on weft's multishot recv and provided
+# buffers (bench/peers/weft_echo_multi.c), raw io_uring's design.
 echo_servers() {
     for s in \
         "libuv|$PEERS/libuv_echo --port" \
@@ -17,6 +19,8 @@ echo_servers() {
         "weft-cb io_uring|$PEERS/weft_echo_cb --backend io_uring --port" \
         "weft-cb epoll|$PEERS/weft_echo_cb --backend epoll --port" \
         "weft-cb poll|$PEERS/weft_echo_cb --backend poll --port" \
+        "weft-multi io_uring|$PEERS/weft_echo_multi --backend io_uring --port" \
+        "weft-multi epoll|$PEERS/weft_echo_multi --backend epoll --port" \
         "weft-task io_uring|$PEERS/weft_echo_task --backend io_uring --port" \
         "weft-task epoll|$PEERS/weft_echo_task --backend epoll --port" \
         "weft-task poll|$PEERS/weft_echo_task --backend poll --port" \

@@ -1,0 +1,209 @@
+/* Echo server on weft's multishot operations, callback style: one
+ * multishot accept on the listener, one multishot recv per connection
+ * into the loop's buffers (weft_loop_buffers_setup), and each chunk sent
+ * back from the loop's buffer itself, which goes back to the loop when its
+ * send completes. Chunks that arrive while a send is in flight wait in the
+ * connection's queue, in order (it grows by doubling; the loop's buffers
+ * bound it: the recv pauses while all of them are out). On io_uring these
+ * are the kernel's multishot requests and provided-buffer ring, the
+ * design of raw_uring_echo (and its buffers: 2,048 of 8 KiB); on epoll,
+ * kqueue and poll the loop's emulation of them. The same program runs on
+ * every backend (--backend). */
+#include "peer_args.h"
+
+#include <weft.h>
+
+#include <errno.h>
+
+#ifndef MSG_NOSIGNAL /* Windows: no SIGPIPE to suppress */
+#define MSG_NOSIGNAL 0
+#endif
+
+#define NBUF 2048
+#define BUFSZ 8192
+
+typedef struct chunk {
+    char *buf;
+    size_t len;
+} chunk;
+
+typedef struct conn {
+    weft_multi recv;
+    weft_op send;
+    int fd;
+    int recv_ended; /* the multishot recv made its last call */
+    int sending;
+    int stopping; /* no more echoing: waiting for the recv's last call */
+    size_t off;   /* bytes of the head chunk already sent */
+    /* the queue: q[head], q[head + 1], ... (mod cap, a power of two) */
+    unsigned head, len, cap;
+    chunk *q;
+    chunk first[4]; /* the queue until it needs more */
+} conn;
+
+static weft_loop *g_loop;
+static weft_multi g_accept;
+static int g_lfd;
+
+/* Give the queued chunks back to the loop, all but the head while a send
+ * reads it. */
+static void drop_queue(conn *c)
+{
+    unsigned keep = c->sending && c->len ? 1 : 0;
+    while (c->len > keep) {
+        c->len--;
+        weft_loop_buffer_release(g_loop, c->q[(c->head + c->len) & (c->cap - 1)].buf);
+    }
+}
+
+/* Close the connection once neither its recv nor a send uses it. */
+static void maybe_free(conn *c)
+{
+    if (!c->recv_ended || c->sending)
+        return;
+    drop_queue(c);
+    weft_close(g_loop, c->fd);
+    if (c->q != c->first)
+        free(c->q);
+    free(c);
+}
+
+/* Stop echoing (an error, or a peer that does not read): what is queued
+ * goes back, and the recv's last call frees the connection. */
+static void stop(conn *c)
+{
+    c->stopping = 1;
+    drop_queue(c);
+    if (!c->recv_ended)
+        weft_multi_cancel(g_loop, &c->recv);
+}
+
+static void on_sent(weft_op *op);
+
+static void send_head(conn *c)
+{
+    chunk *h = &c->q[c->head];
+    weft_op_prep_send(&c->send, c->fd, h->buf + c->off, h->len - c->off, MSG_NOSIGNAL, on_sent, c);
+    if (weft_op_submit(g_loop, &c->send) != 0) {
+        stop(c);
+        maybe_free(c); /* frees c if its recv has ended */
+        return;
+    }
+    c->sending = 1;
+}
+
+static void on_sent(weft_op *op)
+{
+    conn *c = op->data;
+    c->sending = 0;
+    if (op->result < 0 || c->stopping) {
+        stop(c); /* now without a send: the head goes back too */
+        maybe_free(c);
+        return;
+    }
+    chunk *h = &c->q[c->head];
+    c->off += (size_t)op->result;
+    if (c->off == h->len) {
+        weft_loop_buffer_release(g_loop, h->buf);
+        c->off = 0;
+        c->head = (c->head + 1) & (c->cap - 1);
+        c->len--;
+    }
+    if (c->len)
+        send_head(c);
+    else
+        maybe_free(c);
+}
+
+/* Double c's queue, keeping its order. 0 or -ENOMEM. */
+static int grow_queue(conn *c)
+{
+    chunk *q = malloc(2 * c->cap * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    for (unsigned i = 0; i < c->len; i++)
+        q[i] = c->q[(c->head + i) & (c->cap - 1)];
+    if (c->q != c->first)
+        free(c->q);
+    c->q = q;
+    c->head = 0;
+    c->cap *= 2;
+    return 0;
+}
+
+static void on_recv(weft_multi *m, int64_t res, void *buf, int more)
+{
+    conn *c = m->data;
+    if (res > 0) {
+        if (c->stopping || (c->len == c->cap && grow_queue(c) != 0)) {
+            weft_loop_buffer_release(g_loop, buf);
+            stop(c);
+        } else {
+            c->q[(c->head + c->len) & (c->cap - 1)] = (chunk){buf, (size_t)res};
+            if (c->len++ == 0 && !c->sending)
+                send_head(c);
+        }
+    }
+    if (!more) {
+        c->recv_ended = 1;
+        maybe_free(c);
+    }
+}
+
+static void on_accept(weft_multi *m, int64_t res, void *buf, int more)
+{
+    (void)m;
+    (void)buf;
+    if (res >= 0) {
+        int fd = (int)res;
+        conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            weft_close(g_loop, fd);
+        } else {
+            c->fd = fd;
+            c->q = c->first;
+            c->cap = sizeof c->first / sizeof c->first[0];
+            weft_set_nodelay(fd, 1);
+            if (weft_recv_multi(g_loop, &c->recv, fd, on_recv, c) != 0) {
+                weft_close(g_loop, fd);
+                free(c);
+            }
+        }
+    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED) {
+        fprintf(stderr, "weft_echo_multi: accept: %s\n", weft_strerror((int)res));
+    }
+    if (!more && weft_accept_multi(g_loop, &g_accept, g_lfd, on_accept, NULL) != 0)
+        weft_loop_stop(g_loop);
+}
+
+int main(int argc, char **argv)
+{
+    peer_args a;
+    peer_parse(&a, argc, argv, 1);
+    weft_loop_opts opts = {0};
+    int kind = weft_backend_from_name(a.backend);
+    weft_addr addr;
+    int rc = kind < 0 ? kind : weft_addr_ip(&addr, a.host, a.port);
+    opts.backend = kind < 0 ? WEFT_BACKEND_AUTO : (weft_backend_kind)kind;
+    if (rc == 0)
+        rc = weft_loop_new(&opts, &g_loop);
+    if (rc == 0)
+        rc = weft_loop_buffers_setup(g_loop, NBUF, BUFSZ);
+    weft_listen_opts lo = {.backlog = PEER_BACKLOG};
+    if (rc == 0)
+        rc = g_lfd = weft_listen(&addr, &lo);
+    if (rc >= 0)
+        rc = weft_accept_multi(g_loop, &g_accept, g_lfd, on_accept, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "weft_echo_multi: %s:%d (%s): %s\n", a.host, a.port, a.backend,
+                weft_strerror(rc));
+        return 1;
+    }
+#ifndef _WIN32
+    if (a.port == 0)
+        print_port(g_lfd); /* for bench/peers/raw_peers_test.sh */
+#endif
+    rc = weft_loop_run(g_loop, WEFT_RUN_FOREVER);
+    weft_loop_free(g_loop);
+    return rc < 0 ? 1 : 0;
+}
