@@ -78,6 +78,11 @@ static void drain(weft__readiness *r, weft_multi *m)
         }
         void *buf = NULL;
         if (m->kind_ == WEFT__MULTI_RECV) {
+            /* A short read emptied the input (the try would park at once):
+             * wait for the next event without taking a buffer for it. */
+            const weft__fdslot *slot = weft__ready_slot(r, op->fd);
+            if (slot && slot->drained)
+                return;
             if (!(buf = weft__buf_pool_take(&r->bufs))) {
                 weft__ready_unpark(r, op);
                 m->state_ = RM_PAUSED;
