@@ -61,7 +61,11 @@ struct weft_multi {
 
 /* Give the loop `count` receive buffers of `size` bytes each (count a power
  * of two, at most 32768), for weft_recv_multi. Once per loop; the loop owns
- * and frees them. Errors: -EINVAL, -EBUSY (already done), -ENOMEM. */
+ * and frees them. A message longer than `size` arrives in several buffers,
+ * each its own callback (and, echoed, its own send): with 8 KiB buffers a
+ * 16 KiB echo costs twice the kernel time of one 16 KiB recv and send
+ * (bench/RESULTS.md, the multishot peer). Errors: -EINVAL, -EBUSY (already
+ * done), -ENOMEM. */
 int weft_loop_buffers_setup(weft_loop *loop, unsigned count, unsigned size);
 
 /* Give back a buffer a weft_recv_multi callback received. Releasing what is
