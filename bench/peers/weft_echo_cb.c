@@ -2,9 +2,7 @@
  * connection owns one op and its buffer and alternates recv -> send (all
  * of it) -> recv; the listener keeps one accept op in flight. The same
  * program runs on every backend (--backend). */
-#include "peer_args.h"
-
-#include <weft.h>
+#include "weft_peer.h"
 
 #include <errno.h>
 
@@ -95,26 +93,9 @@ static void on_accept(weft_op *op)
 
 int main(int argc, char **argv)
 {
-    peer_args a;
-    peer_parse(&a, argc, argv, 1);
-    weft_loop_opts opts = {0};
-    int kind = weft_backend_from_name(a.backend);
-    weft_addr addr;
-    int rc = kind < 0 ? kind : weft_addr_ip(&addr, a.host, a.port);
-    opts.backend = kind < 0 ? WEFT_BACKEND_AUTO : (weft_backend_kind)kind;
-    if (rc == 0)
-        rc = weft_loop_new(&opts, &g_loop);
-    weft_listen_opts lo = {.backlog = PEER_BACKLOG};
-    if (rc == 0)
-        rc = g_lfd = weft_listen(&addr, &lo);
-    if (rc < 0) {
-        fprintf(stderr, "weft_echo_cb: %s:%d (%s): %s\n", a.host, a.port, a.backend,
-                weft_strerror(rc));
+    if (weft_peer_start(argc, argv, "weft_echo_cb", &g_loop, &g_lfd) != 0)
         return 1;
-    }
     weft_op_prep_accept(&g_accept, g_lfd, NULL, 0, on_accept, NULL);
     weft_op_submit(g_loop, &g_accept);
-    rc = weft_loop_run(g_loop, WEFT_RUN_FOREVER);
-    weft_loop_free(g_loop);
-    return rc < 0 ? 1 : 0;
+    return weft_peer_run(g_loop);
 }

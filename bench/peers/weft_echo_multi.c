@@ -9,9 +9,7 @@
  * design of raw_uring_echo (and its buffers: 2,048 of 8 KiB); on epoll,
  * kqueue and poll the loop's emulation of them. The same program runs on
  * every backend (--backend). */
-#include "peer_args.h"
-
-#include <weft.h>
+#include "weft_peer.h"
 
 #include <errno.h>
 
@@ -178,32 +176,14 @@ static void on_accept(weft_multi *m, int64_t res, void *buf, int more)
 
 int main(int argc, char **argv)
 {
-    peer_args a;
-    peer_parse(&a, argc, argv, 1);
-    weft_loop_opts opts = {0};
-    int kind = weft_backend_from_name(a.backend);
-    weft_addr addr;
-    int rc = kind < 0 ? kind : weft_addr_ip(&addr, a.host, a.port);
-    opts.backend = kind < 0 ? WEFT_BACKEND_AUTO : (weft_backend_kind)kind;
+    if (weft_peer_start(argc, argv, "weft_echo_multi", &g_loop, &g_lfd) != 0)
+        return 1;
+    int rc = weft_loop_buffers_setup(g_loop, NBUF, BUFSZ);
     if (rc == 0)
-        rc = weft_loop_new(&opts, &g_loop);
-    if (rc == 0)
-        rc = weft_loop_buffers_setup(g_loop, NBUF, BUFSZ);
-    weft_listen_opts lo = {.backlog = PEER_BACKLOG};
-    if (rc == 0)
-        rc = g_lfd = weft_listen(&addr, &lo);
-    if (rc >= 0)
         rc = weft_accept_multi(g_loop, &g_accept, g_lfd, on_accept, NULL);
     if (rc < 0) {
-        fprintf(stderr, "weft_echo_multi: %s:%d (%s): %s\n", a.host, a.port, a.backend,
-                weft_strerror(rc));
+        fprintf(stderr, "weft_echo_multi: %s\n", weft_strerror(rc));
         return 1;
     }
-#ifndef _WIN32
-    if (a.port == 0)
-        print_port(g_lfd); /* for bench/peers/raw_peers_test.sh */
-#endif
-    rc = weft_loop_run(g_loop, WEFT_RUN_FOREVER);
-    weft_loop_free(g_loop);
-    return rc < 0 ? 1 : 0;
+    return weft_peer_run(g_loop);
 }

@@ -1,9 +1,7 @@
 /* Echo server on weft in task style: a task per connection that reads and
  * writes as sequential code (recv, send_all, repeat), and an accept task.
  * The same program runs on every backend (--backend). */
-#include "peer_args.h"
-
-#include <weft.h>
+#include "weft_peer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -83,27 +81,13 @@ static int accept_task(void *arg, intptr_t *result)
 
 int main(int argc, char **argv)
 {
-    peer_args a;
-    peer_parse(&a, argc, argv, 1);
-    weft_loop_opts opts = {0};
-    int kind = weft_backend_from_name(a.backend);
-    weft_addr addr;
-    int rc = kind < 0 ? kind : weft_addr_ip(&addr, a.host, a.port);
-    opts.backend = kind < 0 ? WEFT_BACKEND_AUTO : (weft_backend_kind)kind;
-    if (rc == 0)
-        rc = weft_loop_new(&opts, &g_loop);
-    weft_listen_opts lo = {.backlog = PEER_BACKLOG};
-    int lfd = rc;
-    if (rc == 0)
-        rc = lfd = weft_listen(&addr, &lo);
-    if (rc >= 0)
-        rc = weft_task_spawn(g_loop, accept_task, (void *)(intptr_t)lfd, NULL);
+    int lfd = -1;
+    if (weft_peer_start(argc, argv, "weft_echo_task", &g_loop, &lfd) != 0)
+        return 1;
+    int rc = weft_task_spawn(g_loop, accept_task, (void *)(intptr_t)lfd, NULL);
     if (rc < 0) {
-        fprintf(stderr, "weft_echo_task: %s:%d (%s): %s\n", a.host, a.port, a.backend,
-                weft_strerror(rc));
+        fprintf(stderr, "weft_echo_task: the accept task: %s\n", weft_strerror(rc));
         return 1;
     }
-    rc = weft_loop_run(g_loop, WEFT_RUN_FOREVER);
-    weft_loop_free(g_loop);
-    return rc < 0 ? 1 : 0;
+    return weft_peer_run(g_loop);
 }
