@@ -121,9 +121,8 @@ static int grow_wbuf(weft_stream *s, size_t need)
     if (rc || !copy)
         return rc;
     memcpy(copy, s->wbuf, s->wend);
-    if (s->wretired) {
-        weft__bigbuf_free(weft__loop_bigbufs(s->loop), s->wbuf,
-                          s->wsize); /* not the one the send reads from */
+    if (s->wretired) { /* then this one is not the one the send reads from */
+        weft__bigbuf_free(weft__loop_bigbufs(s->loop), s->wbuf, s->wsize);
     } else {
         s->wretired = s->wbuf;
         s->wretired_size = s->wsize;

@@ -682,3 +682,44 @@ Test(stream, big_buffer_cache_reuses_and_is_capped)
         cr_assert_null(c.free[k]);
     free(v);
 }
+
+/* A closed stream's large buffer goes to its loop's cache, and the next
+ * stream that grows as large takes it from there: the stream allocates
+ * through sys/bigbuf.h. */
+static int read_long_line(st_ctx *c, size_t n)
+{
+    unsigned char *line = malloc(n);
+    memset(line, 'x', n - 1);
+    line[n - 1] = '\n';
+    cr_assert_eq(weft_send_all(c->loop, c->raw, line, n), (int64_t)n);
+    const char *got;
+    int64_t r = weft_stream_readline(c->s, &got);
+    free(line);
+    return r == (int64_t)n;
+}
+
+static int cache_main(void *arg, intptr_t *result)
+{
+    (void)result;
+    st_ctx *c = arg;
+    const weft__bigbuf_cache *cache = weft__loop_bigbufs(c->loop);
+    size_t before = cache->bytes;
+    st_open(c);
+    cr_assert(read_long_line(c, 40000)); /* the read buffer grows 32 KiB -> 64 KiB */
+    /* the 32 KiB one went to the cache when it was outgrown */
+    cr_assert_eq(cache->bytes, before + 32 * 1024, "cached %zu", cache->bytes);
+    st_close(c);
+    size_t closed = cache->bytes;
+    cr_assert_eq(closed, before + 96 * 1024, "cached %zu", closed);
+    st_open(c);
+    cr_assert(read_long_line(c, 40000));
+    /* Both sizes came from the cache; the outgrown 32 KiB went back. */
+    cr_assert_eq(cache->bytes, closed - 64 * 1024, "cached %zu", cache->bytes);
+    st_close(c);
+    return 0;
+}
+
+Test(stream, closed_streams_large_buffers_go_to_the_loops_cache)
+{
+    st_run((weft_stream_opts){0}, cache_main);
+}
