@@ -31,7 +31,7 @@ typedef struct weft__bigbuf_cache {
     size_t bytes;                     /* kept in all */
 } weft__bigbuf_cache;
 
-/* Resize buffer p (size bytes; NULL and 0 for none) to n bytes (n > 0),
+/* Resize buffer p (size bytes; NULL for none, size then unused) to n bytes (n > 0),
  * keeping the first min(size, n) bytes. Large buffers are taken from and
  * given back to cache c (NULL: none). The new buffer, or NULL (p is then
  * unchanged and still owned by the caller). An allocation fault site. */
