@@ -58,10 +58,9 @@ typedef struct weft__vtable {
     int (*multi_start)(weft__backend *be, weft_multi *m);
     int (*multi_cancel)(weft__backend *be, weft_multi *m); /* 0 or -EALREADY */
     int (*bufs_setup)(weft__backend *be, unsigned count, unsigned size);
-    /* buf is one of the loop's buffers, checked by the caller. */
+    /* Give back a chunk of the loop's buffers (a pointer into it); what
+     * points into none of them is ignored. */
     void (*buf_put)(weft__backend *be, void *buf);
-    /* Whether buf is one of the loop's buffers. */
-    int (*buf_owned)(const weft__backend *be, const void *buf);
     /* Signals, only where the backend's kernel object must deliver them
      * (kqueue's EVFILT_SIGNAL; NULL elsewhere: core/loop/signal_posix.c
      * reads them itself). add: report signo through weft__signal_event()

@@ -1021,5 +1021,4 @@ const weft__vtable weft__iocp_vtable = {
     .multi_cancel = weft__iocp_multi_cancel,
     .bufs_setup = weft__iocp_bufs_setup,
     .buf_put = weft__iocp_buf_put,
-    .buf_owned = weft__iocp_buf_owned,
 };

@@ -187,7 +187,6 @@ int weft__iocp_multi_start(weft__backend *be, weft_multi *m);
 int weft__iocp_multi_cancel(weft__backend *be, weft_multi *m);
 int weft__iocp_bufs_setup(weft__backend *be, unsigned count, unsigned size);
 void weft__iocp_buf_put(weft__backend *be, void *buf);
-int weft__iocp_buf_owned(const weft__backend *be, const void *buf);
 /* A packet for a multishot request. */
 void weft__iocp_multi_packet(weft__iocp *u, weft__iocp_req *req);
 /* fd is being closed: stop the multishot requests on it. */

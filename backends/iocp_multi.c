@@ -131,18 +131,19 @@ static void drain(weft__iocp *u, weft_multi *m)
     weft_op *op = &m->op_;
     for (int n = 0; n < DRAIN_MAX; n++) {
         void *buf = NULL;
+        size_t room = 0;
         if (m->kind_ == WEFT__MULTI_RECV) {
-            if (!(buf = weft__buf_pool_take(&u->bufs))) {
+            if (!(buf = weft__buf_pool_room(&u->bufs, &room))) {
                 m->state_ = M_PAUSED;
                 weft__list_push(&u->starved, &m->link_);
                 return;
             }
             op->buf = buf;
-            op->len = u->bufs.size;
+            op->len = room;
         }
         int64_t res = weft__iocp_try_now(u, op);
-        if (buf && res <= 0)
-            weft__buf_pool_give(&u->bufs, buf);
+        if (buf && res > 0)
+            weft__buf_pool_commit(&u->bufs, (size_t)res);
         if (res == -EAGAIN) {
             int rc = arm(u, m);
             if (rc)
@@ -368,16 +369,13 @@ int weft__iocp_bufs_setup(weft__backend *be, unsigned count, unsigned size)
     return weft__buf_pool_setup(&((weft__iocp *)be)->bufs, count, size);
 }
 
-int weft__iocp_buf_owned(const weft__backend *be, const void *buf)
-{
-    return weft__buf_pool_owned(&((const weft__iocp *)be)->bufs, buf);
-}
-
-/* A buffer came back: the recvs that ran dry go on from the callback phase. */
+/* A chunk came back; once that frees a buffer, the recvs that ran dry go on
+ * from the callback phase. */
 void weft__iocp_buf_put(weft__backend *be, void *buf)
 {
     weft__iocp *u = (weft__iocp *)be;
-    weft__buf_pool_give(&u->bufs, buf);
+    if (!weft__buf_pool_owned(&u->bufs, buf) || !weft__buf_pool_give(&u->bufs, buf))
+        return;
     weft__link *n;
     while ((n = weft__list_pop(&u->starved)) != NULL) {
         weft_multi *m = weft__container_of(n, weft_multi, link_);

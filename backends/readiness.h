@@ -53,7 +53,6 @@ int weft__ready_multi_start(weft__backend *be, weft_multi *m);
 int weft__ready_multi_cancel(weft__backend *be, weft_multi *m);
 int weft__ready_bufs_setup(weft__backend *be, unsigned count, unsigned size);
 void weft__ready_buf_put(weft__backend *be, void *buf);
-int weft__ready_buf_owned(const weft__backend *be, const void *buf);
 void weft__ready_multi_kick(weft__readiness *r, weft_multi *m); /* its fd is ready */
 void weft__ready_multi_end(weft__readiness *r, weft_multi *m, int64_t res);
 void weft__ready_multi_forget(weft__readiness *r, int fd); /* paused recvs on fd end */
@@ -64,7 +63,7 @@ void weft__ready_multi_fini(weft__readiness *r);
     .submit = weft__ready_submit, .cancel = weft__ready_cancel,                                    \
     .forget_fd = weft__ready_forget_fd, .multi_start = weft__ready_multi_start,                    \
     .multi_cancel = weft__ready_multi_cancel, .bufs_setup = weft__ready_bufs_setup,                \
-    .buf_put = weft__ready_buf_put, .buf_owned = weft__ready_buf_owned, .late = weft__ready_late
+    .buf_put = weft__ready_buf_put, .late = weft__ready_late
 
 int weft__ready_submit(weft__backend *be, weft_op *op);
 int weft__ready_cancel(weft__backend *be, weft_op *op);

@@ -3,9 +3,9 @@
  * op waits on the fd like any other reader; when the fd is ready, the
  * multi's `kick_` handle is scheduled and, from the loop's callback phase,
  * accepts or receives until the call would block, one callback per result.
- * Receives go into the loop's buffers; with none left the recv pauses until
- * one is released. The last callback (error, end of stream, cancel) also
- * comes through `kick_`, never from inside start or cancel. */
+ * Receives go into the loop's buffers, packed (backends/buf_pool.h); with
+ * none left the recv pauses until one is free again. The last callback (error, end of stream,
+ * cancel) also comes through `kick_`, never from inside start or cancel. */
 #include "readiness.h"
 
 #include <errno.h>
@@ -77,25 +77,24 @@ static void drain(weft__readiness *r, weft_multi *m)
             return;
         }
         void *buf = NULL;
+        size_t room = 0;
         if (m->kind_ == WEFT__MULTI_RECV) {
             /* A short read emptied the input (the try would park at once):
              * wait for the next event without taking a buffer for it. */
             const weft__fdslot *slot = weft__ready_slot(r, op->fd);
             if (slot && slot->drained)
                 return;
-            if (!(buf = weft__buf_pool_take(&r->bufs))) {
+            if (!(buf = weft__buf_pool_room(&r->bufs, &room))) {
                 weft__ready_unpark(r, op);
                 m->state_ = RM_PAUSED;
                 weft__list_push(&r->starved, &m->link_);
                 return;
             }
             op->buf = buf;
-            op->len = r->bufs.size;
+            op->len = room;
         }
         int64_t res = weft__ready_try(r, op);
         if (res == WEFT__READY_PARK || res <= 0) {
-            if (buf)
-                weft__buf_pool_give(&r->bufs, buf);
             if (res == WEFT__READY_PARK)
                 return;
             if (res < 0 || m->kind_ == WEFT__MULTI_RECV) { /* error, or end of stream */
@@ -104,6 +103,8 @@ static void drain(weft__readiness *r, weft_multi *m)
                 weft__multi_event(loop, m, res, NULL, 0);
                 return;
             }
+        } else if (buf) {
+            weft__buf_pool_commit(&r->bufs, (size_t)res);
         }
         weft__multi_event(loop, m, res, buf, 1); /* may cancel m or close its fd */
     }
@@ -142,16 +143,12 @@ int weft__ready_bufs_setup(weft__backend *be, unsigned count, unsigned size)
     return weft__buf_pool_setup(&((weft__readiness *)be)->bufs, count, size);
 }
 
-int weft__ready_buf_owned(const weft__backend *be, const void *buf)
-{
-    return weft__buf_pool_owned(&((const weft__readiness *)be)->bufs, buf);
-}
-
-/* A buffer came back: resume the recvs that ran dry. */
+/* A chunk came back; once that frees a buffer, resume the recvs that ran dry. */
 void weft__ready_buf_put(weft__backend *be, void *buf)
 {
     weft__readiness *r = (weft__readiness *)be;
-    weft__buf_pool_give(&r->bufs, buf);
+    if (!weft__buf_pool_owned(&r->bufs, buf) || !weft__buf_pool_give(&r->bufs, buf))
+        return;
     weft__link *n;
     while ((n = weft__list_pop(&r->starved)) != NULL) {
         weft_multi *m = weft__container_of(n, weft_multi, link_);

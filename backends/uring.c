@@ -1059,7 +1059,11 @@ static int ur_info(const weft__backend *be, char *buf, size_t size)
                            ? "SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG"
                        : (u->flags & IORING_SETUP_COOP_TASKRUN) ? "COOP_TASKRUN|TASKRUN_FLAG"
                                                                 : "no flags";
-    return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size, u->cq_size);
+    const char *bufs = !u->br       ? ""
+                       : u->buf_inc ? ", recv buffers packed"
+                                    : ", recv buffers whole (no IOU_PBUF_RING_INC)";
+    return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up%s", mode, u->sq_size, u->cq_size,
+                    bufs);
 }
 
 const weft__vtable weft__uring_vtable = {
@@ -1079,5 +1083,4 @@ const weft__vtable weft__uring_vtable = {
     .multi_cancel = weft__uring_multi_cancel,
     .bufs_setup = weft__uring_bufs_setup,
     .buf_put = weft__uring_buf_put,
-    .buf_owned = weft__uring_buf_owned,
 };

@@ -45,8 +45,10 @@ typedef struct weft__uring {
     size_t br_bytes;
     char *bufs;
     unsigned buf_count, buf_size;
-    unsigned bufs_out;  /* handed to callbacks, not yet given back */
-    weft__list starved; /* recvs paused by -ENOBUFS */
+    int buf_inc;                  /* the kernel packs recvs into buffers (IOU_PBUF_RING_INC) */
+    struct weft__ubuf *buf_state; /* per buffer */
+    unsigned bufs_out;            /* out of the ring, with chunks not given back */
+    weft__list starved;           /* recvs paused by -ENOBUFS */
     /* CQEs taken off the ring and not handled yet: [reaped_pos, reaped_len). */
     struct weft__reaped reaped[WEFT__REAP_BATCH];
     unsigned reaped_pos, reaped_len;
@@ -56,6 +58,14 @@ typedef struct weft__uring {
     unsigned ndeferred;
     uint16_t poll_gen; /* counts polls; see "sends at submit" */
 } weft__uring;
+
+/* A provided buffer: the kernel fills it from `off` (all of it at once
+ * without buf_inc), and it goes back into the ring once the kernel is done
+ * with it (off == buf_size) and its chunks are all given back. */
+struct weft__ubuf {
+    uint32_t off;  /* where the kernel's next chunk in it starts */
+    uint32_t refs; /* chunks delivered, not given back */
+};
 
 /* uring.c */
 /* Enable a SINGLE_ISSUER ring on first use (from the thread that runs it). */
@@ -93,6 +103,5 @@ int weft__uring_multi_start(weft__backend *be, weft_multi *m);
 int weft__uring_multi_cancel(weft__backend *be, weft_multi *m);
 int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size);
 void weft__uring_buf_put(weft__backend *be, void *buf);
-int weft__uring_buf_owned(const weft__backend *be, const void *buf);
 
 #endif

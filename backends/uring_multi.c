@@ -4,7 +4,10 @@
  * no per-fd FIFO. A recv that runs out of buffers (-ENOBUFS) pauses on
  * `starved` until a buffer is released. Results are reaped in poll() and
  * posted (weft__multi_post): their callbacks run in the loop's callback
- * phase, and a buffer is the caller's from its callback until released. */
+ * phase, and a chunk is the caller's from its callback until released.
+ * Where the kernel has incremental consumption (IOU_PBUF_RING_INC, 6.12) it
+ * packs recvs into a buffer one after another; a buffer goes back into the
+ * ring once the kernel has filled it and every chunk of it is released. */
 #include "uring_internal.h"
 #include "sys/fault.h"
 
@@ -22,6 +25,11 @@ enum {
     M_ENDING,   /* the last result is posted, not delivered yet */
 };
 #define BGID 0
+
+/* Kernel 6.12's incremental consumption, newer than liburing 2.3's headers. */
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
 
 static int queue_multi(weft__uring *u, weft_multi *m)
 {
@@ -49,12 +57,36 @@ static int queue_multi(weft__uring *u, weft_multi *m)
     return 0;
 }
 
-static void buf_put(weft__uring *u, void *buf)
+/* Put buffer bid, whole again, back at the ring's tail. */
+static void buf_recycle(weft__uring *u, unsigned bid)
 {
-    unsigned bid = (unsigned)(((char *)buf - u->bufs) / u->buf_size);
-    io_uring_buf_ring_add(u->br, buf, u->buf_size, (unsigned short)bid,
-                          io_uring_buf_ring_mask(u->buf_count), 0);
+    u->buf_state[bid].off = 0;
+    io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * u->buf_size, u->buf_size,
+                          (unsigned short)bid, io_uring_buf_ring_mask(u->buf_count), 0);
     io_uring_buf_ring_advance(u->br, 1);
+}
+
+/* The kernel put res bytes into buffer bid: the chunk's start, or NULL when
+ * nobody gets it (nothing in it, or the loop is closing). */
+static void *buf_filled(weft__uring *u, unsigned bid, int res)
+{
+    struct weft__ubuf *b = &u->buf_state[bid];
+    char *at = u->bufs + (size_t)bid * u->buf_size + b->off;
+    /* Incremental: the kernel took res bytes (none for an error or end of
+     * stream). Otherwise the whole buffer, whatever came. */
+    if (!u->buf_inc)
+        b->off = u->buf_size;
+    else if (res > 0)
+        b->off += (uint32_t)res;
+    int give = res > 0 && !u->closing;
+    b->refs += (uint32_t)give;
+    if (b->off == u->buf_size) { /* out of the ring */
+        if (b->refs)
+            u->bufs_out++; /* back when its chunks are */
+        else
+            buf_recycle(u, bid);
+    }
+    return give ? at : NULL;
 }
 
 /* A paused recv is stopped through the ring, so its last callback comes
@@ -106,13 +138,8 @@ void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flag
     }
 #endif
     void *buf = NULL;
-    if (flags & IORING_CQE_F_BUFFER) {
-        buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->buf_size;
-        if (res <= 0 || u->closing) {
-            buf_put(u, buf); /* nothing in it for anyone */
-            buf = NULL;
-        }
-    }
+    if (flags & IORING_CQE_F_BUFFER)
+        buf = buf_filled(u, flags >> IORING_CQE_BUFFER_SHIFT, res);
     if (!more) {
         u->nmulti--;
         if (m->state_ == M_STOPPING)
@@ -151,8 +178,6 @@ void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flag
         if (again && queue_multi(u, m) == 0)
             more = 1;
     }
-    if (buf)
-        u->bufs_out++; /* the caller's until it releases it, after its callback */
     /* Delivered from the callback phase, not from inside poll(). */
     weft__multi_post(u->base.loop, m, res, buf, more);
 #if WEFT_FAULT_INJECTION
@@ -195,6 +220,37 @@ int weft__uring_multi_cancel(weft__backend *be, weft_multi *m)
     return 0;
 }
 
+/* Register the ring at br, with incremental consumption where the kernel
+ * has it (older kernels refuse the flag: -EINVAL). WEFT_URING_BUFS_WHOLE=1
+ * does without, as those kernels do (the tests reach that path with it).
+ * 0 or a negative error. */
+static int register_ring(weft__uring *u, void *br, unsigned count)
+{
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = count;
+    reg.bgid = BGID;
+    const char *whole = getenv("WEFT_URING_BUFS_WHOLE");
+    if (!whole || !*whole || strcmp(whole, "0") == 0) {
+#if WEFT_URING_BUF_REG_FLAGS
+        reg.flags = IOU_PBUF_RING_INC;
+#else
+        reg.pad = IOU_PBUF_RING_INC;
+#endif
+        int rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+        u->buf_inc = rc == 0;
+        if (rc != -EINVAL)
+            return rc;
+    }
+#if WEFT_URING_BUF_REG_FLAGS
+    reg.flags = 0;
+#else
+    reg.pad = 0;
+#endif
+    return io_uring_register_buf_ring(&u->ring, &reg, 0);
+}
+
 /* liburing 2.3 has no io_uring_setup_buf_ring(): map, register and fill
  * the ring by hand. */
 int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
@@ -210,24 +266,24 @@ int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
     if (br == MAP_FAILED)
         return -errno;
     char *bufs = malloc((size_t)count * size);
-    if (!bufs) {
+    struct weft__ubuf *state = calloc(count, sizeof *state);
+    if (!bufs || !state) {
+        free(bufs);
+        free(state);
         munmap(br, bytes);
         return -ENOMEM;
     }
-    struct io_uring_buf_reg reg;
-    memset(&reg, 0, sizeof reg);
-    reg.ring_addr = (uint64_t)(uintptr_t)br;
-    reg.ring_entries = count;
-    reg.bgid = BGID;
-    rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+    rc = register_ring(u, br, count);
     if (rc) {
         free(bufs);
+        free(state);
         munmap(br, bytes);
         return rc;
     }
     u->br = br;
     u->br_bytes = bytes;
     u->bufs = bufs;
+    u->buf_state = state;
     u->buf_count = count;
     u->buf_size = size;
     io_uring_buf_ring_init(u->br);
@@ -238,18 +294,19 @@ int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
     return 0;
 }
 
-int weft__uring_buf_owned(const weft__backend *be, const void *buf)
-{
-    const weft__uring *u = (const weft__uring *)be;
-    return u->bufs && (const char *)buf >= u->bufs &&
-           (const char *)buf < u->bufs + (size_t)u->buf_count * u->buf_size &&
-           ((size_t)((const char *)buf - u->bufs)) % u->buf_size == 0;
-}
-
+/* A chunk came back (a pointer into it): once its buffer is done with, the
+ * buffer goes back into the ring and the recvs that ran dry resume. */
 void weft__uring_buf_put(weft__backend *be, void *buf)
 {
     weft__uring *u = (weft__uring *)be;
-    buf_put(u, buf);
+    if (!u->bufs || (char *)buf < u->bufs ||
+        (char *)buf >= u->bufs + (size_t)u->buf_count * u->buf_size)
+        return; /* not a loop buffer */
+    unsigned bid = (unsigned)(((char *)buf - u->bufs) / u->buf_size);
+    struct weft__ubuf *b = &u->buf_state[bid];
+    if (!b->refs || --b->refs || b->off != u->buf_size)
+        return; /* given back twice, more of it out, or the kernel still fills it */
+    buf_recycle(u, bid);
     u->bufs_out--;
     /* Resume the recvs that ran dry. */
     weft__link *n;
@@ -277,4 +334,5 @@ void weft__uring_multi_fini(weft__uring *u)
     if (u->br)
         munmap(u->br, u->br_bytes);
     free(u->bufs);
+    free(u->buf_state);
 }

@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #define ENTRIES 4096
-#define NBUF 2048  /* provided buffers (a power of two) ... */
-#define BUFSZ 8192 /* ... of this size: 16 MiB, touched as used */
+#define NBUF 1024 /* provided buffers (a power of two) ... */
+#define BUFSZ                                                                                      \
+    32768 /* ... of this size (32 MiB, touched as used): a 16 KiB                                  \
+           * message is one recv and one send */
 #define BGID 1
 #define NO_BID 0xffff
 

@@ -6,9 +6,10 @@
  * connection's queue, in order (it grows by doubling; the loop's buffers
  * bound it: the recv pauses while all of them are out). On io_uring these
  * are the kernel's multishot requests and provided-buffer ring, the
- * design of raw_uring_echo (and its buffers: 2,048 of 8 KiB); on epoll,
- * kqueue and poll the loop's emulation of them. The same program runs on
- * every backend (--backend). */
+ * design of raw_uring_echo; on epoll, kqueue and poll the loop's emulation
+ * of them. The same program runs on every backend (--backend). The loop
+ * packs chunks into its buffers (512 of 32 KiB, 16 MiB), so a 16 KiB
+ * message is mostly one recv and one send, and a 64 B one takes 64 bytes. */
 #include "weft_peer.h"
 
 #include <errno.h>
@@ -17,8 +18,12 @@
 #define MSG_NOSIGNAL 0
 #endif
 
-#define NBUF 2048
-#define BUFSZ 8192
+#ifndef NBUF /* -DNBUF=... -DBUFSZ=...: other sizes, to compare */
+#define NBUF 512
+#endif
+#ifndef BUFSZ
+#define BUFSZ 32768
+#endif
 
 typedef struct chunk {
     char *buf;

@@ -100,7 +100,7 @@ int weft_loop_buffer_release(weft_loop *loop, void *buf)
     if (!loop || !buf)
         return -EINVAL;
     weft__backend *be = loop->backend;
-    if (be->vt->buf_owned && be->vt->buf_owned(be, buf))
+    if (be->vt->buf_put)
         be->vt->buf_put(be, buf);
     return 0;
 }

@@ -183,7 +183,9 @@ int weft_backend_probe(weft_backend_kind kind);
 int weft_backend_auto(void);
 
 /* A short description of what the backend found at setup (for io_uring the
- * ring flags it got), written into buf (NUL-terminated, truncated to size).
+ * ring flags it got and, once weft_loop_buffers_setup() is done, whether
+ * the kernel packs recvs into its buffers: "recv buffers packed"), written
+ * into buf (NUL-terminated, truncated to size).
  * Returns the length it wanted, or -EINVAL. */
 int weft_loop_backend_info(const weft_loop *loop, char *buf, size_t size);
 

@@ -1,8 +1,8 @@
 /* Multishot operations: one request, many completions.
  *
  * A multishot accept hands over every new connection on a listener; a
- * multishot recv hands over data in buffers the loop owns, which the
- * callback gives back with weft_loop_buffer_release(). On io_uring they are
+ * multishot recv hands over chunks of data in buffers the loop owns, which
+ * the callback gives back with weft_loop_buffer_release(). On io_uring they are
  * the kernel's multishot requests (one SQE for many connections / reads, a
  * provided-buffer ring); on epoll, kqueue and poll the loop emulates them
  * with the same semantics, so a program needs no second code path.
@@ -31,8 +31,9 @@ extern "C" {
 typedef struct weft_multi weft_multi;
 
 /* res: accept: the new fd (non-blocking, close-on-exec); recv: the byte count
- * in buf (release buf when done with it), 0 at end of stream (last call); or
- * a negative error (last call). buf is NULL except for recv data. */
+ * of the chunk at buf (release buf when done with it), 0 at end of stream
+ * (last call); or a negative error (last call). buf is NULL except for recv
+ * data. */
 typedef void (*weft_multi_cb)(weft_multi *m, int64_t res, void *buf, int more);
 
 struct weft_multi {
@@ -61,15 +62,22 @@ struct weft_multi {
 
 /* Give the loop `count` receive buffers of `size` bytes each (count a power
  * of two, at most 32768), for weft_recv_multi. Once per loop; the loop owns
- * and frees them. A message longer than `size` arrives in several buffers,
- * each its own callback (and, echoed, its own send): with 8 KiB buffers a
- * 16 KiB echo costs twice the kernel time of one 16 KiB recv and send
- * (bench/RESULTS.md, the multishot peer). Errors: -EINVAL, -EBUSY (already
- * done), -ENOMEM. */
+ * and frees them. Chunks are packed: each recv goes where the one before it
+ * (on any connection) ended, so a 64-byte message takes 64 bytes, and a
+ * buffer is filled again once every chunk of it is released. io_uring packs
+ * where the kernel can (IOU_PBUF_RING_INC, Linux 6.12;
+ * weft_loop_backend_info() says "recv buffers packed"); before, each recv
+ * takes a whole buffer. A recv never spans two buffers: a message longer
+ * than the room left arrives in several chunks, each its own callback (and,
+ * echoed, its own send), so buffers much larger than the messages cost
+ * fewer system calls (bench/RESULTS.md, the multishot peer). Errors:
+ * -EINVAL, -EBUSY (already done), -ENOMEM. */
 int weft_loop_buffers_setup(weft_loop *loop, unsigned count, unsigned size);
 
-/* Give back a buffer a weft_recv_multi callback received. Releasing what is
- * not a loop buffer is ignored. Returns 0 or -EINVAL. */
+/* Give back a chunk a weft_recv_multi callback received (its buf). Release
+ * each chunk once: a second release of the same chunk is ignored only while
+ * no other chunk of its buffer is out. Releasing what is not in a loop
+ * buffer is ignored. Returns 0 or -EINVAL. */
 int weft_loop_buffer_release(weft_loop *loop, void *buf);
 
 /* Accept every connection on the listening socket fd, one callback each,
