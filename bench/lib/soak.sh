@@ -1,7 +1,8 @@
 # The soak (sourced by bench/run.sh; issue 15): SOAK_CONNS connections
 # churning for SOAK_SECS seconds against each server (echo_server on every
-# backend, the kqueue peer from BK where ./dev bench built it, http_server
-# on every backend unless SOAK_HTTP=0). weft-soak keeps the connections
+# backend, the kqueue peer from BK where ./dev bench built it, the
+# multishot peer on io_uring and epoll (its buffers run out and its recvs
+# pause and resume), http_server on every backend unless SOAK_HTTP=0). weft-soak keeps the connections
 # open, each doing 1..8 requests (echo: of 1..SOAK_SIZE bytes, default
 # 4096; 65536 takes the long reads' path) with pauses of 0..SOAK_THINK ms (default
 # 3000: without them a connection lives a few ms and far fewer are open at
@@ -32,6 +33,8 @@ soak_servers() {
         "echo_server epoll|echo|$B/examples/servers/echo/echo_server --backend epoll $mc --port" \
         "echo_server poll|echo|$B/examples/servers/echo/echo_server --backend poll $mc --port" \
         "weft-task kqueue (libkqueue over epoll)|echo|${BK:-/nonexistent}/bench/peers/weft_echo_task --backend kqueue --port" \
+        "weft-multi io_uring|echo|$PEERS/weft_echo_multi --backend io_uring --port" \
+        "weft-multi epoll|echo|$PEERS/weft_echo_multi --backend epoll --port" \
         "http_server io_uring|http|$B/examples/servers/http/http_server --backend io_uring $mc --port" \
         "http_server epoll|http|$B/examples/servers/http/http_server --backend epoll $mc --port" \
         "http_server poll|http|$B/examples/servers/http/http_server --backend poll $mc --port"; do
