@@ -47,7 +47,10 @@ void weft__buf_pool_commit(weft__buf_pool *p, size_t n)
 
 int weft__buf_pool_give(weft__buf_pool *p, const void *chunk)
 {
-    uint32_t i = (uint32_t)(((const unsigned char *)chunk - p->bufs) / p->size);
+    const unsigned char *c = chunk;
+    if (!p->bufs || c < p->bufs || c >= p->bufs + (size_t)p->count * p->size)
+        return 0;
+    uint32_t i = (uint32_t)((size_t)(c - p->bufs) / p->size);
     if (!p->refs[i] || --p->refs[i])
         return 0;
     if (i == p->cur) {
@@ -56,12 +59,6 @@ int weft__buf_pool_give(weft__buf_pool *p, const void *chunk)
     }
     p->free[p->nfree++] = i;
     return 1;
-}
-
-int weft__buf_pool_owned(const weft__buf_pool *p, const void *chunk)
-{
-    const unsigned char *b = chunk;
-    return p->bufs && b >= p->bufs && b < p->bufs + (size_t)p->count * p->size;
 }
 
 void weft__buf_pool_fini(weft__buf_pool *p)

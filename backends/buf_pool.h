@@ -27,11 +27,10 @@ void *weft__buf_pool_room(weft__buf_pool *p, size_t *room);
 /* The first n bytes of the room (1 <= n <= room) are now a chunk handed out. */
 void weft__buf_pool_commit(weft__buf_pool *p, size_t n);
 /* Give back a chunk: a pointer into it, from room or the commit before.
- * Returns 1 when that freed a buffer, 0 otherwise (more chunks of it are
- * out, or none was: a second give is ignored). */
+ * Returns 1 when that freed a buffer, 0 otherwise: more chunks of it are
+ * out, none was (a second give is ignored), or chunk points into no buffer
+ * of the pool. */
 int weft__buf_pool_give(weft__buf_pool *p, const void *chunk);
-/* Whether p points into one of the pool's buffers. */
-int weft__buf_pool_owned(const weft__buf_pool *p, const void *chunk);
 /* Free the buffers; the pool can be set up again. */
 void weft__buf_pool_fini(weft__buf_pool *p);
 

@@ -374,7 +374,7 @@ int weft__iocp_bufs_setup(weft__backend *be, unsigned count, unsigned size)
 void weft__iocp_buf_put(weft__backend *be, void *buf)
 {
     weft__iocp *u = (weft__iocp *)be;
-    if (!weft__buf_pool_owned(&u->bufs, buf) || !weft__buf_pool_give(&u->bufs, buf))
+    if (!weft__buf_pool_give(&u->bufs, buf))
         return;
     weft__link *n;
     while ((n = weft__list_pop(&u->starved)) != NULL) {

@@ -4,8 +4,9 @@
  * multi's `kick_` handle is scheduled and, from the loop's callback phase,
  * accepts or receives until the call would block, one callback per result.
  * Receives go into the loop's buffers, packed (backends/buf_pool.h); with
- * none left the recv pauses until one is free again. The last callback (error, end of stream,
- * cancel) also comes through `kick_`, never from inside start or cancel. */
+ * none left the recv pauses until one is free again. The last callback
+ * (error, end of stream, cancel) also comes through `kick_`, never from
+ * inside start or cancel. */
 #include "readiness.h"
 
 #include <errno.h>
@@ -79,8 +80,8 @@ static void drain(weft__readiness *r, weft_multi *m)
         void *buf = NULL;
         size_t room = 0;
         if (m->kind_ == WEFT__MULTI_RECV) {
-            /* A short read emptied the input (the try would park at once):
-             * wait for the next event without taking a buffer for it. */
+            /* A short read emptied the input: wait for the next event
+             * rather than try a recv that would park at once. */
             const weft__fdslot *slot = weft__ready_slot(r, op->fd);
             if (slot && slot->drained)
                 return;
@@ -147,7 +148,7 @@ int weft__ready_bufs_setup(weft__backend *be, unsigned count, unsigned size)
 void weft__ready_buf_put(weft__backend *be, void *buf)
 {
     weft__readiness *r = (weft__readiness *)be;
-    if (!weft__buf_pool_owned(&r->bufs, buf) || !weft__buf_pool_give(&r->bufs, buf))
+    if (!weft__buf_pool_give(&r->bufs, buf))
         return;
     weft__link *n;
     while ((n = weft__list_pop(&r->starved)) != NULL) {

@@ -1018,13 +1018,18 @@ static int kernel_ok(weft__uring *u)
     return ok;
 }
 
+int weft__uring_env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 static int ur_init(weft__backend *be, const weft_loop_opts *opts)
 {
     weft__uring *u = (weft__uring *)be;
     u->wakefd = -1;
     u->poll_gen = 1;
-    const char *off = getenv("WEFT_URING_DISABLE");
-    if (off && *off && strcmp(off, "0") != 0)
+    if (weft__uring_env_flag("WEFT_URING_DISABLE"))
         return WEFT_EUNAVAILABLE;
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : DEFAULT_ENTRIES;
     int rc = setup_ring(u, entries);

@@ -68,6 +68,8 @@ struct weft__ubuf {
 };
 
 /* uring.c */
+/* Whether environment variable name is set to something other than "" or "0". */
+int weft__uring_env_flag(const char *name);
 /* Enable a SINGLE_ISSUER ring on first use (from the thread that runs it). */
 int weft__uring_enable(weft__uring *u);
 /* An SQE, submitting what is queued when the SQ is full; NULL and *err set

@@ -231,24 +231,21 @@ static int register_ring(weft__uring *u, void *br, unsigned count)
     reg.ring_addr = (uint64_t)(uintptr_t)br;
     reg.ring_entries = count;
     reg.bgid = BGID;
-    const char *whole = getenv("WEFT_URING_BUFS_WHOLE");
-    if (!whole || !*whole || strcmp(whole, "0") == 0) {
+    int inc = !weft__uring_env_flag("WEFT_URING_BUFS_WHOLE");
+    for (;;) {
 #if WEFT_URING_BUF_REG_FLAGS
-        reg.flags = IOU_PBUF_RING_INC;
+        reg.flags = inc ? IOU_PBUF_RING_INC : 0;
 #else
-        reg.pad = IOU_PBUF_RING_INC;
+        reg.pad = inc ? IOU_PBUF_RING_INC : 0;
 #endif
         int rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
-        u->buf_inc = rc == 0;
-        if (rc != -EINVAL)
-            return rc;
+        if (rc == -EINVAL && inc) {
+            inc = 0;
+            continue;
+        }
+        u->buf_inc = rc == 0 && inc;
+        return rc;
     }
-#if WEFT_URING_BUF_REG_FLAGS
-    reg.flags = 0;
-#else
-    reg.pad = 0;
-#endif
-    return io_uring_register_buf_ring(&u->ring, &reg, 0);
 }
 
 /* liburing 2.3 has no io_uring_setup_buf_ring(): map, register and fill
