@@ -14,6 +14,9 @@ tmp=$(mktemp -d)
 pid="" lpid=""
 trap 'kill "$pid" "$lpid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
+# open_fds PID: how many descriptors the process holds.
+open_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
 # field NAME < JSON: the number after "NAME":
 field() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
 
@@ -36,16 +39,25 @@ stop_under_load() {
     }
     # Connections that come and go first (their tasks finish: before the
     # fix, each finished one unbalanced TSan's shadow stack, and the
-    # shutdown's new fibers then crashed it), then ones busy at the signal (0.4 s
-    # into a 1 s run without warm-up: its report counts what was served).
+    # shutdown's new fibers then crashed it), then ones busy at the signal (0.3 s
+    # into a 1 s run without warm-up, once the server holds its
+    # connections: its report counts what was served).
     "$load" --port "$port" -c 32 -w 0 -n 2000 "$@" >"$tmp/load.err" 2>&1 || {
         echo "$what: weft-load -n 2000 failed:"
         cat "$tmp/load.err" "$tmp/server.out"
         exit 1
     }
+    # The signal waits until the server holds all 64 connections: a fixed
+    # delay lost the race to weft-load's start under ASan on a busy machine
+    # (the listener was closed before it connected: "Connection refused").
+    base=$(open_fds "$pid")
     "$load" --port "$port" -c 64 -w 0 -d 1 --json "$@" >"$tmp/load.json" 2>"$tmp/load.err" &
     lpid=$!
-    sleep 0.4
+    for _ in $(seq 200); do
+        [ "$(open_fds "$pid")" -ge $((base + 64)) ] && break
+        sleep 0.05
+    done
+    sleep 0.3
     if ! kill -"$sig" "$pid" 2>/dev/null; then
         echo "$what: died under load, before SIG$sig:"
         cat "$tmp/server.out"
