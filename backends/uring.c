@@ -1067,8 +1067,11 @@ static int ur_info(const weft__backend *be, char *buf, size_t size)
     const char *bufs = !u->br       ? ""
                        : u->buf_inc ? ", recv buffers packed"
                                     : ", recv buffers whole (no IOU_PBUF_RING_INC)";
-    return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up%s", mode, u->sq_size, u->cq_size,
-                    bufs);
+    if (!u->br)
+        return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up", mode, u->sq_size,
+                        u->cq_size);
+    return snprintf(buf, size, "%s, sq %u, cq %u, eventfd wake-up%s, ring holds %u of %u", mode,
+                    u->sq_size, u->cq_size, bufs, u->ring_goal, u->buf_count);
 }
 
 const weft__vtable weft__uring_vtable = {

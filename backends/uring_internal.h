@@ -47,8 +47,15 @@ typedef struct weft__uring {
     unsigned buf_count, buf_size;
     int buf_inc;                  /* the kernel packs recvs into buffers (IOU_PBUF_RING_INC) */
     struct weft__ubuf *buf_state; /* per buffer */
-    unsigned bufs_out;            /* out of the ring, with chunks not given back */
-    weft__list starved;           /* recvs paused by -ENOBUFS */
+    /* Free buffers held back from the ring, the last freed on top: the
+     * ring is a FIFO, so with every free buffer in it each recv would go
+     * to the least recently used (cold) memory of the whole pool. */
+    uint16_t *buf_spare;
+    unsigned nspare;
+    unsigned ring_bufs; /* buffers in the ring now */
+    unsigned ring_goal; /* how many to keep there: grows when a recv runs dry */
+    uint16_t goal_gen;  /* poll_gen of the last growth: once per poll */
+    weft__list starved; /* recvs paused by -ENOBUFS */
     /* CQEs taken off the ring and not handled yet: [reaped_pos, reaped_len). */
     struct weft__reaped reaped[WEFT__REAP_BATCH];
     unsigned reaped_pos, reaped_len;

@@ -6,8 +6,11 @@
  * posted (weft__multi_post): their callbacks run in the loop's callback
  * phase, and a chunk is the caller's from its callback until released.
  * Where the kernel has incremental consumption (IOU_PBUF_RING_INC, 6.12) it
- * packs recvs into a buffer one after another; a buffer goes back into the
- * ring once the kernel has filled it and every chunk of it is released. */
+ * packs recvs into a buffer one after another; a buffer goes back once the
+ * kernel has filled it and every chunk of it is released. Only ring_goal
+ * buffers are in the ring at a time, the rest wait on a stack, the last
+ * freed on top: recvs keep going to recently used memory (bench/RESULTS.md,
+ * "the ring's working set"). */
 #include "uring_internal.h"
 #include "sys/fault.h"
 
@@ -25,6 +28,9 @@ enum {
     M_ENDING,   /* the last result is posted, not delivered yet */
 };
 #define BGID 0
+/* Buffers in the ring at first; the goal doubles (at most once per poll)
+ * when a recv finds the ring empty while some were held back. */
+#define RING_GOAL_START 16
 
 /* Kernel 6.12's incremental consumption, newer than liburing 2.3's headers. */
 #ifndef IOU_PBUF_RING_INC
@@ -57,13 +63,41 @@ static int queue_multi(weft__uring *u, weft_multi *m)
     return 0;
 }
 
-/* Put buffer bid, whole again, back at the ring's tail. */
+/* Move spare buffers into the ring, the most recently freed (the ones
+ * most likely still in the cache) first, until it holds ring_goal. */
+static void ring_top_up(weft__uring *u)
+{
+    int added = 0;
+    while (u->ring_bufs < u->ring_goal && u->nspare) {
+        unsigned bid = u->buf_spare[--u->nspare];
+        io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * u->buf_size, u->buf_size,
+                              (unsigned short)bid, io_uring_buf_ring_mask(u->buf_count), added);
+        added++;
+        u->ring_bufs++;
+    }
+    if (added)
+        io_uring_buf_ring_advance(u->br, added);
+}
+
+/* Buffer bid is whole again: on top of the spares, and into the ring if
+ * the ring is short of its goal. */
 static void buf_recycle(weft__uring *u, unsigned bid)
 {
     u->buf_state[bid].off = 0;
-    io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * u->buf_size, u->buf_size,
-                          (unsigned short)bid, io_uring_buf_ring_mask(u->buf_count), 0);
-    io_uring_buf_ring_advance(u->br, 1);
+    u->buf_spare[u->nspare++] = (uint16_t)bid;
+    ring_top_up(u);
+}
+
+/* A recv found the ring empty while buffers were held back: keep twice as
+ * many in it from now on (once per poll: a burst runs many recvs dry at
+ * once), then fill it. */
+static void ring_goal_grow(weft__uring *u)
+{
+    if (u->goal_gen != u->poll_gen && u->ring_goal < u->buf_count) {
+        u->goal_gen = u->poll_gen;
+        u->ring_goal = u->ring_goal * 2 < u->buf_count ? u->ring_goal * 2 : u->buf_count;
+    }
+    ring_top_up(u);
 }
 
 /* The kernel put res bytes into buffer bid: the chunk's start, or NULL when
@@ -81,8 +115,9 @@ static void *buf_filled(weft__uring *u, unsigned bid, int res)
     int give = res > 0 && !u->closing;
     b->refs += (uint32_t)give;
     if (b->off == u->buf_size) { /* out of the ring */
+        u->ring_bufs--;
         if (b->refs)
-            u->bufs_out++; /* back when its chunks are */
+            ring_top_up(u); /* it is back when its chunks are */
         else
             buf_recycle(u, bid);
     }
@@ -163,11 +198,13 @@ void weft__uring_multi_cqe(weft__uring *u, weft_multi *m, int res, unsigned flag
             if (queue_multi(u, m) == 0)
                 return;
         } else if (m->kind_ == WEFT__MULTI_RECV && res == -ENOBUFS) {
-            /* Out of buffers: pause until one comes back (at once if one
-             * came back since the kernel looked). */
-            if (u->bufs_out < u->buf_count && queue_multi(u, m) == 0)
+            /* Out of buffers: go on at once if some were held back or
+             * came back since the kernel looked, else pause until one
+             * comes back. */
+            ring_goal_grow(u);
+            if (u->ring_bufs && queue_multi(u, m) == 0)
                 return;
-            if (u->bufs_out >= u->buf_count) {
+            if (!u->ring_bufs) {
                 m->state_ = M_PAUSED;
                 weft__list_push(&u->starved, &m->link_);
                 return;
@@ -264,16 +301,12 @@ int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
         return -errno;
     char *bufs = malloc((size_t)count * size);
     struct weft__ubuf *state = calloc(count, sizeof *state);
-    if (!bufs || !state) {
-        free(bufs);
-        free(state);
-        munmap(br, bytes);
-        return -ENOMEM;
-    }
-    rc = register_ring(u, br, count);
+    uint16_t *spare = malloc(count * sizeof *spare);
+    rc = bufs && state && spare ? register_ring(u, br, count) : -ENOMEM;
     if (rc) {
         free(bufs);
         free(state);
+        free(spare);
         munmap(br, bytes);
         return rc;
     }
@@ -283,11 +316,14 @@ int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
     u->buf_state = state;
     u->buf_count = count;
     u->buf_size = size;
+    u->buf_spare = spare;
+    u->ring_goal = count < RING_GOAL_START ? count : RING_GOAL_START;
     io_uring_buf_ring_init(u->br);
+    /* All spare, buffer 0 on top; the ring takes its first ring_goal. */
     for (unsigned i = 0; i < count; i++)
-        io_uring_buf_ring_add(u->br, bufs + (size_t)i * size, size, (unsigned short)i,
-                              io_uring_buf_ring_mask(count), (int)i);
-    io_uring_buf_ring_advance(u->br, (int)count);
+        spare[i] = (uint16_t)(count - 1 - i);
+    u->nspare = count;
+    ring_top_up(u);
     return 0;
 }
 
@@ -304,7 +340,6 @@ void weft__uring_buf_put(weft__backend *be, void *buf)
     if (!b->refs || --b->refs || b->off != u->buf_size)
         return; /* given back twice, more of it out, or the kernel still fills it */
     buf_recycle(u, bid);
-    u->bufs_out--;
     /* Resume the recvs that ran dry. */
     weft__link *n;
     while ((n = weft__list_pop(&u->starved)) != NULL) {
@@ -332,4 +367,5 @@ void weft__uring_multi_fini(weft__uring *u)
         munmap(u->br, u->br_bytes);
     free(u->bufs);
     free(u->buf_state);
+    free(u->buf_spare);
 }

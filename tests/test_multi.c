@@ -3,6 +3,7 @@
 #include "common.h"
 #include "loop_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -302,6 +303,99 @@ Test(multi, multishot_recv_chunks_released_at_once)
     }
     cr_assert_eq(memcmp(r.data, msg, sizeof msg), 0);
     cr_assert_eq(r.errors, 0);
+    cancel_and_close(loop, &m, &r, sv);
+}
+
+typedef struct {
+    weft_loop *loop;
+    size_t got;
+    int ndistinct;
+    void *distinct[256];
+} spreader;
+
+/* Count the distinct chunk addresses, and give each chunk back at once. */
+static void on_spread_recv(weft_multi *m, int64_t res, void *buf, int more)
+{
+    spreader *sp = m->data;
+    (void)more;
+    if (res <= 0)
+        return;
+    sp->got += (size_t)res;
+    int seen = 0;
+    for (int i = 0; i < sp->ndistinct && !seen; i++)
+        seen = sp->distinct[i] == buf;
+    if (!seen && sp->ndistinct < 256)
+        sp->distinct[sp->ndistinct++] = buf;
+    weft_loop_buffer_release(sp->loop, buf);
+}
+
+/* Buffer-sized messages, each given back before the next: recvs keep to
+ * the few most recently freed buffers, not the whole pool (on io_uring the
+ * ring holds only some of them; it is a FIFO and would cycle through all
+ * 256). */
+Test(multi, multishot_recv_keeps_to_recently_freed_buffers)
+{
+    weft_loop *loop = test_loop_new();
+    static spreader sp;
+    sp = (spreader){.loop = loop};
+    cr_assert_eq(weft_loop_buffers_setup(loop, 256, 64), 0);
+    weft_multi m = {0};
+    int sv[2];
+    test_unix_pair(sv);
+    cr_assert_eq(weft_recv_multi(loop, &m, sv[0], on_spread_recv, &sp), 0);
+    char msg[64];
+    memset(msg, 'w', sizeof msg);
+    for (int i = 0; i < 600; i++) {
+        cr_assert_eq(test_write(sv[1], msg, sizeof msg), (ssize_t)sizeof msg);
+        for (int turns = 0; sp.got < (size_t)(i + 1) * sizeof msg; turns++) {
+            cr_assert_lt(turns, 1000);
+            cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+        }
+    }
+    cr_assert_eq(sp.got, 600 * sizeof msg);
+    cr_assert_leq(sp.ndistinct, 64, "%d of 256 buffers used", sp.ndistinct);
+    cr_assert_eq(weft_multi_cancel(loop, &m), 0);
+    for (int i = 0; i < 100 && weft_multi_active(&m); i++)
+        weft_loop_run(loop, WEFT_RUN_ONCE);
+    test_close(sv[0]);
+    test_close(sv[1]);
+    test_loop_free(loop);
+}
+
+/* A burst that needs most of the pool, every chunk held: on io_uring the
+ * ring runs dry while buffers are still held back, and it takes more of
+ * them rather than pausing. */
+Test(multi, multishot_recv_burst_larger_than_the_ring_share_arrives_whole)
+{
+    weft_loop *loop = test_loop_new();
+    static receiver r;
+    r = (receiver){.loop = loop, .hold = 1};
+    cr_assert_eq(weft_loop_buffers_setup(loop, 64, 64), 0);
+    weft_multi m = {0};
+    int sv[2];
+    test_unix_pair(sv);
+    cr_assert_eq(weft_recv_multi(loop, &m, sv[0], on_recv, &r), 0);
+    char msg[3840]; /* 60 buffers */
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 19);
+    cr_assert_eq(test_write(sv[1], msg, sizeof msg), (ssize_t)sizeof msg);
+    run_until_dry(loop, &r, sizeof msg);
+    cr_assert_eq(r.got, sizeof msg);
+    cr_assert_eq(memcmp(r.data, msg, sizeof msg), 0);
+    cr_assert_eq(r.errors, 0);
+    /* io_uring: the ring ran dry with buffers held back, and keeps more. */
+    char info[256];
+    cr_assert_geq(weft_loop_backend_info(loop, info, sizeof info), 0);
+    const char *ring = strstr(info, "ring holds ");
+    unsigned goal = 0, count = 0;
+    if (strcmp(weft_loop_backend_name(loop), "io_uring") == 0) {
+        cr_assert_not_null(ring, "%s", info);
+        cr_assert_eq(sscanf(ring, "ring holds %u of %u", &goal, &count), 2);
+        cr_assert_eq(count, 64);
+        cr_assert_gt(goal, 16, "%s", info);
+    }
+    while (r.nheld)
+        weft_loop_buffer_release(loop, r.held[--r.nheld]);
     cancel_and_close(loop, &m, &r, sv);
 }
 

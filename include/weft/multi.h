@@ -70,7 +70,10 @@ struct weft_multi {
  * takes a whole buffer. A recv never spans two buffers: a message longer
  * than the room left arrives in several chunks, each its own callback (and,
  * echoed, its own send), so buffers much larger than the messages cost
- * fewer system calls (bench/RESULTS.md, the multishot peer). Errors:
+ * fewer system calls (bench/RESULTS.md, the multishot peer). Recvs go to
+ * the most recently freed buffers first, so a large pool costs memory but
+ * not cache misses (io_uring: weft_loop_backend_info() says how many of
+ * them the kernel's ring holds; it grows when a burst needs more). Errors:
  * -EINVAL, -EBUSY (already done), -ENOMEM. */
 int weft_loop_buffers_setup(weft_loop *loop, unsigned count, unsigned size);
 
