@@ -1,5 +1,6 @@
 /* The loop's receive buffers where the kernel does not keep them. */
 #include "buf_pool.h"
+#include "sys/bigbuf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,10 +11,12 @@ int weft__buf_pool_setup(weft__buf_pool *p, unsigned count, unsigned size)
 {
     if (p->bufs)
         return -EBUSY;
-    p->bufs = malloc((size_t)count * size);
+    p->bufs = weft__pool_pages_map((size_t)count * size);
     p->free = malloc(count * sizeof *p->free);
     p->refs = calloc(count, sizeof *p->refs);
     if (!p->bufs || !p->free || !p->refs) {
+        p->count = count;
+        p->size = size;
         weft__buf_pool_fini(p);
         return -ENOMEM;
     }
@@ -63,7 +66,7 @@ int weft__buf_pool_give(weft__buf_pool *p, const void *chunk)
 
 void weft__buf_pool_fini(weft__buf_pool *p)
 {
-    free(p->bufs);
+    weft__pool_pages_unmap(p->bufs, (size_t)p->count * p->size);
     free(p->free);
     free(p->refs);
     p->bufs = NULL;

@@ -12,6 +12,7 @@
  * freed on top: recvs keep going to recently used memory (bench/RESULTS.md,
  * "the ring's working set"). */
 #include "uring_internal.h"
+#include "sys/bigbuf.h"
 #include "sys/fault.h"
 
 #include <errno.h>
@@ -299,12 +300,13 @@ int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
     void *br = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (br == MAP_FAILED)
         return -errno;
-    char *bufs = malloc((size_t)count * size);
+    char *bufs = weft__pool_pages_map((size_t)count * size);
     struct weft__ubuf *state = calloc(count, sizeof *state);
     uint16_t *spare = malloc(count * sizeof *spare);
     rc = bufs && state && spare ? register_ring(u, br, count) : -ENOMEM;
     if (rc) {
-        free(bufs);
+        if (bufs)
+            weft__pool_pages_unmap(bufs, (size_t)count * size);
         free(state);
         free(spare);
         munmap(br, bytes);
@@ -365,7 +367,8 @@ void weft__uring_multi_fini(weft__uring *u)
 {
     if (u->br)
         munmap(u->br, u->br_bytes);
-    free(u->bufs);
+    if (u->bufs)
+        weft__pool_pages_unmap(u->bufs, (size_t)u->buf_count * u->buf_size);
     free(u->buf_state);
     free(u->buf_spare);
 }

@@ -3,9 +3,14 @@
 #include "common.h"
 #include "loop_internal.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 TestSuite(multi, .timeout = 60);
 
@@ -397,6 +402,121 @@ Test(multi, multishot_recv_burst_larger_than_the_ring_share_arrives_whole)
     while (r.nheld)
         weft_loop_buffer_release(loop, r.held[--r.nheld]);
     cancel_and_close(loop, &m, &r, sv);
+}
+
+/* Counts what arrives and checks it against the sender's pattern. */
+typedef struct {
+    weft_loop *loop;
+    size_t got;
+    int bad;
+    void *first; /* the first chunk */
+} pattern_counter;
+
+static void on_pattern_recv(weft_multi *m, int64_t res, void *buf, int more)
+{
+    (void)more;
+    pattern_counter *pc = m->data;
+    if (res <= 0)
+        return;
+    if (!pc->first)
+        pc->first = buf;
+    for (int64_t i = 0; i < res; i++)
+        if (((unsigned char *)buf)[i] != (unsigned char)((pc->got + (size_t)i) % 251))
+            pc->bad++;
+    pc->got += (size_t)res;
+    weft_loop_buffer_release(pc->loop, buf);
+}
+
+#ifdef __linux__
+/* "hg" among the VmFlags of the mapping holding p in /proc/self/smaps
+ * (advised for huge pages): 1, 0, or -1 when no mapping holds p. */
+static int smaps_says_huge(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int inside = 0, found = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* 1 when the mapping holding p is advised for huge pages, 0 when not, -1
+ * when this system does not show it: a mapping the test advises itself
+ * does not show it either (no transparent huge pages, or qemu-user, which
+ * ignores madvise). */
+static int advised_huge(const void *p)
+{
+    size_t n = 2u << 20;
+    void *probe = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED)
+        return -1;
+    int shown = madvise(probe, n, MADV_HUGEPAGE) == 0 && smaps_says_huge(probe) == 1;
+    munmap(probe, n);
+    return shown ? smaps_says_huge(p) : -1;
+}
+#endif
+
+/* A pool larger than a huge page and not a whole number of them (64 x
+ * 40,000 bytes): everything arrives through it, twice over with a new
+ * loop, and on Linux it starts on a 2 MiB boundary (transparent huge pages)
+ * and is unmapped whole when the loop is freed. */
+Test(multi, multishot_recv_through_a_pool_of_huge_pages)
+{
+    for (int round = 0; round < 2; round++) {
+        weft_loop *loop = test_loop_new();
+        static pattern_counter pc;
+        pc = (pattern_counter){.loop = loop};
+        cr_assert_eq(weft_loop_buffers_setup(loop, 64, 40000), 0);
+        weft_multi m = {0};
+        int sv[2];
+        test_unix_pair(sv);
+        cr_assert_eq(weft_recv_multi(loop, &m, sv[0], on_pattern_recv, &pc), 0);
+        static unsigned char block[4096];
+        size_t sent = 0, total = 300 * 1000;
+        while (sent < total) {
+            size_t n = total - sent < sizeof block ? total - sent : sizeof block;
+            for (size_t i = 0; i < n; i++)
+                block[i] = (unsigned char)((sent + i) % 251);
+            cr_assert_eq(test_write(sv[1], block, n), (long)n);
+            sent += n;
+            for (int turns = 0; pc.got < sent; turns++) {
+                cr_assert_lt(turns, 1000);
+                cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+            }
+        }
+        cr_assert_eq(pc.got, total);
+        cr_assert_eq(pc.bad, 0);
+#ifdef __linux__
+        cr_assert_neq(advised_huge(pc.first), 0, "pool not advised for huge pages");
+#endif
+        cr_assert_eq(weft_multi_cancel(loop, &m), 0);
+        for (int i = 0; i < 100 && weft_multi_active(&m); i++)
+            weft_loop_run(loop, WEFT_RUN_ONCE);
+        test_close(sv[0]);
+        test_close(sv[1]);
+        char *base = pc.first;
+        test_loop_free(loop);
+#ifdef __linux__
+        cr_assert_eq((uintptr_t)base % (2u << 20), 0, "pool at %p", (void *)base);
+        /* Unmapped, up to its last huge page: msync finds no mapping. */
+        cr_assert_eq(msync(base, 1, MS_ASYNC), -1);
+        cr_assert_eq(errno, ENOMEM);
+        cr_assert_eq(msync(base + (4u << 20) - 4096, 1, MS_ASYNC), -1);
+        cr_assert_eq(errno, ENOMEM);
+#else
+        (void)base;
+#endif
+    }
 }
 
 Test(multi, multishot_recv_paused_then_cancelled_or_closed)

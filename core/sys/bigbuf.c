@@ -1,11 +1,12 @@
-/* Large buffers from the system's pages, small ones from malloc, and the
- * per-loop cache of freed large ones (see bigbuf.h). Crossing the
- * threshold copies; a buffer grows only a few times in its life
- * (doubling), so the copy is not on a per-op path. */
+/* Large buffers from the system's pages, small ones from malloc, the
+ * per-loop cache of freed large ones, and receive pools (see bigbuf.h).
+ * Crossing the threshold copies; a buffer grows only a few times in its
+ * life (doubling), so the copy is not on a per-op path. */
 #include "bigbuf.h"
 
 #include "fault.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #ifdef _WIN32
@@ -103,4 +104,56 @@ void weft__bigbuf_cache_drain(weft__bigbuf_cache *c)
         }
     }
     c->bytes = 0;
+}
+
+/* Huge pages only where they can be asked for; elsewhere plain pages. */
+static int pool_is_huge(size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    return n >= WEFT__POOL_HUGE;
+#else
+    (void)n;
+    return 0;
+#endif
+}
+
+/* n rounded up to whole huge pages: what a huge pool keeps mapped. */
+static size_t pool_huge_bytes(size_t n)
+{
+    return (n + WEFT__POOL_HUGE - 1) & ~(WEFT__POOL_HUGE - 1);
+}
+
+#ifdef MADV_HUGEPAGE
+/* n bytes aligned to a huge page and advised for them: map one huge page
+ * more, then cut the mapping down to an aligned run. */
+static void *map_huge(size_t n)
+{
+    size_t keep = pool_huge_bytes(n);
+    char *raw = map_pages(keep + WEFT__POOL_HUGE);
+    if (!raw)
+        return NULL;
+    uintptr_t at = ((uintptr_t)raw + WEFT__POOL_HUGE - 1) & ~(uintptr_t)(WEFT__POOL_HUGE - 1);
+    char *p = (char *)at;
+    if (p > raw)
+        munmap(raw, (size_t)(p - raw));
+    if (raw + keep + WEFT__POOL_HUGE > p + keep)
+        munmap(p + keep, (size_t)(raw + keep + WEFT__POOL_HUGE - (p + keep)));
+    madvise(p, keep, MADV_HUGEPAGE); /* advice: without it, plain pages */
+    return p;
+}
+#endif
+
+void *weft__pool_pages_map(size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    if (pool_is_huge(n))
+        return map_huge(n);
+#endif
+    return map_pages(n);
+}
+
+void weft__pool_pages_unmap(void *p, size_t n)
+{
+    if (p)
+        unmap_pages(p, pool_is_huge(n) ? pool_huge_bytes(n) : n);
 }

@@ -73,8 +73,11 @@ struct weft_multi {
  * fewer system calls (bench/RESULTS.md, the multishot peer). Recvs go to
  * the most recently freed buffers first, so a large pool costs memory but
  * not cache misses (io_uring: weft_loop_backend_info() says how many of
- * them the kernel's ring holds; it grows when a burst needs more). Errors:
- * -EINVAL, -EBUSY (already done), -ENOMEM. */
+ * them the kernel's ring holds; it grows when a burst needs more). A pool
+ * of 2 MiB or more is advised for transparent huge pages where the system
+ * has them (Linux), since the kernel copies every byte into it; its
+ * resident memory then grows in 2 MiB steps. Errors: -EINVAL, -EBUSY
+ * (already done), -ENOMEM. */
 int weft_loop_buffers_setup(weft_loop *loop, unsigned count, unsigned size);
 
 /* Give back a chunk a weft_recv_multi callback received (its buf). Release
