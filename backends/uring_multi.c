@@ -305,8 +305,7 @@ int weft__uring_bufs_setup(weft__backend *be, unsigned count, unsigned size)
     uint16_t *spare = malloc(count * sizeof *spare);
     rc = bufs && state && spare ? register_ring(u, br, count) : -ENOMEM;
     if (rc) {
-        if (bufs)
-            weft__pool_pages_unmap(bufs, (size_t)count * size);
+        weft__pool_pages_unmap(bufs, (size_t)count * size);
         free(state);
         free(spare);
         munmap(br, bytes);
@@ -367,8 +366,7 @@ void weft__uring_multi_fini(weft__uring *u)
 {
     if (u->br)
         munmap(u->br, u->br_bytes);
-    if (u->bufs)
-        weft__pool_pages_unmap(u->bufs, (size_t)u->buf_count * u->buf_size);
+    weft__pool_pages_unmap(u->bufs, (size_t)u->buf_count * u->buf_size);
     free(u->buf_state);
     free(u->buf_spare);
 }

@@ -139,6 +139,26 @@ static void cancel_and_close(weft_loop *loop, weft_multi *m, receiver *r, int sv
     test_loop_free(loop);
 }
 
+/* Run the loop until *got reaches want, at most 1000 turns. */
+static void run_until_got(weft_loop *loop, const size_t *got, size_t want)
+{
+    for (int turns = 0; *got < want; turns++) {
+        cr_assert_lt(turns, 1000);
+        cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
+    }
+}
+
+/* Cancel m and run until its last call, close the pair, free the loop. */
+static void stop_close_free(weft_loop *loop, weft_multi *m, int sv[2])
+{
+    cr_assert_eq(weft_multi_cancel(loop, m), 0);
+    for (int i = 0; i < 100 && weft_multi_active(m); i++)
+        weft_loop_run(loop, WEFT_RUN_ONCE);
+    test_close(sv[0]);
+    test_close(sv[1]);
+    test_loop_free(loop);
+}
+
 Test(multi, multishot_recv_into_loop_buffers_until_end_of_stream)
 {
     weft_loop *loop = test_loop_new();
@@ -351,19 +371,11 @@ Test(multi, multishot_recv_keeps_to_recently_freed_buffers)
     memset(msg, 'w', sizeof msg);
     for (int i = 0; i < 600; i++) {
         cr_assert_eq(test_write(sv[1], msg, sizeof msg), (ssize_t)sizeof msg);
-        for (int turns = 0; sp.got < (size_t)(i + 1) * sizeof msg; turns++) {
-            cr_assert_lt(turns, 1000);
-            cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
-        }
+        run_until_got(loop, &sp.got, (size_t)(i + 1) * sizeof msg);
     }
     cr_assert_eq(sp.got, 600 * sizeof msg);
     cr_assert_leq(sp.ndistinct, 64, "%d of 256 buffers used", sp.ndistinct);
-    cr_assert_eq(weft_multi_cancel(loop, &m), 0);
-    for (int i = 0; i < 100 && weft_multi_active(&m); i++)
-        weft_loop_run(loop, WEFT_RUN_ONCE);
-    test_close(sv[0]);
-    test_close(sv[1]);
-    test_loop_free(loop);
+    stop_close_free(loop, &m, sv);
 }
 
 /* A burst that needs most of the pool, every chunk held: on io_uring the
@@ -488,10 +500,7 @@ Test(multi, multishot_recv_through_a_pool_of_huge_pages)
                 block[i] = (unsigned char)((sent + i) % 251);
             cr_assert_eq(test_write(sv[1], block, n), (long)n);
             sent += n;
-            for (int turns = 0; pc.got < sent; turns++) {
-                cr_assert_lt(turns, 1000);
-                cr_assert_geq(weft_loop_run(loop, WEFT_RUN_ONCE), 0);
-            }
+            run_until_got(loop, &pc.got, sent);
         }
         cr_assert_eq(pc.got, total);
         cr_assert_eq(pc.bad, 0);
@@ -499,13 +508,8 @@ Test(multi, multishot_recv_through_a_pool_of_huge_pages)
         int shown = advised_huge(pc.first);
         cr_assert_neq(shown, 0, "pool not advised for huge pages");
 #endif
-        cr_assert_eq(weft_multi_cancel(loop, &m), 0);
-        for (int i = 0; i < 100 && weft_multi_active(&m); i++)
-            weft_loop_run(loop, WEFT_RUN_ONCE);
-        test_close(sv[0]);
-        test_close(sv[1]);
         char *base = pc.first;
-        test_loop_free(loop);
+        stop_close_free(loop, &m, sv);
 #ifdef __linux__
         cr_assert_eq((uintptr_t)base % (2u << 20), 0, "pool at %p", (void *)base);
         /* Unmapped, up to its last huge page: smaps has no mapping there. */

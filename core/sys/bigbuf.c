@@ -136,9 +136,8 @@ static void *map_huge(size_t n)
     char *p = (char *)at;
     if (p > raw)
         munmap(raw, (size_t)(p - raw));
-    if (raw + keep + WEFT__POOL_HUGE > p + keep)
-        munmap(p + keep, (size_t)(raw + keep + WEFT__POOL_HUGE - (p + keep)));
-    madvise(p, keep, MADV_HUGEPAGE); /* advice: without it, plain pages */
+    munmap(p + keep, (size_t)(raw + WEFT__POOL_HUGE - p)); /* the rest, never empty */
+    madvise(p, keep, MADV_HUGEPAGE);                       /* advice: without it, plain pages */
     return p;
 }
 #endif

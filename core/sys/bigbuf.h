@@ -56,7 +56,7 @@ void weft__bigbuf_cache_drain(weft__bigbuf_cache *c);
  * MADV_HUGEPAGE), a pool of WEFT__POOL_HUGE bytes or more is aligned to
  * them and advised: the kernel copies every received byte into the pool,
  * and with 4 KiB pages those copies miss the TLB (bench/RESULTS.md,
- * issue 17, "huge pages": 12 % less kernel time per 64 KiB message).
+ * issue 17, "huge pages": 13-17 % less kernel time per 64 KiB message).
  * NULL when out of memory. */
 void *weft__pool_pages_map(size_t n);
 
