@@ -512,10 +512,12 @@ Test(multi, multishot_recv_through_a_pool_of_huge_pages)
         stop_close_free(loop, &m, sv);
 #ifdef __linux__
         cr_assert_eq((uintptr_t)base % (2u << 20), 0, "pool at %p", (void *)base);
-        /* Unmapped, up to its last huge page: smaps has no mapping there. */
+        /* Unmapped, up to its last huge page: no mapping advised for huge
+         * pages is left there (another thread, libkqueue's, may map the
+         * freed range again, but without the advice). */
         if (shown == 1) {
-            cr_assert_eq(smaps_says_huge(base), -1, "pool still mapped");
-            cr_assert_eq(smaps_says_huge(base + (4u << 20) - 4096), -1, "pool's end still mapped");
+            cr_assert_neq(smaps_says_huge(base), 1, "pool still mapped");
+            cr_assert_neq(smaps_says_huge(base + (4u << 20) - 4096), 1, "pool's end still mapped");
         }
 #else
         (void)base;
