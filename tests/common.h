@@ -259,8 +259,12 @@ static inline int test_is_nonblocking(int fd)
 #endif
 }
 
-/* A non-blocking TCP listener on 127.0.0.1 and a free port, written to *addr. */
-static inline int test_tcp_listener(struct sockaddr_in *addr)
+/* A TCP socket bound to 127.0.0.1 and a free port, written to *addr, that
+ * never listens: a connect to *addr is refused while it stays open. A
+ * closed listener's port would be free for the next bind(0), even for the
+ * connecting socket's own (IOCP binds it before ConnectEx), which then
+ * connects to itself and succeeds. */
+static inline int test_tcp_refusing(struct sockaddr_in *addr)
 {
     int fd = test_tcp_socket();
     *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -272,7 +276,18 @@ static inline int test_tcp_listener(struct sockaddr_in *addr)
     cr_assert_eq(bind(s, (struct sockaddr *)addr, sizeof *addr), 0);
     socklen_t len = sizeof *addr;
     cr_assert_eq(getsockname(s, (struct sockaddr *)addr, &len), 0);
-    cr_assert_eq(listen(s, 1024), 0);
+    return fd;
+}
+
+/* A non-blocking TCP listener on 127.0.0.1 and a free port, written to *addr. */
+static inline int test_tcp_listener(struct sockaddr_in *addr)
+{
+    int fd = test_tcp_refusing(addr);
+#ifdef _WIN32
+    cr_assert_eq(listen(weft__sock(fd), 1024), 0);
+#else
+    cr_assert_eq(listen(fd, 1024), 0);
+#endif
     return fd;
 }
 

@@ -67,6 +67,16 @@ static inline int loopback_listener(weft_addr *a, int backlog)
     return fd;
 }
 
+/* *a is refused while the returned socket stays open (test_tcp_refusing). */
+static inline int refusing_addr(weft_addr *a)
+{
+    struct sockaddr_in in;
+    int fd = test_tcp_refusing(&in);
+    *a = (weft_addr){.len = sizeof in};
+    memcpy(&a->ss, &in, sizeof in);
+    return fd;
+}
+
 /* The byte at offset i of a test message: a pattern that shows shifts. */
 static inline unsigned char pattern_at(size_t i)
 {

@@ -453,8 +453,7 @@ Test(kqcases, refused_connect_then_a_good_one_on_the_same_loop)
 {
     weft_loop *loop = test_loop_new();
     struct sockaddr_in addr;
-    int lfd = test_tcp_listener(&addr);
-    test_close(lfd); /* nobody listens on addr now */
+    int bound = test_tcp_refusing(&addr); /* bound, never listening */
     int fd = test_tcp_socket();
     weft_op con;
     test_rec d = {0};
@@ -464,9 +463,10 @@ Test(kqcases, refused_connect_then_a_good_one_on_the_same_loop)
     cr_assert_eq(d.result, -ECONNREFUSED, "connect: %s", weft_strerror((int)d.result));
     cr_assert_eq(weft_loop_forget_fd(loop, fd), 0);
     test_close(fd);
+    test_close(bound);
     assert_quiet(loop);
 
-    lfd = test_tcp_listener(&addr);
+    int lfd = test_tcp_listener(&addr);
     fd = test_tcp_socket();
     d = (test_rec){0};
     weft_op_prep_connect(&con, fd, &addr, sizeof addr, test_on_done, &d);

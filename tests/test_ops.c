@@ -210,8 +210,7 @@ Test(ops, connect_refused)
 {
     weft_loop *loop = test_loop_new();
     struct sockaddr_in addr;
-    int lfd = test_tcp_listener(&addr);
-    test_close(lfd); /* nobody listens on that port now */
+    int bound = test_tcp_refusing(&addr); /* bound, never listening */
     int fd = test_tcp_socket();
     weft_op op;
     test_rec d = {0};
@@ -221,6 +220,7 @@ Test(ops, connect_refused)
     cr_assert_eq(d.calls, 1);
     cr_assert_eq(d.result, -ECONNREFUSED, "got %lld", (long long)d.result);
     test_close(fd);
+    test_close(bound);
     test_loop_free(loop);
 }
 

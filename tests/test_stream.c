@@ -409,10 +409,10 @@ static int refused_main(void *arg, intptr_t *result)
     (void)result;
     st_ctx *c = arg;
     weft_stream *s = NULL;
-    weft_addr a = c->addr;
-    weft_close(c->loop, c->lfd);
-    c->lfd = weft_socket(AF_INET, SOCK_STREAM); /* something for st_run to close */
+    weft_addr a;
+    int bound = refusing_addr(&a);
     cr_assert_eq(weft_open_connection(c->loop, &a, NULL, 1000 * MS, &s), -ECONNREFUSED);
+    test_close(bound);
     cr_assert_null(s);
     cr_assert_eq(weft_open_connection(c->loop, NULL, NULL, 0, &s), -EINVAL);
     return 0;

@@ -517,14 +517,16 @@ Test(uring, closed_fd_reset_peer_refused_connect)
     cr_assert(r.result == -EPIPE || r.result == -ECONNRESET, "%s", weft_strerror((int)r.result));
     close(s);
 
-    /* Refused: nobody listens any more. */
+    /* Refused: the port is bound by a socket that never listens. */
     close(lfd);
+    int bound = test_tcp_refusing(&addr);
     c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     weft_op_prep_connect(&op, c, &addr, sizeof addr, test_on_done, &r);
     cr_assert_eq(weft_op_submit(loop, &op), 0);
     run(loop);
     cr_assert_eq(r.result, -ECONNREFUSED, "%s", weft_strerror((int)r.result));
     close(c);
+    close(bound);
     weft_loop_free(loop);
 }
 

@@ -68,7 +68,10 @@ static int tcp_socket(void)
     return weft__sock_fd(s);
 }
 
-static int listener(struct sockaddr_in *addr)
+/* Bound to 127.0.0.1 and a free port, never listening: a connect to *addr
+ * is refused while it stays open. (A closed listener's port would be free
+ * for the connecting socket's own bind before ConnectEx: a self-connect.) */
+static int refusing(struct sockaddr_in *addr)
 {
     int fd = tcp_socket();
     *addr = (struct sockaddr_in){.sin_family = AF_INET};
@@ -76,6 +79,12 @@ static int listener(struct sockaddr_in *addr)
     cr_assert_eq(bind(weft__sock(fd), (struct sockaddr *)addr, sizeof *addr), 0);
     int len = sizeof *addr;
     cr_assert_eq(getsockname(weft__sock(fd), (struct sockaddr *)addr, &len), 0);
+    return fd;
+}
+
+static int listener(struct sockaddr_in *addr)
+{
+    int fd = refusing(addr);
     cr_assert_eq(listen(weft__sock(fd), 64), 0);
     return fd;
 }
@@ -199,8 +208,7 @@ Test(iocp, connect_refused)
 {
     weft_loop *loop = loop_new();
     struct sockaddr_in addr;
-    int lfd = listener(&addr);
-    weft__sock_close(lfd); /* nobody listens on addr now */
+    int bound = refusing(&addr);
     int cfd = tcp_socket();
     weft_op con;
     rec rc = {0};
@@ -213,6 +221,7 @@ Test(iocp, connect_refused)
     cr_assert_eq(weft__iocp_counts(loop, NULL, &k), 0);
     cr_assert_eq(k, 0, "no context update for a failed connect");
     weft__sock_close(cfd);
+    weft__sock_close(bound);
     cr_assert_eq(weft_loop_free(loop), 0);
 }
 
@@ -918,8 +927,7 @@ Test(iocp, connect_on_a_socket_another_loop_owns)
     weft_loop *a = loop_new(), *b = loop_new();
     struct sockaddr_in addr, gone;
     int lfd = listener(&addr);
-    int dead = listener(&gone);
-    weft__sock_close(dead); /* nobody listens on gone */
+    int bound = refusing(&gone);
     int fds[2] = {tcp_socket(), tcp_socket()};
     for (int i = 0; i < 2; i++) {
         /* Any op associates the socket with a's port (this one fails: not connected). */
@@ -947,6 +955,7 @@ Test(iocp, connect_on_a_socket_another_loop_owns)
     weft__sock_close(fds[0]);
     weft__sock_close(fds[1]);
     weft__sock_close(lfd);
+    weft__sock_close(bound);
     cr_assert_eq(weft_loop_free(a), 0);
     cr_assert_eq(weft_loop_free(b), 0);
 }
