@@ -2,7 +2,10 @@
  * library of its own, written for the benchmark only. Multishot accept and
  * multishot recv into a provided buffer ring; the received buffer itself is
  * sent back (one send in flight per connection, the rest queued in order)
- * and returned to the ring once sent. Each kernel feature is probed, with a
+ * and returned to the ring once sent. The buffers are huge pages, and the
+ * ring holds only as many as recent polls used (the rest wait, last freed
+ * first): weft's multishot pool does both, and each made 16-64 KiB echoes
+ * faster. Each kernel feature is probed, with a
  * fallback: SINGLE_ISSUER|DEFER_TASKRUN, else COOP_TASKRUN, else none; no
  * buffer ring or multishot recv: a single-shot recv into a buffer per
  * connection; no multishot accept: a single accept re-armed. It prints what
@@ -22,7 +25,7 @@
 #define ENTRIES 4096
 #define NBUF 1024 /* provided buffers (a power of two) ... */
 #define BUFSZ                                                                                      \
-    32768 /* ... of this size (32 MiB, touched as used): a 16 KiB                                  \
+    32768 /* ... of this size (32 MiB of huge pages, touched as used): a 16 KiB                    \
            * message is one recv and one send */
 #define BGID 1
 #define NO_BID 0xffff
@@ -50,6 +53,14 @@ static conn *conns;
 static int nconns;
 static int multishot_recv = 1, multishot_accept = 1;
 static int lfd;
+/* The ring holds at most ring_goal free buffers; the others wait on a
+ * stack, last freed on top. The kernel takes buffers from the ring in FIFO
+ * order: with every free buffer in it, each recv would write to the least
+ * recently used memory of the whole pool. An empty ring while buffers wait
+ * doubles the goal, at most once per poll. */
+static uint16_t spare[NBUF];
+static unsigned nspare, in_ring, ring_goal = 16;
+static int grown;
 /* Connections whose multishot recv ended for want of buffers. */
 static int *starved;
 static int nstarved;
@@ -90,9 +101,23 @@ static void arm_recv(int fd)
 
 static void give_back(uint16_t bid)
 {
-    io_uring_buf_ring_add(br, bufs + (size_t)bid * BUFSZ, BUFSZ, bid, io_uring_buf_ring_mask(NBUF),
-                          0);
-    io_uring_buf_ring_advance(br, 1);
+    spare[nspare++] = bid;
+}
+
+/* Before each wait: the ring up to its goal, most recently freed first. */
+static void ring_top_up(void)
+{
+    unsigned room = ring_goal - in_ring, top = nspare; /* locals: the ring's stores alias */
+    if (room > top)
+        room = top;
+    for (unsigned n = 0; n < room; n++) {
+        uint16_t bid = spare[--top];
+        io_uring_buf_ring_add(br, bufs + (size_t)bid * BUFSZ, BUFSZ, bid,
+                              io_uring_buf_ring_mask(NBUF), (int)n);
+    }
+    io_uring_buf_ring_advance(br, (int)room);
+    nspare = top;
+    in_ring += room;
 }
 
 /* Send the head of c's queue (MSG_WAITALL: the kernel sends it all). */
@@ -177,6 +202,8 @@ static void on_recv(struct io_uring_cqe *cqe, int fd)
     conn *c = &conns[fd];
     int n = cqe->res;
     int more = !c->own && (cqe->flags & IORING_CQE_F_MORE);
+    if (cqe->flags & IORING_CQE_F_BUFFER)
+        in_ring--;
     if (!more)
         c->recving = 0;
     if (n == -EINVAL && !c->own && c->open) {
@@ -197,6 +224,10 @@ static void on_recv(struct io_uring_cqe *cqe, int fd)
         n = 0;
     }
     if (n == -ENOBUFS && c->open) {
+        if (nspare > 0 && !grown && ring_goal < NBUF) {
+            ring_goal *= 2;
+            grown = 1;
+        }
         starved[nstarved++] = fd; /* re-armed when buffers come back */
         return;
     }
@@ -280,6 +311,25 @@ static int ring_init(size_t first)
     return rc;
 }
 
+/* The buffers: one mapping, aligned to 2 MiB and advised for transparent
+ * huge pages where the system has them, as weft's pools are: on 4 KiB
+ * pages the kernel's copies into 32 MiB miss the TLB. NULL: no memory. */
+static char *bufs_map(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    char *m = mmap(NULL, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    char *p = (char *)(((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1));
+    if (p > m)
+        munmap(m, (size_t)(p - m));
+    munmap(p + bytes, huge - (size_t)(p - m));
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 /* The provided buffer ring (liburing 2.3 has no io_uring_setup_buf_ring).
  * 0, or an error: then single-shot recv. */
 static int bufs_init(void)
@@ -288,7 +338,7 @@ static int bufs_init(void)
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return -errno;
-    bufs = malloc((size_t)NBUF * BUFSZ);
+    bufs = bufs_map((size_t)NBUF * BUFSZ);
     if (!bufs)
         return -ENOMEM;
     struct io_uring_buf_reg reg;
@@ -301,10 +351,9 @@ static int bufs_init(void)
         return rc;
     br = m;
     io_uring_buf_ring_init(br);
-    for (unsigned i = 0; i < NBUF; i++)
-        io_uring_buf_ring_add(br, bufs + (size_t)i * BUFSZ, BUFSZ, (unsigned short)i,
-                              io_uring_buf_ring_mask(NBUF), (int)i);
-    io_uring_buf_ring_advance(br, NBUF);
+    for (unsigned i = NBUF; i-- > 0;)
+        give_back((uint16_t)i);
+    ring_top_up();
     return 0;
 }
 
@@ -362,7 +411,6 @@ int main(int argc, char **argv)
         }
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
-        int gave = 0;
         io_uring_for_each_cqe(&ring, head, cqe)
         {
             seen++;
@@ -376,12 +424,14 @@ int main(int argc, char **argv)
                 break;
             case UD_SEND:
                 on_send(cqe, fd);
-                gave = 1;
                 break;
             }
         }
         io_uring_cq_advance(&ring, seen);
-        if (gave)
+        grown = 0;
+        if (multishot_recv)
+            ring_top_up();
+        if (in_ring > 0)
             while (nstarved > 0) {
                 int fd = starved[--nstarved];
                 if (conns[fd].open && !conns[fd].recving)
